@@ -1,0 +1,57 @@
+import Foundation
+import Synchronization
+
+/// Everything that changed since the last snapshot: the latest value of each changed entity.
+public struct ChangeSet: Sendable, Equatable {
+    public var users: [Int: User]
+    public var trips: [UUID: Trip]
+
+    public init(users: [Int: User] = [:], trips: [UUID: Trip] = [:]) {
+        self.users = users
+        self.trips = trips
+    }
+
+    public var isEmpty: Bool { users.isEmpty && trips.isEmpty }
+    public var count: Int { users.count + trips.count }
+}
+
+/// Collects the latest value of every entity the hub changes, for the snapshot loop.
+///
+/// Owners (actors, the user directory) record a copy of the new value synchronously as
+/// part of the change; the snapshot loop takes the whole set in O(1) and writes it off
+/// the actors. A failed write gives the set back without overwriting newer values.
+public final class ChangeTracker: Sendable {
+    private let pending = Mutex(ChangeSet())
+
+    public init() {}
+
+    public func record(_ user: User) {
+        pending.withLock { $0.users[user.id] = user }
+    }
+
+    public func record(_ trip: Trip) {
+        pending.withLock { $0.trips[trip.id] = trip }
+    }
+
+    /// Takes every pending change, leaving the tracker empty.
+    public func drain() -> ChangeSet {
+        pending.withLock { set in
+            let taken = set
+            set = ChangeSet()
+            return taken
+        }
+    }
+
+    /// Puts back a set whose write failed; values recorded since the drain are newer and win.
+    public func restore(_ changes: ChangeSet) {
+        pending.withLock { set in
+            set.users.merge(changes.users) { newer, _ in newer }
+            set.trips.merge(changes.trips) { newer, _ in newer }
+        }
+    }
+
+    /// How many entities wait for the next snapshot.
+    public var pendingCount: Int {
+        pending.withLock { $0.count }
+    }
+}

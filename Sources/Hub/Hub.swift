@@ -1,0 +1,110 @@
+import Foundation
+import Synchronization
+
+/// The registry of live state: finds trip actors and driver groups, holds the user
+/// directory, and runs the flows that span several actors (create, update, connect).
+///
+/// Trip look-ups go through sharded locks held only for a dictionary access, so the hot
+/// path never queues behind one global lock or actor.
+public final class Hub: Sendable {
+    public let users: UserDirectory
+    public let index: TripIndex
+    public let changes: ChangeTracker
+    public let drivers: DriverGroup
+    private let shards: [TripShard]
+
+    public init(changes: ChangeTracker = ChangeTracker(), shardCount: Int = 16) {
+        self.changes = changes
+        self.users = UserDirectory(changes: changes)
+        self.index = TripIndex()
+        self.drivers = DriverGroup()
+        self.shards = (0..<max(1, shardCount)).map { _ in TripShard() }
+    }
+
+    /// Rebuilds live state from the store at start; nothing restored counts as changed.
+    public func restore(users: [User], trips: [Trip]) {
+        self.users.restore(users)
+        for trip in trips where !trip.status.isFinished {
+            register(trip)
+        }
+    }
+
+    /// The actor of a live trip.
+    public func tripActor(id: UUID) -> TripActor? {
+        shard(for: id).actors.withLock { $0[id] }
+    }
+
+    /// Joins a new connection to its groups: drivers to the drivers group, everyone to
+    /// each unfinished trip it takes part in. Returns the trips joined.
+    public func connect(_ principal: Principal, mailbox: any Mailbox) async -> Set<UUID> {
+        if principal.group == .driver {
+            await drivers.join(mailbox)
+        }
+        var joined: Set<UUID> = []
+        for trip in index.trips(involving: principal.userID) where !trip.status.isFinished {
+            guard let actor = tripActor(id: trip.id) else { continue }
+            await actor.join(mailbox)
+            joined.insert(trip.id)
+        }
+        return joined
+    }
+
+    /// Removes a closed connection from every group it was in.
+    public func disconnect(_ principal: Principal, mailbox: any Mailbox, joined: Set<UUID>) async {
+        if principal.group == .driver {
+            await drivers.leave(mailbox.connectionID)
+        }
+        for id in joined {
+            await tripActor(id: id)?.leave(mailbox.connectionID)
+        }
+    }
+
+    /// Creates a `REQUESTED` trip for the sending rider, joins the sender to its group,
+    /// sends it the trip and alerts the drivers.
+    public func createTrip(_ request: TripRequest, by sender: Principal, from mailbox: any Mailbox)
+        async throws(HubError) -> TripView
+    {
+        let trip = try TripRules.newTrip(request, by: sender)
+        let actor = register(trip)
+        changes.record(trip)
+        await actor.join(mailbox)
+        await actor.publish()
+        await actor.offer(to: drivers.driversToAlert())
+        return await actor.view
+    }
+
+    /// Applies a client's update to a live trip.
+    public func updateTrip(id: UUID, _ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox)
+        async throws(HubError) -> TripView
+    {
+        guard let actor = tripActor(id: id) else {
+            throw HubError(.notFound, "Trip \(id.uuidString.lowercased()) does not exist.")
+        }
+        return try await actor.update(update, by: sender, from: mailbox)
+    }
+
+    /// Drops finished trips from memory once the store holds their final state.
+    public func evictPersisted(_ trips: some Sequence<Trip>) {
+        for trip in trips where trip.status.isFinished {
+            shard(for: trip.id).actors.withLock { $0[trip.id] = nil }
+            index.remove(trip.id)
+        }
+    }
+
+    @discardableResult
+    private func register(_ trip: Trip) -> TripActor {
+        let actor = TripActor(trip: trip, users: users, index: index, changes: changes)
+        shard(for: trip.id).actors.withLock { $0[trip.id] = actor }
+        index.upsert(trip)
+        return actor
+    }
+
+    private func shard(for id: UUID) -> TripShard {
+        shards[Int(UInt(bitPattern: id.hashValue) % UInt(shards.count))]
+    }
+}
+
+/// One slice of the trip registry.
+private final class TripShard: Sendable {
+    let actors = Mutex<[UUID: TripActor]>([:])
+}

@@ -1,0 +1,18 @@
+/// Why the hub refused a request. The web layer turns `code` into the wire's error code.
+public struct HubError: Error, Sendable, Equatable {
+    public enum Code: String, Sendable {
+        case invalid
+        case forbidden
+        case notFound = "not_found"
+        case tripTaken = "trip_taken"
+        case invalidTransition = "invalid_transition"
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}

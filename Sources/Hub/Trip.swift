@@ -1,0 +1,63 @@
+import Foundation
+
+/// The life cycle of a trip. Statuses only ever move forward, in declaration order.
+public enum TripStatus: String, Sendable, Codable, CaseIterable, Comparable {
+    case requested = "REQUESTED"
+    case started = "STARTED"
+    case inProgress = "IN_PROGRESS"
+    case completed = "COMPLETED"
+
+    /// Position in the life cycle; a valid move goes to a strictly larger rank.
+    public var rank: Int {
+        switch self {
+        case .requested: 0
+        case .started: 1
+        case .inProgress: 2
+        case .completed: 3
+        }
+    }
+
+    /// A finished trip takes no more changes and is not loaded into memory on start.
+    public var isFinished: Bool { self == .completed }
+
+    public static func < (lhs: TripStatus, rhs: TripStatus) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// A trip's stored state: what the snapshot loop persists and the start-up loads.
+public struct Trip: Sendable, Hashable, Codable {
+    public let id: UUID
+    public let created: Timestamp
+    public var updated: Timestamp
+    public var pickUpAddress: String
+    public var dropOffAddress: String
+    public var status: TripStatus
+    public var riderID: Int?
+    public var driverID: Int?
+
+    public init(
+        id: UUID, created: Timestamp, updated: Timestamp, pickUpAddress: String, dropOffAddress: String,
+        status: TripStatus, riderID: Int?, driverID: Int?
+    ) {
+        self.id = id
+        self.created = created
+        self.updated = updated
+        self.pickUpAddress = pickUpAddress
+        self.dropOffAddress = dropOffAddress
+        self.status = status
+        self.riderID = riderID
+        self.driverID = driverID
+    }
+}
+
+/// A trip with its rider and driver resolved: the "nested" form clients receive.
+public struct TripView: Sendable, Hashable {
+    public let trip: Trip
+    public let rider: User?
+    public let driver: User?
+
+    public init(trip: Trip, rider: User?, driver: User?) {
+        self.trip = trip
+        self.rider = rider
+        self.driver = driver
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// What a client asks to change in a trip. Absent fields change nothing.
+public struct TripUpdate: Sendable, Equatable {
+    public var status: TripStatus?
+    public var riderID: Int?
+    public var driverID: Int?
+
+    public init(status: TripStatus? = nil, riderID: Int? = nil, driverID: Int? = nil) {
+        self.status = status
+        self.riderID = riderID
+        self.driverID = driverID
+    }
+}
+
+/// What a rider asks for when requesting a trip.
+public struct TripRequest: Sendable, Equatable {
+    public var pickUpAddress: String
+    public var dropOffAddress: String
+    public var riderID: Int?
+
+    public init(pickUpAddress: String, dropOffAddress: String, riderID: Int? = nil) {
+        self.pickUpAddress = pickUpAddress
+        self.dropOffAddress = dropOffAddress
+        self.riderID = riderID
+    }
+}
+
+/// The trip state machine and its authorization rules, as pure functions so that every
+/// status pair and role can be checked in a table. `TripActor` is their only caller at run time.
+public enum TripRules {
+    /// Longest address accepted, the reference's column size.
+    public static let maxAddressLength = 255
+
+    /// Validates a trip request and returns the new `REQUESTED` trip.
+    public static func newTrip(
+        _ request: TripRequest, by sender: Principal, id: UUID = UUID(), at now: Timestamp = .now()
+    ) throws(HubError) -> Trip {
+        guard sender.group == .rider else {
+            throw HubError(.forbidden, "Only riders can request trips.")
+        }
+        if let rider = request.riderID, rider != sender.userID {
+            throw HubError(.forbidden, "A rider can only request trips for itself.")
+        }
+        try validateAddress(request.pickUpAddress, field: "pick_up_address")
+        try validateAddress(request.dropOffAddress, field: "drop_off_address")
+        return Trip(
+            id: id, created: now, updated: now, pickUpAddress: request.pickUpAddress,
+            dropOffAddress: request.dropOffAddress, status: .requested, riderID: sender.userID, driverID: nil
+        )
+    }
+
+    /// Applies an update by `sender` to `trip`, or explains why it may not happen.
+    ///
+    /// A `rider`/`driver` id in the update may name the sender or repeat the trip's own;
+    /// anything else is `forbidden`. Only drivers move trips, only forward; the first driver
+    /// to move a `REQUESTED` trip becomes its driver and every other driver gets `trip_taken`.
+    public static func apply(
+        _ update: TripUpdate, by sender: Principal, to trip: Trip, at now: Timestamp = .now()
+    ) throws(HubError) -> Trip {
+        if let rider = update.riderID, rider != sender.userID, rider != trip.riderID {
+            throw HubError(.forbidden, "The rider of a trip cannot be changed to user \(rider).")
+        }
+        if let driver = update.driverID, driver != sender.userID, driver != trip.driverID {
+            throw HubError(.forbidden, "A driver can only make itself a trip's driver.")
+        }
+        guard sender.group == .driver else {
+            throw HubError(.forbidden, "Only the trip's driver can update a trip.")
+        }
+        if let current = trip.driverID, current != sender.userID {
+            throw HubError(.tripTaken, "Another driver has taken this trip.")
+        }
+        let target = update.status ?? trip.status
+        guard target > trip.status else {
+            throw HubError(
+                .invalidTransition, "A trip moves forward only: \(trip.status.rawValue) cannot become \(target.rawValue)."
+            )
+        }
+        var next = trip
+        next.status = target
+        next.driverID = sender.userID
+        next.updated = max(now, trip.updated)
+        return next
+    }
+
+    private static func validateAddress(_ address: String, field: String) throws(HubError) {
+        guard !address.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw HubError(.invalid, "\(field) may not be blank.")
+        }
+        guard address.count <= maxAddressLength else {
+            throw HubError(.invalid, "\(field) has more than \(maxAddressLength) characters.")
+        }
+    }
+}

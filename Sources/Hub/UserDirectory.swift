@@ -1,0 +1,67 @@
+import Synchronization
+
+/// Every user account, by id and by username. Look-ups are synchronous so actors can
+/// resolve riders and drivers while building a trip's nested form without suspending.
+public final class UserDirectory: Sendable {
+    private struct State {
+        var byID: [Int: User] = [:]
+        var idByUsername: [String: Int] = [:]
+        var nextID = 1
+    }
+
+    private let state = Mutex(State())
+    private let changes: ChangeTracker
+
+    public init(changes: ChangeTracker) {
+        self.changes = changes
+    }
+
+    /// Puts users loaded from the store back, without marking them changed.
+    public func restore(_ users: [User]) {
+        state.withLock { state in
+            for user in users {
+                state.byID[user.id] = user
+                state.idByUsername[user.username] = user.id
+                state.nextID = max(state.nextID, user.id + 1)
+            }
+        }
+    }
+
+    /// Creates a user with the next id, or returns nil when the username is taken.
+    public func create(
+        username: String, firstName: String, lastName: String, group: UserGroup, photo: String?, passwordHash: String
+    ) -> User? {
+        let user: User? = state.withLock { state in
+            guard state.idByUsername[username] == nil else { return nil }
+            let user = User(
+                id: state.nextID, username: username, firstName: firstName, lastName: lastName,
+                group: group, photo: photo, passwordHash: passwordHash
+            )
+            state.nextID += 1
+            state.byID[user.id] = user
+            state.idByUsername[username] = user.id
+            return user
+        }
+        if let user { changes.record(user) }
+        return user
+    }
+
+    public func user(id: Int) -> User? {
+        state.withLock { $0.byID[id] }
+    }
+
+    public func user(username: String) -> User? {
+        state.withLock { state in state.idByUsername[username].flatMap { state.byID[$0] } }
+    }
+
+    /// A trip with its rider and driver resolved, as clients receive it.
+    public func view(of trip: Trip) -> TripView {
+        state.withLock { state in
+            TripView(trip: trip, rider: trip.riderID.flatMap { state.byID[$0] }, driver: trip.driverID.flatMap { state.byID[$0] })
+        }
+    }
+
+    public var count: Int {
+        state.withLock { $0.byID.count }
+    }
+}

@@ -1,0 +1,31 @@
+import GRDB
+
+/// A batched `INSERT … ON CONFLICT(key) DO UPDATE` for one SQLite table: many rows per
+/// statement, cut into statements that stay well under SQLite's host-parameter limit.
+struct SQLiteUpsert: Sendable {
+    /// The smallest host-parameter limit any SQLite build has had (newer ones allow 32,766).
+    static let maxParameters = 999
+
+    let table: String
+    /// Every column, the primary key first.
+    let columns: [String]
+
+    var rowsPerStatement: Int { Self.maxParameters / columns.count }
+
+    /// Writes `rows`, each holding one value per column in `columns` order.
+    func execute(_ rows: [[DatabaseValue]], in db: Database) throws {
+        for start in stride(from: 0, to: rows.count, by: rowsPerStatement) {
+            let chunk = rows[start..<min(start + rowsPerStatement, rows.count)]
+            let statement = try db.cachedStatement(sql: sql(rowCount: chunk.count))
+            try statement.execute(arguments: StatementArguments(chunk.joined()))
+        }
+    }
+
+    func sql(rowCount: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ",") + ")"
+        let updates = columns.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        return "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES "
+            + Array(repeating: row, count: rowCount).joined(separator: ",")
+            + " ON CONFLICT(\(columns[0])) DO UPDATE SET \(updates)"
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `taxi-hub`: the realtime taxi hub. `serve` is the default subcommand.
+@main
+struct TaxiHub: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "taxi-hub",
+        abstract: "A realtime ride-hailing hub: riders request trips, drivers accept, state streams live.",
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self
+    )
+}

@@ -1,0 +1,41 @@
+import Hummingbird
+
+/// An HTTP error with a Django REST Framework–style JSON body, e.g. `{"detail": "Not found."}`
+/// or `{"username": ["This field is required."]}`.
+struct APIError: HTTPResponseError {
+    let status: HTTPResponse.Status
+    let body: String
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        JSONResponse.make(status: status, json: body)
+    }
+
+    static func detail(_ status: HTTPResponse.Status, _ detail: String, code: String? = nil) -> APIError {
+        if let code {
+            return APIError(status: status, body: WireEncoding.encode(["detail": detail, "code": code]))
+        }
+        return APIError(status: status, body: WireEncoding.encode(["detail": detail]))
+    }
+
+    /// A 400 listing the problems of each field; `non_field_errors` for the whole form.
+    static func fields(_ errors: [String: [String]]) -> APIError {
+        APIError(status: .badRequest, body: WireEncoding.encode(errors))
+    }
+
+    static let notFound = detail(.notFound, "Not found.")
+}
+
+/// Builds JSON responses.
+enum JSONResponse {
+    static func make(status: HTTPResponse.Status = .ok, json: String) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: json))
+        )
+    }
+
+    static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable) -> Response {
+        make(status: status, json: WireEncoding.encode(value))
+    }
+}

@@ -1,0 +1,43 @@
+import Hub
+import Hummingbird
+import Persistence
+
+/// `/healthz` (the process answers), `/readyz` (the store keeps up) and `/metrics`.
+struct HealthController: Sendable {
+    let hub: Hub
+    let snapshot: SnapshotStatus
+    let metrics: HubMetrics
+    /// Snapshot lag beyond which the hub reports itself not ready.
+    let maxSnapshotLag: Double
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        router.get("/readyz") { _, _ in readiness() }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.render(hub: hub, snapshot: snapshot)))
+            )
+        }
+    }
+
+    private func readiness() -> Response {
+        let current = snapshot.current
+        let lag = snapshot.lagSeconds(now: .now())
+        var body: [String: String] = [
+            "snapshot_lag_seconds": String(format: "%.3f", lag),
+            "pending_changes": String(hub.changes.pendingCount),
+        ]
+        if let error = current.lastError, current.consecutiveFailures > 0 {
+            body["last_error"] = error
+        }
+        guard current.consecutiveFailures == 0 || lag <= maxSnapshotLag else {
+            body["status"] = "unavailable"
+            body["reason"] = "snapshots have failed \(current.consecutiveFailures) times in a row"
+            return JSONResponse.make(status: .serviceUnavailable, body)
+        }
+        body["status"] = "ready"
+        return JSONResponse.make(body)
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import Hub
+import Hummingbird
+import Persistence
+
+/// `GET /api/trip/` and `GET /api/trip/<uuid>/`: live trips from the hub's index,
+/// finished ones from the store, with the reference's visibility rules.
+struct TripController: Sendable {
+    let hub: Hub
+    let store: any SnapshotStore
+    let auth: Authenticator
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/api/trip/") { request, _ in
+            let user = try await auth.requireUser(request)
+            let trips = try await visibleTrips(for: user).sorted { $0.created > $1.created }
+            return JSONResponse.make(trips.map { TripJSON(view: hub.users.view(of: $0)) })
+        }
+        router.get("/api/trip/:trip_id/") { request, context in
+            let user = try await auth.requireUser(request)
+            guard let id = context.parameters.get("trip_id").flatMap(UUID.init(uuidString:)),
+                let trip = try await trip(id: id), Self.isVisible(trip, to: user)
+            else {
+                throw APIError.notFound
+            }
+            return JSONResponse.make(TripJSON(view: hub.users.view(of: trip)))
+        }
+    }
+
+    /// A rider sees its own trips; a driver sees every requested trip and its own.
+    static func isVisible(_ trip: Trip, to user: User) -> Bool {
+        switch user.group {
+        case .rider: trip.riderID == user.id
+        case .driver: trip.status == .requested || trip.driverID == user.id
+        }
+    }
+
+    private func visibleTrips(for user: User) async throws -> [Trip] {
+        var trips: [UUID: Trip] = [:]
+        for trip in try await store.finishedTrips(involving: user.id) { trips[trip.id] = trip }
+        for trip in hub.index.trips(involving: user.id) { trips[trip.id] = trip }
+        if user.group == .driver {
+            for trip in hub.index.requestedTrips() { trips[trip.id] = trip }
+        }
+        return trips.values.filter { Self.isVisible($0, to: user) }
+    }
+
+    private func trip(id: UUID) async throws -> Trip? {
+        if let live = hub.index.trip(id: id) { return live }
+        return try await store.trip(id: id)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Hub
+import Synchronization
+
+/// One client's WebSocket session: who it is, the trip groups it joined, and its outbound
+/// queue. The queue is bounded; a client that lets it overflow is closed with 1008 rather
+/// than slowing anyone else down.
+final class ClientConnection: Mailbox {
+    /// Something waiting to be written to the socket.
+    enum Outbound: Sendable {
+        case event(HubEvent)
+        /// A frame already encoded (echo replies, errors).
+        case text(String)
+    }
+
+    /// Why the outbound side ended.
+    enum CloseReason: Sendable, Equatable {
+        case clientClosed
+        case overflow
+        case shutdown
+    }
+
+    let connectionID: ConnectionID
+    let user: User
+    let outbound: AsyncStream<Outbound>
+    private let continuation: AsyncStream<Outbound>.Continuation
+    private let reason = Mutex<CloseReason?>(nil)
+    private let joined = Mutex<Set<UUID>>([])
+
+    var principal: Principal { Principal(userID: user.id, group: user.group) }
+
+    init(id: ConnectionID, user: User, queueLength: Int) {
+        self.connectionID = id
+        self.user = user
+        (outbound, continuation) = AsyncStream.makeStream(of: Outbound.self, bufferingPolicy: .bufferingOldest(queueLength))
+    }
+
+    func deliver(_ event: HubEvent) {
+        enqueue(.event(event))
+    }
+
+    func enqueue(_ item: Outbound) {
+        if case .dropped = continuation.yield(item) {
+            close(.overflow)
+        }
+    }
+
+    /// Ends the outbound queue; the first reason given is the one reported.
+    func close(_ why: CloseReason) {
+        reason.withLock { if $0 == nil { $0 = why } }
+        continuation.finish()
+    }
+
+    var closeReason: CloseReason? {
+        reason.withLock { $0 }
+    }
+
+    func joined(_ tripIDs: Set<UUID>) {
+        joined.withLock { $0.formUnion(tripIDs) }
+    }
+
+    var joinedTrips: Set<UUID> {
+        joined.withLock { $0 }
+    }
+}

@@ -1,0 +1,90 @@
+import Hub
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import ServiceLifecycle
+
+/// The `/taxi/?token=` WebSocket: admits authenticated clients under the connection cap,
+/// joins them to their groups, and runs each session as two child tasks — the inbound
+/// loop and the outbound writer — that end together.
+struct SocketController: Sendable {
+    let hub: Hub
+    let auth: Authenticator
+    let limiter: ConnectionLimiter
+    let metrics: HubMetrics
+    let maxMessageSize: Int
+    let queueLength: Int
+
+    static let path: RouterPath = "/taxi/"
+
+    /// Why a handshake is refused.
+    enum Refusal: Error {
+        case unauthorized
+        case atCapacity
+    }
+
+    /// Checks the token and the cap; used by the upgrade and by the plain-HTTP fallback.
+    func admit(_ request: Request) async -> Result<User, Refusal> {
+        guard limiter.hasRoom else { return .failure(.atCapacity) }
+        guard let token = request.uri.queryParameters.get("token"), let user = await auth.user(forToken: token) else {
+            return .failure(.unauthorized)
+        }
+        return .success(user)
+    }
+
+    func addRoutes(to router: Router<BasicWebSocketRequestContext>) {
+        router.ws(Self.path) { request, _ in
+            switch await admit(request) {
+            case .success: .upgrade([:])
+            case .failure: .dontUpgrade
+            }
+        } onUpgrade: { inbound, outbound, context in
+            guard case .success(let user) = await admit(context.request) else { return }
+            await run(user: user, inbound: inbound, outbound: outbound, logger: context.logger)
+        }
+    }
+
+    /// A request for `/taxi/` that was not upgraded ends here with the reason.
+    func addFallbackRoute(to router: Router<BasicRequestContext>) {
+        router.get(Self.path) { request, _ -> Response in
+            switch await admit(request) {
+            case .failure(.atCapacity):
+                throw APIError.detail(.serviceUnavailable, "The hub is at its connection limit; try again later.")
+            case .failure(.unauthorized):
+                throw APIError.detail(.unauthorized, "A valid access token is required (?token=).", code: "token_not_valid")
+            case .success:
+                throw APIError.detail(.upgradeRequired, "This endpoint only speaks WebSocket.")
+            }
+        }
+    }
+
+    private func run(user: User, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
+        guard let slot = limiter.acquire() else {
+            try? await outbound.close(.unknown(1013), reason: "The hub is at its connection limit; try again later.")
+            return
+        }
+        defer { limiter.release() }
+        metrics.connectionOpened()
+        defer { metrics.connectionClosed() }
+        let connection = ClientConnection(id: ConnectionID(slot), user: user, queueLength: queueLength)
+        var logger = logger
+        logger[metadataKey: "connection"] = "\(slot)"
+        logger[metadataKey: "user.id"] = "\(user.id)"
+        logger.info("connection opened", metadata: ["user.group": "\(user.group.rawValue)"])
+        connection.joined(await hub.connect(connection.principal, mailbox: connection))
+        let session = ClientSession(hub: hub, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize, logger: logger)
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await session.readLoop(inbound) }
+                group.addTask { await session.writeLoop(outbound) }
+                await group.next()
+                connection.close(.clientClosed)
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            connection.close(.shutdown)
+        }
+        await hub.disconnect(connection.principal, mailbox: connection, joined: connection.joinedTrips)
+        logger.info("connection closed", metadata: ["reason": "\(connection.closeReason.map { "\($0)" } ?? "unknown")"])
+    }
+}

@@ -1,0 +1,79 @@
+import Hub
+import Persistence
+import Prometheus
+
+/// The hub's Prometheus metrics: connections, messages in and out by type, errors by code,
+/// trips by status and the snapshot loop's health. Label values come from fixed lists,
+/// never from what a client sends, so a client cannot blow up the series count.
+final class HubMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    private let connectionsOpen: Gauge
+    private let messagesIn: [String: Counter]
+    private let messagesOut: [String: Counter]
+    private let errors: [String: Counter]
+    private let tripsByStatus: [TripStatus: Gauge]
+    private let snapshotLag: Gauge
+    private let snapshotPending: Gauge
+    private let snapshotFailures: Gauge
+    private let snapshotLastWrite: Gauge
+    private let usersTotal: Gauge
+
+    static let inboundTypes = ClientMessage.knownTypes + ["other"]
+    static let outboundTypes = ["echo.message", "error"]
+    static let errorCodes = [
+        "bad_message", "unknown_type", "invalid", "forbidden", "not_found", "trip_taken", "invalid_transition",
+        "rate_limited", "too_large",
+    ]
+
+    init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        connectionsOpen = registry.makeGauge(name: "taxihub_connections_open", help: "Open WebSocket connections.")
+        messagesIn = Dictionary(uniqueKeysWithValues: Self.inboundTypes.map { type in
+            (type, registry.makeCounter(name: "taxihub_messages_in_total", labels: [("type", type)], help: "Client messages received."))
+        })
+        messagesOut = Dictionary(uniqueKeysWithValues: Self.outboundTypes.map { type in
+            (type, registry.makeCounter(name: "taxihub_messages_out_total", labels: [("type", type)], help: "Messages sent to clients."))
+        })
+        errors = Dictionary(uniqueKeysWithValues: Self.errorCodes.map { code in
+            (code, registry.makeCounter(name: "taxihub_errors_total", labels: [("code", code)], help: "Error replies sent, by code."))
+        })
+        tripsByStatus = Dictionary(uniqueKeysWithValues: TripStatus.allCases.map { status in
+            (status, registry.makeGauge(name: "taxihub_trips", labels: [("status", status.rawValue)], help: "Live trips by status."))
+        })
+        snapshotLag = registry.makeGauge(name: "taxihub_snapshot_lag_seconds", help: "Seconds since the last successful snapshot.")
+        snapshotPending = registry.makeGauge(name: "taxihub_snapshot_pending", help: "Changed entities waiting for the next snapshot.")
+        snapshotFailures = registry.makeGauge(name: "taxihub_snapshot_consecutive_failures", help: "Snapshot writes failed in a row.")
+        snapshotLastWrite = registry.makeGauge(name: "taxihub_snapshot_last_write_entities", help: "Entities in the last snapshot.")
+        usersTotal = registry.makeGauge(name: "taxihub_users", help: "User accounts.")
+    }
+
+    func connectionOpened() { connectionsOpen.increment(by: 1) }
+    func connectionClosed() { connectionsOpen.decrement(by: 1) }
+
+    func received(type: String?) {
+        (messagesIn[type ?? "other"] ?? messagesIn["other"])?.increment()
+    }
+
+    func sent(type: String) {
+        messagesOut[type]?.increment()
+    }
+
+    func error(code: String) {
+        errors[code]?.increment()
+        sent(type: "error")
+    }
+
+    /// Refreshes the gauges read from live state and renders the text format.
+    func render(hub: Hub, snapshot: SnapshotStatus) -> String {
+        let counts = hub.index.countsByStatus()
+        for (status, gauge) in tripsByStatus { gauge.set(Double(counts[status] ?? 0)) }
+        let current = snapshot.current
+        snapshotLag.set(snapshot.lagSeconds(now: .now()))
+        snapshotPending.set(Double(hub.changes.pendingCount))
+        snapshotFailures.set(Double(current.consecutiveFailures))
+        snapshotLastWrite.set(Double(current.lastWriteCount))
+        usersTotal.set(Double(hub.users.count))
+        return registry.emitToString()
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Hub
+
+/// The reference app's user JSON: `{"id","username","first_name","last_name","group","photo"}`.
+struct UserJSON: Encodable {
+    let user: User
+
+    enum CodingKeys: String, CodingKey {
+        case id, username, group, photo
+        case firstName = "first_name"
+        case lastName = "last_name"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(user.id, forKey: .id)
+        try container.encode(user.username, forKey: .username)
+        try container.encode(user.firstName, forKey: .firstName)
+        try container.encode(user.lastName, forKey: .lastName)
+        try container.encode(user.group.rawValue, forKey: .group)
+        try container.encode(MediaPath.url(for: user.photo), forKey: .photo)
+    }
+}
+
+/// The reference app's nested trip JSON, with `rider` and `driver` as user objects or null.
+struct TripJSON: Encodable {
+    let view: TripView
+
+    enum CodingKeys: String, CodingKey {
+        case id, created, updated, status, driver, rider
+        case pickUpAddress = "pick_up_address"
+        case dropOffAddress = "drop_off_address"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        let trip = view.trip
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(trip.id.uuidString.lowercased(), forKey: .id)
+        try container.encode(trip.created.iso8601, forKey: .created)
+        try container.encode(trip.updated.iso8601, forKey: .updated)
+        try container.encode(trip.pickUpAddress, forKey: .pickUpAddress)
+        try container.encode(trip.dropOffAddress, forKey: .dropOffAddress)
+        try container.encode(trip.status.rawValue, forKey: .status)
+        try container.encode(view.driver.map(UserJSON.init), forKey: .driver)
+        try container.encode(view.rider.map(UserJSON.init), forKey: .rider)
+    }
+}
+
+/// Where uploaded files are served from.
+enum MediaPath {
+    static let urlPrefix = "/media/"
+
+    static func url(for storedPath: String?) -> String? {
+        storedPath.map { urlPrefix + $0 }
+    }
+}
+
+/// One shared encoder configuration for every JSON the hub writes.
+enum WireEncoding {
+    static func encode(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        // Every type encoded here is made of strings, integers and nulls: encoding cannot fail.
+        guard let data = try? encoder.encode(value) else { return "null" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

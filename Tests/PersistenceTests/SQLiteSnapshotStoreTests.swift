@@ -1,0 +1,55 @@
+import Foundation
+import GRDB
+import Hub
+import Persistence
+import Testing
+
+/// What only the SQLite store promises: where its file lives, its journal mode, and how it
+/// treats rows it did not write.
+@Suite("SQLite snapshot store")
+struct SQLiteSnapshotStoreTests {
+    @Test("creates its missing directory and a WAL database file there")
+    func createsFile() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let directory = fixture.location.appendingPathComponent("nested/data")
+            let store = try SQLiteSnapshotStore(directory: directory.path)
+            try await store.migrate()
+            let path = directory.appendingPathComponent(SQLiteSnapshotStore.fileName).path
+            #expect(FileManager.default.fileExists(atPath: path))
+            let mode = try await DatabaseQueue(path: path).read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+            #expect(mode == "wal")
+        }
+    }
+
+    @Test("an unknown status in the database is reported as an error")
+    func unknownStatus() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let store = try await fixture.open()
+            let id = UUID()
+            let path = fixture.location.appendingPathComponent(SQLiteSnapshotStore.fileName).path
+            try await DatabaseQueue(path: path).write { db in
+                try db.execute(
+                    sql: "INSERT INTO trips VALUES (?, 1, 2, 'A', 'B', 'CANCELLED', NULL, NULL)",
+                    arguments: [id.uuidString.lowercased()]
+                )
+            }
+            let expected = SnapshotStoreError.unreadableValue(
+                table: "trips", column: "status", rowID: id.uuidString.lowercased(), value: "CANCELLED"
+            )
+            await #expect(throws: expected) { try await store.trip(id: id) }
+            await #expect(throws: expected) { try await store.loadUnfinishedTrips() }
+        }
+    }
+
+    @Test("trip ids are stored as lowercase strings")
+    func lowercaseIDs() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let store = try await fixture.open()
+            let trip = Samples.trip()
+            try await store.write(Samples.changes(trips: [trip]))
+            let path = fixture.location.appendingPathComponent(SQLiteSnapshotStore.fileName).path
+            let stored = try await DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT id FROM trips") }
+            #expect(stored == [trip.id.uuidString.lowercased()])
+        }
+    }
+}
