@@ -77,6 +77,7 @@ let package = Package(
             name: "WebTests",
             dependencies: [
                 "Web",
+                "TaxiHubCommand",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),

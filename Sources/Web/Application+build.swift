@@ -50,7 +50,7 @@ public func buildApplication(
         maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength
     )
     sockets.addFallbackRoute(to: router)
-    let socketRouter = Router(context: BasicWebSocketRequestContext.self)
+    let socketRouter = Router(context: SocketRequestContext.self)
     sockets.addRoutes(to: socketRouter)
 
     return Application(

@@ -21,7 +21,7 @@ struct TokenService: Sendable {
         self.refreshLifetime = refreshLifetime
     }
 
-    func accessToken(for user: User, now: Date = Date()) async throws -> String {
+    func accessToken(for user: User, now: Date = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))) async throws -> String {
         try await keys.sign(
             AccessClaims(
                 tokenType: "access", exp: .init(value: now.addingTimeInterval(accessLifetime.seconds)), iat: .init(value: now),
@@ -32,7 +32,7 @@ struct TokenService: Sendable {
         )
     }
 
-    func refreshToken(for user: User, now: Date = Date()) async throws -> String {
+    func refreshToken(for user: User, now: Date = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))) async throws -> String {
         try await keys.sign(
             RefreshClaims(
                 tokenType: "refresh", exp: .init(value: now.addingTimeInterval(refreshLifetime.seconds)), iat: .init(value: now),

@@ -26,12 +26,14 @@ final class ClientConnection: Mailbox {
     private let continuation: AsyncStream<Outbound>.Continuation
     private let reason = Mutex<CloseReason?>(nil)
     private let joined = Mutex<Set<UUID>>([])
+    private let onOverflow: @Sendable () -> Void
 
     var principal: Principal { Principal(userID: user.id, group: user.group) }
 
-    init(id: ConnectionID, user: User, queueLength: Int) {
+    init(id: ConnectionID, user: User, queueLength: Int, onOverflow: @escaping @Sendable () -> Void = {}) {
         self.connectionID = id
         self.user = user
+        self.onOverflow = onOverflow
         (outbound, continuation) = AsyncStream.makeStream(of: Outbound.self, bufferingPolicy: .bufferingOldest(queueLength))
     }
 
@@ -47,8 +49,12 @@ final class ClientConnection: Mailbox {
 
     /// Ends the outbound queue; the first reason given is the one reported.
     func close(_ why: CloseReason) {
-        reason.withLock { if $0 == nil { $0 = why } }
+        let first = reason.withLock { reason in
+            defer { if reason == nil { reason = why } }
+            return reason == nil
+        }
         continuation.finish()
+        if first, why == .overflow { onOverflow() }
     }
 
     var closeReason: CloseReason? {

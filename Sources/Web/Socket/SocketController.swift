@@ -2,6 +2,7 @@ import Hub
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// The `/taxi/?token=` WebSocket: admits authenticated clients under the connection cap,
@@ -16,6 +17,7 @@ struct SocketController: Sendable {
     let queueLength: Int
 
     static let path: RouterPath = "/taxi/"
+    static let overflowGrace: TimeAmount = .seconds(5)
 
     /// Why a handshake is refused.
     enum Refusal: Error {
@@ -32,7 +34,7 @@ struct SocketController: Sendable {
         return .success(user)
     }
 
-    func addRoutes(to router: Router<BasicWebSocketRequestContext>) {
+    func addRoutes(to router: Router<SocketRequestContext>) {
         router.ws(Self.path) { request, _ in
             switch await admit(request) {
             case .success: .upgrade([:])
@@ -40,7 +42,9 @@ struct SocketController: Sendable {
             }
         } onUpgrade: { inbound, outbound, context in
             guard case .success(let user) = await admit(context.request) else { return }
-            await run(user: user, inbound: inbound, outbound: outbound, logger: context.logger)
+            await run(
+                user: user, inbound: inbound, outbound: outbound, channel: context.requestContext.channel, logger: context.logger
+            )
         }
     }
 
@@ -58,7 +62,9 @@ struct SocketController: Sendable {
         }
     }
 
-    private func run(user: User, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
+    private func run(
+        user: User, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, logger: Logger
+    ) async {
         guard let slot = limiter.acquire() else {
             try? await outbound.close(.unknown(1013), reason: "The hub is at its connection limit; try again later.")
             return
@@ -66,7 +72,11 @@ struct SocketController: Sendable {
         defer { limiter.release() }
         metrics.connectionOpened()
         defer { metrics.connectionClosed() }
-        let connection = ClientConnection(id: ConnectionID(slot), user: user, queueLength: queueLength)
+        let connection = ClientConnection(id: ConnectionID(slot), user: user, queueLength: queueLength) {
+            // The writer may be stuck on a client that reads nothing; it gets a grace period to
+            // send its 1008 close, then the socket is closed under it.
+            channel.eventLoop.scheduleTask(in: Self.overflowGrace) { channel.close(promise: nil) }
+        }
         var logger = logger
         logger[metadataKey: "connection"] = "\(slot)"
         logger[metadataKey: "user.id"] = "\(user.id)"

@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+
+struct NotAJSONObject: Error {
+    let text: String
+}
+
+func parseJSONObject(_ text: String) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        throw NotAJSONObject(text: text)
+    }
+    return object
+}
+
+func parseJSONArray(_ text: String) throws -> [[String: Any]] {
+    guard let array = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
+        throw NotAJSONObject(text: text)
+    }
+    return array
+}
+
+func jsonText(_ object: Any) -> String {
+    String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+}
+
+/// The payload of a JWT, decoded from base64url.
+func jwtPayload(_ token: String) throws -> [String: Any] {
+    let parts = token.split(separator: ".")
+    #expect(parts.count == 3)
+    var base64 = String(parts[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    while base64.count % 4 != 0 { base64 += "=" }
+    let data = try #require(Data(base64Encoded: base64))
+    return try parseJSONObject(String(decoding: data, as: UTF8.self))
+}

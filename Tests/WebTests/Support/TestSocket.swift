@@ -1,0 +1,156 @@
+import Foundation
+import HummingbirdWSClient
+import Logging
+import Testing
+
+/// A real WebSocket client for tests: text frames it receives are queued, and `receive`
+/// waits for the next one with a time-out, so a missing message fails instead of hanging.
+final class TestSocket: Sendable {
+    private let inbox: Inbox
+    private let outgoing: AsyncStream<String>.Continuation
+    private let session: Task<WebSocketCloseFrame?, any Error>
+
+    struct Refused: Error {}
+    struct TimedOut: Error, CustomStringConvertible {
+        let description = "no message arrived in time"
+    }
+
+    private init(inbox: Inbox, outgoing: AsyncStream<String>.Continuation, session: Task<WebSocketCloseFrame?, any Error>) {
+        self.inbox = inbox
+        self.outgoing = outgoing
+        self.session = session
+    }
+
+    /// Opens `/taxi/?token=`, or throws `Refused` when the server does not upgrade.
+    static func connect(port: Int, token: String?, readDelay: Duration? = nil) async throws -> TestSocket {
+        let query = token.map { "?token=\($0)" } ?? ""
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+        let inbox = Inbox()
+        let session = Task {
+            defer { Task { await inbox.finish() } }
+            return try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(port)/taxi/\(query)",
+                configuration: .init(maxFrameSize: 1 << 22),
+                logger: Logger(label: "test-socket")
+            ) { inbound, outbound, _ in
+                await inbox.opened()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await text in stream { try await outbound.write(.text(text)) }
+                        try await outbound.close(.normalClosure, reason: nil)
+                    }
+                    group.addTask {
+                        if let readDelay { try await Task.sleep(for: readDelay) }
+                        for try await message in inbound.messages(maxSize: 1 << 22) {
+                            if case .text(let text) = message { await inbox.push(text) }
+                        }
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            }
+        }
+        guard await inbox.waitUntilOpen() else { throw Refused() }
+        return TestSocket(inbox: inbox, outgoing: continuation, session: session)
+    }
+
+    func send(_ text: String) {
+        outgoing.yield(text)
+    }
+
+    func send(_ object: [String: Any]) {
+        send(jsonText(object))
+    }
+
+    /// The next text frame; throws `TimedOut` when none comes within `timeout`.
+    func receive(timeout: Duration = .seconds(5)) async throws -> String {
+        guard let text = try await inbox.next(timeout: timeout) else { throw TimedOut() }
+        return text
+    }
+
+    func receiveJSON(timeout: Duration = .seconds(5)) async throws -> [String: Any] {
+        try parseJSONObject(try await receive(timeout: timeout))
+    }
+
+    /// True when nothing arrives for `duration`.
+    func staysQuiet(for duration: Duration = .milliseconds(300)) async -> Bool {
+        (try? await inbox.next(timeout: duration)) == nil
+    }
+
+    /// Closes from the client side and returns the server's close frame, if any.
+    @discardableResult
+    func close() async -> WebSocketCloseFrame? {
+        outgoing.finish()
+        return try? await session.value
+    }
+
+    /// Waits for the server to close the socket and returns its close frame.
+    func closedByServer() async -> WebSocketCloseFrame? {
+        try? await session.value
+    }
+}
+
+/// Frames received but not yet read, and the reader waiting for the next one.
+private actor Inbox {
+    private var buffer: [String] = []
+    private var head = 0
+    private var waiter: (id: Int, continuation: CheckedContinuation<String?, any Error>)?
+    private var waiterCount = 0
+    private var isOpen = false
+    private var isFinished = false
+    private var openWaiters: [CheckedContinuation<Bool, Never>] = []
+
+    func opened() {
+        isOpen = true
+        openWaiters.forEach { $0.resume(returning: true) }
+        openWaiters = []
+    }
+
+    func waitUntilOpen() async -> Bool {
+        if isOpen { return true }
+        if isFinished { return false }
+        return await withCheckedContinuation { openWaiters.append($0) }
+    }
+
+    func push(_ text: String) {
+        if let waiter {
+            self.waiter = nil
+            waiter.continuation.resume(returning: text)
+        } else {
+            buffer.append(text)
+        }
+    }
+
+    func finish() {
+        isFinished = true
+        openWaiters.forEach { $0.resume(returning: isOpen) }
+        openWaiters = []
+        if let waiter {
+            self.waiter = nil
+            waiter.continuation.resume(returning: nil)
+        }
+    }
+
+    func next(timeout: Duration) async throws -> String? {
+        if head < buffer.count {
+            defer { head += 1 }
+            return buffer[head]
+        }
+        if isFinished { return nil }
+        waiterCount += 1
+        let id = waiterCount
+        return try await withCheckedThrowingContinuation { continuation in
+            waiter = (id, continuation)
+            Task {
+                try? await Task.sleep(for: timeout)
+                self.expire(id)
+            }
+        }
+    }
+
+    private func expire(_ id: Int) {
+        guard let waiter, waiter.id == id else { return }
+        self.waiter = nil
+        waiter.continuation.resume(throwing: TestSocket.TimedOut())
+    }
+}
