@@ -72,7 +72,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "HubTests", dependencies: ["Hub"], swiftSettings: strict),
-        .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "Hub"], swiftSettings: strict),
+        .testTarget(
+            name: "PersistenceTests",
+            dependencies: ["Persistence", "Hub", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "WebTests",
             dependencies: [

@@ -39,10 +39,9 @@ public final class SQLiteSnapshotStore: SnapshotStore {
     }
 
     public func migrate() async throws {
-        let migrator = Self.migrator
-        let pool = pool
+        // GRDB has no async `migrate`; its callback form keeps the migration off this thread.
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            migrator.asyncMigrate(pool) { result in
+            Self.migrator.asyncMigrate(pool) { result in
                 continuation.resume(with: result.map { _ in })
             }
         }
@@ -51,14 +50,14 @@ public final class SQLiteSnapshotStore: SnapshotStore {
     public func write(_ changes: ChangeSet) async throws {
         guard !changes.isEmpty else { return }
         try await pool.write { db in
-            try Self.users.execute(changes.users.values.map(Self.row), in: db)
-            try Self.trips.execute(changes.trips.values.map(Self.row), in: db)
+            try Self.users.execute(changes.users.values.map(Self.values), in: db)
+            try Self.trips.execute(changes.trips.values.map(Self.values), in: db)
         }
     }
 
     public func loadUsers() async throws -> [User] {
         try await pool.read { db in
-            try Array(Row.fetchCursor(db, sql: "SELECT * FROM users ORDER BY id").map(Self.user))
+            try Array(Row.fetchCursor(db, sql: "SELECT * FROM users ORDER BY id").map(Self.decodeUser))
         }
     }
 
@@ -83,7 +82,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
     private func fetchTrips(where condition: String, arguments: StatementArguments) async throws -> [Trip] {
         try await pool.read { db in
             let rows = try Row.fetchCursor(db, sql: "SELECT * FROM trips WHERE \(condition)", arguments: arguments)
-            return try Array(rows.map(Self.trip))
+            return try Array(rows.map(Self.decodeTrip))
         }
     }
 
@@ -121,7 +120,8 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         return migrator
     }
 
-    private static func row(_ user: User) -> [DatabaseValue] {
+    /// A user's column values, in `users.columns` order.
+    private static func values(_ user: User) -> [DatabaseValue] {
         [
             user.id.databaseValue, user.username.databaseValue, user.firstName.databaseValue,
             user.lastName.databaseValue, user.group.rawValue.databaseValue, user.photo.databaseValue,
@@ -129,7 +129,8 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         ]
     }
 
-    private static func row(_ trip: Trip) -> [DatabaseValue] {
+    /// A trip's column values, in `trips.columns` order.
+    private static func values(_ trip: Trip) -> [DatabaseValue] {
         [
             trip.id.uuidString.lowercased().databaseValue, trip.created.microseconds.databaseValue,
             trip.updated.microseconds.databaseValue, trip.pickUpAddress.databaseValue,
@@ -138,7 +139,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         ]
     }
 
-    private static func user(_ row: Row) throws -> User {
+    private static func decodeUser(_ row: Row) throws -> User {
         let id: Int = try row.decode(forColumn: "id")
         let group: String = try row.decode(forColumn: "grp")
         guard let userGroup = UserGroup(rawValue: group) else {
@@ -151,7 +152,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         )
     }
 
-    private static func trip(_ row: Row) throws -> Trip {
+    private static func decodeTrip(_ row: Row) throws -> Trip {
         let id: String = try row.decode(forColumn: "id")
         let status: String = try row.decode(forColumn: "status")
         guard let uuid = UUID(uuidString: id) else {

@@ -9,7 +9,8 @@ import Testing
 /// The snapshot loop: periodic writes, fault handling and the final flush.
 @Suite("Snapshot service")
 struct SnapshotServiceTests {
-    private static let logger = Logger(label: "taxihub.tests.snapshot")
+    /// Quiet: the failures these tests provoke on purpose would only clutter the output.
+    private static let logger = Logger(label: "taxihub.tests.snapshot") { _ in SwiftLogNoOpLogHandler() }
 
     private static func service(
         _ store: any SnapshotStore, _ tracker: ChangeTracker, interval: Duration = .milliseconds(50),

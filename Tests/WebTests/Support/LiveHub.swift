@@ -8,12 +8,26 @@ import Web
 /// A hub running on an ephemeral port with its own data and media folders, reached over
 /// real sockets, plus helpers for the calls most tests start with.
 struct LiveHub: Sendable {
-    let client: any TestClientProtocol
+    /// Status and body of an HTTP response.
+    struct HTTPResult {
+        let status: HTTPResponse.Status
+        let body: ByteBuffer
+    }
+
+    typealias Transport = @Sendable (String, HTTPRequest.Method, HTTPFields, ByteBuffer?) async throws -> HTTPResult
+
+    let transport: Transport
     let port: Int
     let directory: URL
 
     static let password = "pAssw0rd!"
     static let secret = "test-secret-that-is-at-least-32-bytes-long"
+
+    init(port: Int, directory: URL, transport: @escaping Transport) {
+        self.port = port
+        self.directory = directory
+        self.transport = transport
+    }
 
     /// A signed-up, logged-in user.
     struct Account {
@@ -42,14 +56,18 @@ struct LiveHub: Sendable {
         logger.logLevel = .warning
         let app = try await buildApplication(configuration: configuration, logger: logger)
         try await app.test(.live) { client in
-            try await body(LiveHub(client: client, port: try #require(client.port), directory: directory))
+            let hub = LiveHub(port: try #require(client.port), directory: directory) { uri, method, headers, body in
+                let response = try await client.execute(uri: uri, method: method, headers: headers, body: body)
+                return HTTPResult(status: response.status, body: response.body)
+            }
+            try await body(hub)
         }
     }
 
     func request(
         _ uri: String, method: HTTPRequest.Method = .get, token: String? = nil, json: Any? = nil,
         headers: HTTPFields = [:], body: ByteBuffer? = nil
-    ) async throws -> TestResponse {
+    ) async throws -> HTTPResult {
         var headers = headers
         if let token { headers[.authorization] = "Bearer \(token)" }
         var body = body
@@ -57,7 +75,7 @@ struct LiveHub: Sendable {
             headers[.contentType] = "application/json"
             body = ByteBuffer(string: jsonText(json))
         }
-        return try await client.execute(uri: uri, method: method, headers: headers, body: body)
+        return try await transport(uri, method, headers, body)
     }
 
     func signUp(_ username: String, group: String = "rider", firstName: String = "Test", lastName: String = "User")

@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdWSClient
 import Logging
+import NIOCore
 import Testing
 
 /// A real WebSocket client for tests: text frames it receives are queued, and `receive`
@@ -22,7 +23,7 @@ final class TestSocket: Sendable {
     }
 
     /// Opens `/taxi/?token=`, or throws `Refused` when the server does not upgrade.
-    static func connect(port: Int, token: String?, readDelay: Duration? = nil) async throws -> TestSocket {
+    static func connect(port: Int, token: String?, readDelay: Duration? = nil, sendBinary: Bool = false) async throws -> TestSocket {
         let query = token.map { "?token=\($0)" } ?? ""
         let (stream, continuation) = AsyncStream.makeStream(of: String.self)
         let inbox = Inbox()
@@ -36,7 +37,9 @@ final class TestSocket: Sendable {
                 await inbox.opened()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await text in stream { try await outbound.write(.text(text)) }
+                        for await text in stream {
+                            try await outbound.write(sendBinary ? .binary(ByteBuffer(string: text)) : .text(text))
+                        }
                         try await outbound.close(.normalClosure, reason: nil)
                     }
                     group.addTask {

@@ -1,0 +1,135 @@
+import Foundation
+import NIOWebSocket
+import Testing
+
+/// State written by one `taxi-hub` process is there when the next one starts on the same
+/// data folder: after a graceful stop, and after SIGKILL following a snapshot.
+@Suite("Restart and durability", .serialized)
+struct RestartTests {
+    static func withDirectory(_ body: (URL) async throws -> Void) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-restart-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await body(directory)
+    }
+
+    /// Signs up a rider and a driver, requests two trips, has the driver take one; returns their ids.
+    static func populate(_ hub: LiveHub) async throws -> (rider: LiveHub.Account, driver: LiveHub.Account, taken: String, open: String) {
+        let rider = try await hub.account("rider@example.com")
+        let driver = try await hub.account("driver@example.com", group: "driver")
+        let riderSocket = try await hub.connect(rider)
+        let taken = try #require(try await hub.requestTrip(rider, on: riderSocket, from: "A", to: "B")["id"] as? String)
+        let open = try #require(try await hub.requestTrip(rider, on: riderSocket, from: "C", to: "D")["id"] as? String)
+        let driverSocket = try await hub.connect(driver)
+        driverSocket.send(["type": "update.trip", "data": ["id": taken, "status": "STARTED", "driver": driver.id]])
+        _ = try await driverSocket.receiveJSON()
+        await driverSocket.close()
+        await riderSocket.close()
+        return (rider, driver, taken, open)
+    }
+
+    /// Waits until the hub reports no pending changes, i.e. a snapshot has written everything.
+    static func waitForSnapshot(_ hub: LiveHub) async throws {
+        for _ in 0..<100 {
+            let ready = try parseJSONObject(String(buffer: try await hub.request("/readyz").body))
+            if ready["pending_changes"] as? String == "0" { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("changes never reached the store")
+    }
+
+    static func expectRestored(_ hub: LiveHub, taken: String, open: String) async throws {
+        let rider = try await hub.logIn("rider@example.com")
+        let driver = try await hub.logIn("driver@example.com")
+        let riderAccount = LiveHub.Account(id: try #require(try jwtPayload(rider.access)["id"] as? Int), username: "rider@example.com", access: rider.access, refresh: rider.refresh)
+        let driverAccount = LiveHub.Account(id: try #require(try jwtPayload(driver.access)["id"] as? Int), username: "driver@example.com", access: driver.access, refresh: driver.refresh)
+        let trips = try await hub.trips(riderAccount)
+        let byID = Dictionary(uniqueKeysWithValues: trips.compactMap { trip in (trip["id"] as? String).map { ($0, trip) } })
+        #expect(byID.count == 2)
+        #expect(byID[taken]?["status"] as? String == "STARTED")
+        #expect((byID[taken]?["driver"] as? [String: Any])?["username"] as? String == "driver@example.com")
+        #expect(byID[open]?["status"] as? String == "REQUESTED")
+        #expect(byID[open]?["pick_up_address"] as? String == "C")
+        // Restored trips are live again: the rider rejoins its group and the driver carries on.
+        let riderSocket = try await hub.connect(riderAccount)
+        let driverSocket = try await hub.connect(driverAccount)
+        driverSocket.send(["type": "update.trip", "data": ["id": taken, "status": "COMPLETED"]])
+        let update = try await riderSocket.receiveJSON()
+        #expect((update["data"] as? [String: Any])?["status"] as? String == "COMPLETED")
+        // New users continue the id sequence instead of reusing ids.
+        let newcomer = try await hub.signUp("newcomer@example.com")
+        #expect((newcomer["id"] as? Int ?? 0) > max(riderAccount.id, driverAccount.id))
+        await riderSocket.close()
+        await driverSocket.close()
+    }
+
+    @Test("users and trips survive a graceful stop, and open sockets are closed with 1001")
+    func gracefulRestart() async throws {
+        try await Self.withDirectory { directory in
+            let first = try await HubProcess.start(directory: directory)
+            let ids = try await first.withHub(directory: directory) { hub in
+                let ids = try await Self.populate(hub)
+                let socket = try await hub.connect(ids.rider)
+                return (ids.taken, ids.open, socket)
+            }
+            #expect(try await first.stop(signal: SIGTERM) == 0)
+            let close = await ids.2.closedByServer()
+            #expect(close?.closeCode == .goingAway, "\(String(describing: close)) \(first.log)")
+            let second = try await HubProcess.start(directory: directory)
+            try await second.withHub(directory: directory) { hub in
+                try await Self.expectRestored(hub, taken: ids.0, open: ids.1)
+            }
+            try await second.stop()
+        }
+    }
+
+    @Test("a SIGKILL after a snapshot loses nothing that snapshot wrote")
+    func crashAfterSnapshot() async throws {
+        try await Self.withDirectory { directory in
+            let first = try await HubProcess.start(directory: directory)
+            let ids = try await first.withHub(directory: directory) { hub in
+                let ids = try await Self.populate(hub)
+                try await Self.waitForSnapshot(hub)
+                return (ids.taken, ids.open)
+            }
+            try await first.stop(signal: SIGKILL)
+            let second = try await HubProcess.start(directory: directory)
+            try await second.withHub(directory: directory) { hub in
+                try await Self.expectRestored(hub, taken: ids.0, open: ids.1)
+            }
+            try await second.stop()
+        }
+    }
+
+    @Test("finished trips stay listed after a restart, served from the store")
+    func finishedTripsAfterRestart() async throws {
+        try await Self.withDirectory { directory in
+            let first = try await HubProcess.start(directory: directory)
+            let finished = try await first.withHub(directory: directory) { hub in
+                let ids = try await Self.populate(hub)
+                let driverSocket = try await hub.connect(ids.driver)
+                driverSocket.send(["type": "update.trip", "data": ["id": ids.taken, "status": "COMPLETED"]])
+                _ = try await driverSocket.receiveJSON()
+                await driverSocket.close()
+                try await Self.waitForSnapshot(hub)
+                // Once written, the finished trip leaves memory but stays visible.
+                let trip = try await hub.request("/api/trip/\(ids.taken)/", token: ids.rider.access)
+                #expect(trip.status == .ok)
+                return ids.taken
+            }
+            try await first.stop()
+            let second = try await HubProcess.start(directory: directory)
+            try await second.withHub(directory: directory) { hub in
+                let rider = try await hub.logIn("rider@example.com")
+                let response = try await hub.request("/api/trip/\(finished)/", token: rider.access)
+                #expect(response.status == .ok)
+                #expect(try parseJSONObject(String(buffer: response.body))["status"] as? String == "COMPLETED")
+                let list = try parseJSONArray(String(buffer: try await hub.request("/api/trip/", token: rider.access).body))
+                #expect(list.contains { $0["id"] as? String == finished && $0["status"] as? String == "COMPLETED" })
+                let driver = try await hub.logIn("driver@example.com")
+                let driverList = try parseJSONArray(String(buffer: try await hub.request("/api/trip/", token: driver.access).body))
+                #expect(driverList.contains { $0["id"] as? String == finished })
+            }
+            try await second.stop()
+        }
+    }
+}
