@@ -49,12 +49,13 @@ public final class Hub: Sendable {
         return joined
     }
 
-    /// Removes a closed connection from every group it was in.
+    /// Removes a closed connection from every group it was in and every offer list it is on.
     public func disconnect(_ principal: Principal, mailbox: any Mailbox, joined: Set<UUID>) async {
+        var trips = joined
         if principal.group == .driver {
-            await drivers.leave(mailbox.connectionID)
+            trips.formUnion(await drivers.leave(mailbox.connectionID))
         }
-        for id in joined {
+        for id in trips {
             await tripActor(id: id)?.leave(mailbox.connectionID)
         }
     }
@@ -65,11 +66,12 @@ public final class Hub: Sendable {
         async throws(HubError) -> TripView
     {
         let trip = try TripRules.newTrip(request, by: sender)
-        let actor = register(trip)
+        // Recorded before the trip can be found, so a racing accept's record is always the later one.
         changes.record(trip)
+        let actor = register(trip)
         await actor.join(mailbox)
         await actor.publish()
-        await actor.offer(to: drivers.driversToAlert())
+        await actor.offer(to: drivers.driversToAlert(for: trip.id))
         return await actor.view
     }
 
@@ -80,7 +82,11 @@ public final class Hub: Sendable {
         guard let actor = tripActor(id: id) else {
             throw HubError(.notFound, "Trip \(id.uuidString.lowercased()) does not exist.")
         }
-        return try await actor.update(update, by: sender, from: mailbox)
+        let outcome = try await actor.update(update, by: sender, from: mailbox)
+        if !outcome.withdrawnOffers.isEmpty {
+            await drivers.withdraw(id, from: outcome.withdrawnOffers)
+        }
+        return outcome.view
     }
 
     /// Drops finished trips from memory once the store holds their final state.

@@ -52,9 +52,16 @@ public actor TripActor {
         for member in members.values { member.deliver(event) }
     }
 
+    /// What an accepted update changed beyond the trip itself.
+    struct UpdateOutcome {
+        let view: TripView
+        /// Drivers whose offer of this trip ended because it left `REQUESTED`.
+        let withdrawnOffers: [ConnectionID]
+    }
+
     /// Validates and applies an update; on success the sender joins the group and everyone
     /// in it gets the new state once, and drivers the trip was offered to learn it left `REQUESTED`.
-    func update(_ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox) throws(HubError) -> TripView {
+    func update(_ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox) throws(HubError) -> UpdateOutcome {
         let previous = trip
         trip = try TripRules.apply(update, by: sender, to: trip)
         index.upsert(trip)
@@ -63,10 +70,10 @@ public actor TripActor {
         let updated = view
         let event = HubEvent.trip(updated)
         for member in members.values { member.deliver(event) }
-        if previous.status == .requested {
-            for (id, driver) in offeredTo where members[id] == nil { driver.deliver(event) }
-            offeredTo = [:]
-        }
-        return updated
+        guard previous.status == .requested else { return UpdateOutcome(view: updated, withdrawnOffers: []) }
+        for (id, driver) in offeredTo where members[id] == nil { driver.deliver(event) }
+        let withdrawn = Array(offeredTo.keys)
+        offeredTo = [:]
+        return UpdateOutcome(view: updated, withdrawnOffers: withdrawn)
     }
 }

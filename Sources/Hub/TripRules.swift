@@ -87,7 +87,8 @@ public enum TripRules {
         guard !address.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw HubError(.invalid, "\(field) may not be blank.")
         }
-        guard address.count <= maxAddressLength else {
+        // Counted in Unicode scalars, as the reference's database column counts characters.
+        guard address.unicodeScalars.count <= maxAddressLength else {
             throw HubError(.invalid, "\(field) has more than \(maxAddressLength) characters.")
         }
     }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Configuration
 import Foundation
-import Hummingbird
 import Logging
 import SystemPackage
 import Web
@@ -44,8 +43,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "taxi-hub")
-        let app = try await buildApplication(configuration: configuration, logger: logger)
-        try await app.runService()
+        try await buildHub(configuration: configuration, logger: logger).run()
     }
 
     /// The flags that were given, as configuration keys.

@@ -1,15 +1,35 @@
 import Foundation
 import Hub
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import Persistence
+import ServiceLifecycle
+
+/// A built hub: the Hummingbird application (HTTP, WebSocket, snapshot loop) and the service
+/// that closes WebSockets with 1001 on a graceful stop before the server goes away.
+public struct HubServer: Sendable {
+    public let application: Application<RouterResponder<BasicRequestContext>>
+    let socketDrain: SocketDrainService
+
+    /// Runs until SIGINT or SIGTERM, then stops gracefully: sockets closed with 1001, the
+    /// server stopped, a final snapshot written.
+    public func run() async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: application), .init(service: socketDrain)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: application.logger
+            )
+        )
+        try await group.run()
+    }
+}
 
 /// Builds the whole hub — store, actors, routes, WebSocket bridge and snapshot loop — from
 /// one configuration. `taxi-hub serve` and the tests both go through here.
-public func buildApplication(
-    configuration: HubConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) async throws -> some ApplicationProtocol {
+public func buildHub(configuration: HubConfiguration, logger: Logger) async throws -> HubServer {
     let limits = FileLimits.raiseToHardLimit()
     let maxConnections = configuration.maxConnections ?? max(16, limits.soft - configuration.fileReserve)
     logger.info(
@@ -45,29 +65,35 @@ public func buildApplication(
     HealthController(
         hub: hub, snapshot: snapshotStatus, metrics: metrics, maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)
     ).addRoutes(to: router)
+    let connections = ConnectionRegistry(limit: maxConnections)
     let sockets = SocketController(
-        hub: hub, auth: auth, limiter: ConnectionLimiter(limit: maxConnections), metrics: metrics,
+        hub: hub, auth: auth, connections: connections, metrics: metrics,
         maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength
     )
     sockets.addFallbackRoute(to: router)
     let socketRouter = Router(context: SocketRequestContext.self)
     sockets.addRoutes(to: socketRouter)
 
-    return Application(
+    let socketResponder = socketRouter.buildResponder()
+    let socketConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
+        ws: .init(maxFrameSize: ClientSession.transportLimit(forMessageSize: configuration.maxFrameSize))
+    )
+    let application = Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            webSocketRouter: socketRouter,
-            configuration: .init(
-                ws: .init(maxFrameSize: ClientSession.transportLimit(forMessageSize: configuration.maxFrameSize))
+        server: HTTPServerBuilder { responder in
+            CapacityGateChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder, webSocketResponder: socketResponder, configuration: socketConfiguration
+                ),
+                connections: connections
             )
-        ),
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "taxi-hub"),
         services: [snapshots],
         onServerRunning: { channel in
-            let port = channel.localAddress?.port ?? configuration.port
-            logger.info("taxi-hub listening on \(configuration.host):\(port)")
-            await onServerRunning(port)
+            logger.info("taxi-hub listening on \(configuration.host):\(channel.localAddress?.port ?? configuration.port)")
         },
         logger: logger
     )
+    return HubServer(application: application, socketDrain: SocketDrainService(connections: connections, logger: logger))
 }

@@ -188,11 +188,7 @@ struct FanOutTests {
         await world.hub.disconnect(gone.principal, mailbox: gone.mailbox, joined: gone.joined)
 
         _ = try await world.update(created.trip.id, to: .started, by: world.drivers[1])
-        withKnownIssue(
-            "Hub.disconnect leaves the mailbox in TripActor.offeredTo of every trip it was offered, so it is still sent the taken trip (and retained)"
-        ) {
-            #expect(gone.mailbox.events == [.trip(created)])
-        }
+        #expect(gone.mailbox.events == [.trip(created)])
     }
 
     @Test("after restore, connect joins each user to its unfinished trips and to none of its finished ones")

@@ -3,7 +3,6 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
-import ServiceLifecycle
 
 /// The `/taxi/?token=` WebSocket: admits authenticated clients under the connection cap,
 /// joins them to their groups, and runs each session as two child tasks — the inbound
@@ -11,13 +10,14 @@ import ServiceLifecycle
 struct SocketController: Sendable {
     let hub: Hub
     let auth: Authenticator
-    let limiter: ConnectionLimiter
+    let connections: ConnectionRegistry
     let metrics: HubMetrics
     let maxMessageSize: Int
     let queueLength: Int
 
     static let path: RouterPath = "/taxi/"
     static let overflowGrace: TimeAmount = .seconds(5)
+    static let closeGrace: Duration = .seconds(5)
 
     /// Why a handshake is refused.
     enum Refusal: Error {
@@ -27,7 +27,7 @@ struct SocketController: Sendable {
 
     /// Checks the token and the cap; used by the upgrade and by the plain-HTTP fallback.
     func admit(_ request: Request) async -> Result<User, Refusal> {
-        guard limiter.hasRoom else { return .failure(.atCapacity) }
+        guard connections.hasRoom else { return .failure(.atCapacity) }
         guard let token = request.uri.queryParameters.get("token"), let user = await auth.user(forToken: token) else {
             return .failure(.unauthorized)
         }
@@ -41,7 +41,9 @@ struct SocketController: Sendable {
             case .failure: .dontUpgrade
             }
         } onUpgrade: { inbound, outbound, context in
-            guard case .success(let user) = await admit(context.request) else { return }
+            guard let token = context.request.uri.queryParameters.get("token"), let user = await auth.user(forToken: token) else {
+                return
+            }
             await run(
                 user: user, inbound: inbound, outbound: outbound, channel: context.requestContext.channel, logger: context.logger
             )
@@ -65,11 +67,11 @@ struct SocketController: Sendable {
     private func run(
         user: User, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, logger: Logger
     ) async {
-        guard let slot = limiter.acquire() else {
+        guard let slot = connections.reserve() else {
             try? await outbound.close(.unknown(1013), reason: "The hub is at its connection limit; try again later.")
             return
         }
-        defer { limiter.release() }
+        defer { connections.release(slot) }
         metrics.connectionOpened()
         defer { metrics.connectionClosed() }
         let connection = ClientConnection(id: ConnectionID(slot), user: user, queueLength: queueLength) {
@@ -77,22 +79,24 @@ struct SocketController: Sendable {
             // send its 1008 close, then the socket is closed under it.
             channel.eventLoop.scheduleTask(in: Self.overflowGrace) { channel.close(promise: nil) }
         }
+        connections.register(connection)
         var logger = logger
         logger[metadataKey: "connection"] = "\(slot)"
         logger[metadataKey: "user.id"] = "\(user.id)"
         logger.info("connection opened", metadata: ["user.group": "\(user.group.rawValue)"])
         connection.joined(await hub.connect(connection.principal, mailbox: connection))
         let session = ClientSession(hub: hub, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize, logger: logger)
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await session.readLoop(inbound) }
-                group.addTask { await session.writeLoop(outbound) }
-                await group.next()
-                connection.close(.clientClosed)
-                group.cancelAll()
-            }
-        } onGracefulShutdown: {
-            connection.close(.shutdown)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await session.readLoop(inbound) }
+            group.addTask { await session.writeLoop(outbound) }
+            await group.next()
+            connection.close(.clientClosed)
+            // When the hub closed first (overflow, shutdown), the reader keeps consuming until the
+            // client answers the close: a socket closed with unread input is reset, and the
+            // client would lose our close frame. Past the grace period the reader is cancelled.
+            group.addTask { try? await Task.sleep(for: Self.closeGrace) }
+            await group.next()
+            group.cancelAll()
         }
         await hub.disconnect(connection.principal, mailbox: connection, joined: connection.joinedTrips)
         logger.info("connection closed", metadata: ["reason": "\(connection.closeReason.map { "\($0)" } ?? "unknown")"])

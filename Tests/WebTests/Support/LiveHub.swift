@@ -53,8 +53,8 @@ struct LiveHub: Sendable {
         configuration.snapshotInterval = .milliseconds(100)
         configure(&configuration)
         var logger = Logger(label: "taxi-hub-test")
-        logger.logLevel = .warning
-        let app = try await buildApplication(configuration: configuration, logger: logger)
+        logger.logLevel = ProcessInfo.processInfo.environment["TAXI_HUB_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+        let app = try await buildHub(configuration: configuration, logger: logger).application
         try await app.test(.live) { client in
             let hub = LiveHub(port: try #require(client.port), directory: directory) { uri, method, headers, body in
                 let response = try await client.execute(uri: uri, method: method, headers: headers, body: body)

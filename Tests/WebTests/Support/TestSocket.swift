@@ -32,15 +32,25 @@ final class TestSocket: Sendable {
             return try await WebSocketClient.connect(
                 url: "ws://127.0.0.1:\(port)/taxi/\(query)",
                 configuration: .init(maxFrameSize: 1 << 22),
-                logger: Logger(label: "test-socket")
+                logger: {
+                    var logger = Logger(label: "test-socket")
+                    logger.logLevel = ProcessInfo.processInfo.environment["TAXI_HUB_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+                    return logger
+                }()
             ) { inbound, outbound, _ in
                 await inbox.opened()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await text in stream {
-                            try await outbound.write(sendBinary ? .binary(ByteBuffer(string: text)) : .text(text))
+                        // A server that closed the socket fails our writes; its close frame is what counts,
+                        // so write errors end the sending side quietly and reading goes on.
+                        do {
+                            for await text in stream {
+                                try await outbound.write(sendBinary ? .binary(ByteBuffer(string: text)) : .text(text))
+                            }
+                            try await outbound.close(.normalClosure, reason: nil)
+                        } catch {
+                            try await Task.sleep(for: .seconds(3600))
                         }
-                        try await outbound.close(.normalClosure, reason: nil)
                     }
                     group.addTask {
                         if let readDelay { try await Task.sleep(for: readDelay) }
