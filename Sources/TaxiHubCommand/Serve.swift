@@ -30,7 +30,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
 
     func run() async throws {
-        let reader = try await Self.configReader(flags: flagValues, file: configFile)
+        let reader = try await Self.configReader(flags: flagValues, environment: ProcessInfo.processInfo.environment, file: configFile)
         let configuration: HubConfiguration
         do {
             configuration = try HubConfiguration(reader: reader)
@@ -47,7 +47,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// The flags that were given, as configuration keys.
-    private var flagValues: [AbsoluteConfigKey: ConfigValue] {
+    var flagValues: [AbsoluteConfigKey: ConfigValue] {
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         func set(_ key: String, _ content: ConfigContent?) {
             if let content { values[AbsoluteConfigKey([key])] = ConfigValue(content, isSecret: false) }
@@ -66,10 +66,13 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Flags over `TAXI_HUB_*` environment variables over the config file over defaults in code.
-    static func configReader(flags: [AbsoluteConfigKey: ConfigValue], file: String?) async throws -> ConfigReader {
+    static func configReader(
+        flags: [AbsoluteConfigKey: ConfigValue], environment: [String: String], file: String?
+    ) async throws -> ConfigReader {
         var providers: [any ConfigProvider] = [
             InMemoryProvider(name: "flags", values: flags),
-            EnvironmentVariablesProvider(secretsSpecifier: .specific(["TAXI_HUB_JWT_SECRET"])).prefixKeys(with: "taxiHub"),
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["TAXI_HUB_JWT_SECRET"]))
+                .prefixKeys(with: "taxiHub"),
         ]
         let path = file ?? "config/taxi-hub.json"
         guard file == nil || FileManager.default.fileExists(atPath: path) else {

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Testing
+import Web
+
+@testable import TaxiHubCommand
+
+/// Settings resolve as defaults < config file < `TAXI_HUB_*` environment < flags, and
+/// unusable values stop the start with a clear message.
+@Suite("Configuration")
+struct ConfigurationTests {
+    static func withFile(_ json: String, _ body: (String) async throws -> Void) async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-config-\(UUID().uuidString).json").path
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await body(path)
+    }
+
+    static func resolve(_ arguments: [String], environment: [String: String] = [:], file: String? = nil) async throws -> HubConfiguration {
+        let serve = try Serve.parse(arguments + (file.map { ["--config", $0] } ?? []))
+        return try HubConfiguration(reader: try await Serve.configReader(flags: serve.flagValues, environment: environment, file: file))
+    }
+
+    @Test("flags beat the environment, which beats the file, which beats the defaults")
+    func precedence() async throws {
+        try await Self.withFile(#"{"port": 1111, "maxFrameSize": 2048, "bcryptCost": 5, "snapshotInterval": 0.5}"#) { path in
+            let configuration = try await Self.resolve(
+                ["--port", "3333"], environment: ["TAXI_HUB_PORT": "2222", "TAXI_HUB_BCRYPT_COST": "6", "TAXI_HUB_JWT_SECRET": "s"],
+                file: path
+            )
+            #expect(configuration.port == 3333)
+            #expect(configuration.bcryptCost == 6)
+            #expect(configuration.maxFrameSize == 2048)
+            #expect(configuration.snapshotInterval == .milliseconds(500))
+            #expect(configuration.jwtSecret == "s")
+            #expect(configuration.host == HubConfiguration().host)
+            #expect(configuration.outboundQueueLength == HubConfiguration().outboundQueueLength)
+        }
+    }
+
+    @Test("the shipped config file holds the defaults")
+    func shippedFile() async throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/taxi-hub.json").path
+        let configuration = try await Self.resolve([], file: file)
+        let defaults = HubConfiguration()
+        #expect(configuration.port == defaults.port)
+        #expect(configuration.snapshotInterval == defaults.snapshotInterval)
+        #expect(configuration.bcryptCost == defaults.bcryptCost)
+        #expect(configuration.maxFrameSize == defaults.maxFrameSize)
+        #expect(configuration.outboundQueueLength == defaults.outboundQueueLength)
+    }
+
+    @Test("unusable values are refused with a message naming the setting", arguments: [
+        (["--bcrypt-cost", "99"], "bcryptCost"),
+        (["--snapshot-interval", "0"], "snapshotInterval"),
+        (["--log-level", "loud"], "logLevel"),
+        (["--max-connections", "0"], "maxConnections"),
+        (["--outbound-queue-length", "0"], "outboundQueueLength"),
+    ])
+    func refusesBadValues(arguments: [String], setting: String) async throws {
+        let error = await #expect(throws: ConfigurationError.self) { try await Self.resolve(arguments) }
+        #expect(error?.description.contains(setting) == true)
+    }
+
+    @Test("a missing config file named with --config is an error")
+    func missingFile() async throws {
+        await #expect(throws: ValidationError.self) { try await Self.resolve([], file: "/nonexistent/taxi-hub.json") }
+    }
+
+    @Test("a JWT secret shorter than 32 bytes stops the start")
+    func shortSecret() async throws {
+        var configuration = HubConfiguration()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-secret-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        configuration.dataDirectory = directory.path
+        configuration.mediaDirectory = directory.appendingPathComponent("media").path
+        configuration.jwtSecret = "too-short"
+        let error = await #expect(throws: ConfigurationError.self) {
+            _ = try await buildHub(configuration: configuration, logger: Logger(label: "test"))
+        }
+        #expect(error?.description.contains("32 bytes") == true)
+    }
+}
