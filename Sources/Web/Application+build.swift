@@ -67,7 +67,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     ).addRoutes(to: router)
     let connections = ConnectionRegistry(limit: maxConnections)
     let sockets = SocketController(
-        hub: hub, auth: auth, connections: connections, metrics: metrics,
+        hub: hub, store: store, auth: auth, connections: connections, metrics: metrics,
         maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength
     )
     sockets.addFallbackRoute(to: router)

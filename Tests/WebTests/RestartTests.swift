@@ -111,9 +111,13 @@ struct RestartTests {
                 _ = try await driverSocket.receiveJSON()
                 await driverSocket.close()
                 try await Self.waitForSnapshot(hub)
-                // Once written, the finished trip leaves memory but stays visible.
+                // Once written, the finished trip leaves memory but stays visible, and still refuses changes.
                 let trip = try await hub.request("/api/trip/\(ids.taken)/", token: ids.rider.access)
                 #expect(trip.status == .ok)
+                let again = try await hub.connect(ids.driver)
+                again.send(["type": "update.trip", "data": ["id": ids.taken, "status": "COMPLETED"]])
+                #expect((try await again.receiveJSON()["data"] as? [String: Any])?["code"] as? String == "invalid_transition")
+                await again.close()
                 return ids.taken
             }
             try await first.stop()

@@ -2,11 +2,14 @@ import Foundation
 import Hub
 import HummingbirdWebSocket
 import Logging
+import Persistence
 
 /// The two halves of one WebSocket session: reading and dispatching client messages in
 /// order, and writing the connection's outbound queue to the socket.
 struct ClientSession: Sendable {
     let hub: Hub
+    /// Where finished trips live once they leave memory.
+    let store: any SnapshotStore
     let connection: ClientConnection
     let metrics: HubMetrics
     let maxMessageSize: Int
@@ -86,7 +89,12 @@ struct ClientSession: Sendable {
                 let view = try await hub.updateTrip(id: id, update, by: connection.principal, from: connection)
                 connection.joined([view.trip.id])
             } catch {
-                reject(error, requestType: "update.trip")
+                // A finished trip leaves memory once stored; it still refuses changes the same way.
+                if error.code == .notFound, (try? await store.trip(id: id)) != nil {
+                    reject(HubError(.invalidTransition, "The trip is finished and takes no more changes."), requestType: "update.trip")
+                } else {
+                    reject(error, requestType: "update.trip")
+                }
             }
         }
     }

@@ -2,6 +2,7 @@ import Hub
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import Persistence
 import NIOCore
 
 /// The `/taxi/?token=` WebSocket: admits authenticated clients under the connection cap,
@@ -9,6 +10,7 @@ import NIOCore
 /// loop and the outbound writer — that end together.
 struct SocketController: Sendable {
     let hub: Hub
+    let store: any SnapshotStore
     let auth: Authenticator
     let connections: ConnectionRegistry
     let metrics: HubMetrics
@@ -85,7 +87,7 @@ struct SocketController: Sendable {
         logger[metadataKey: "user.id"] = "\(user.id)"
         logger.info("connection opened", metadata: ["user.group": "\(user.group.rawValue)"])
         connection.joined(await hub.connect(connection.principal, mailbox: connection))
-        let session = ClientSession(hub: hub, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize, logger: logger)
+        let session = ClientSession(hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize, logger: logger)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await session.readLoop(inbound) }
             group.addTask { await session.writeLoop(outbound) }
