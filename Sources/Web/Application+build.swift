@@ -36,11 +36,13 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         "open-files limit raised to \(limits.soft) (hard \(limits.hard)); accepting up to \(maxConnections) WebSockets"
     )
 
-    let store = try SQLiteSnapshotStore(directory: configuration.dataDirectory)
-    try await store.migrate()
+    let store = try makeStore(configuration, logger: logger)
     let hub = Hub()
-    hub.restore(users: try await store.loadUsers(), trips: try await store.loadUnfinishedTrips())
-    logger.info("state loaded", metadata: ["users": "\(hub.users.count)", "live_trips": "\(hub.index.countsByStatus().values.reduce(0, +))"])
+    let connections = ConnectionRegistry(limit: maxConnections)
+    let startup = HubStartup(hub: hub, store: store, connections: connections, logger: logger)
+    // The usual case loads here, before the server answers anything; a store that is down
+    // is retried in the background while /readyz says why.
+    await startup.load()
 
     let secret = try configuration.jwtSecret ?? JWTSecretFile.loadOrCreate(in: configuration.dataDirectory, logger: logger)
     let tokens = try await TokenService(
@@ -56,6 +58,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     }
 
     let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ReadinessMiddleware(startup: startup))
     router.add(middleware: FileMiddleware(configuration.mediaDirectory, urlBasePath: "/media", logger: logger))
     AuthController(
         users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost),
@@ -63,9 +66,8 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     ).addRoutes(to: router)
     TripController(hub: hub, store: store, auth: auth).addRoutes(to: router)
     HealthController(
-        hub: hub, snapshot: snapshotStatus, metrics: metrics, maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)
+        hub: hub, startup: startup, snapshot: snapshotStatus, metrics: metrics, maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)
     ).addRoutes(to: router)
-    let connections = ConnectionRegistry(limit: maxConnections)
     let sockets = SocketController(
         hub: hub, store: store, auth: auth, connections: connections, metrics: metrics,
         maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength
@@ -89,11 +91,27 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "taxi-hub"),
-        services: [snapshots],
+        services: [StoreService(startup: startup, snapshots: snapshots)],
         onServerRunning: { channel in
             logger.info("taxi-hub listening on \(configuration.host):\(channel.localAddress?.port ?? configuration.port)")
         },
         logger: logger
     )
     return HubServer(application: application, socketDrain: SocketDrainService(connections: connections, logger: logger))
+}
+
+/// Applies the configured store's schema migrations (`taxi-hub migrate`).
+public func migrateStore(configuration: HubConfiguration, logger: Logger) async throws {
+    try await makeStore(configuration, logger: logger).migrate()
+    logger.info("schema is up to date")
+}
+
+/// PostgreSQL when a database URL is configured, else the embedded SQLite store in the data folder.
+private func makeStore(_ configuration: HubConfiguration, logger: Logger) throws -> any SnapshotStore {
+    if let url = configuration.databaseURL {
+        logger.info("store: PostgreSQL", metadata: ["database": "\(PostgresURL.redacted(url))"])
+        return PostgresSnapshotStore(url: url)
+    }
+    logger.info("store: SQLite in \(configuration.dataDirectory)")
+    return try SQLiteSnapshotStore(directory: configuration.dataDirectory)
 }

@@ -10,6 +10,8 @@ public struct HubConfiguration: Sendable {
     public var dataDirectory = "./data"
     /// Where uploaded photos are stored; served under `/media/`.
     public var mediaDirectory = "./media"
+    /// `postgres://user:pass@host:port/db`; nil keeps state in the embedded SQLite store.
+    public var databaseURL: String?
     /// HS256 secret of at least 32 bytes; nil means "generate once and keep it in the data folder".
     public var jwtSecret: String?
     public var accessTokenLifetime: Duration = .seconds(60 * 60)
@@ -39,6 +41,7 @@ public struct HubConfiguration: Sendable {
         dataDirectory = reader.string(forKey: "dataDir", default: defaults.dataDirectory)
         mediaDirectory = reader.string(forKey: "mediaDir", default: defaults.mediaDirectory)
         jwtSecret = reader.string(forKey: "jwtSecret", isSecret: true)
+        databaseURL = reader.string(forKey: "databaseUrl", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
         accessTokenLifetime = .seconds(reader.int(forKey: "accessTokenLifetime", default: 3600))
         refreshTokenLifetime = .seconds(reader.int(forKey: "refreshTokenLifetime", default: 86400))
         let cost = reader.int(forKey: "bcryptCost", default: Int(defaults.bcryptCost))

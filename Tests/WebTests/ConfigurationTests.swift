@@ -18,8 +18,8 @@ struct ConfigurationTests {
     }
 
     static func resolve(_ arguments: [String], environment: [String: String] = [:], file: String? = nil) async throws -> HubConfiguration {
-        let serve = try Serve.parse(arguments + (file.map { ["--config", $0] } ?? []))
-        return try HubConfiguration(reader: try await Serve.configReader(flags: serve.flagValues, environment: environment, file: file))
+        let options = try HubOptions.parse(arguments + (file.map { ["--config", $0] } ?? []))
+        return try HubConfiguration(reader: try await HubOptions.configReader(flags: options.flagValues, environment: environment, file: file))
     }
 
     @Test("flags beat the environment, which beats the file, which beats the defaults")

@@ -5,6 +5,7 @@ import Persistence
 /// `/healthz` (the process answers), `/readyz` (the store keeps up) and `/metrics`.
 struct HealthController: Sendable {
     let hub: Hub
+    let startup: HubStartup
     let snapshot: SnapshotStatus
     let metrics: HubMetrics
     /// Snapshot lag beyond which the hub reports itself not ready.
@@ -23,6 +24,11 @@ struct HealthController: Sendable {
     }
 
     private func readiness() -> Response {
+        if case .loading(let attempts, let lastError) = startup.current {
+            var body = ["status": "loading", "reason": "loading state from the store", "attempts": String(attempts)]
+            body["last_error"] = lastError
+            return JSONResponse.make(status: .serviceUnavailable, body)
+        }
         let current = snapshot.current
         let lag = snapshot.lagSeconds(now: .now())
         var body: [String: String] = [

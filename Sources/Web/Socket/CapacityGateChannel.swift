@@ -4,7 +4,8 @@ import Logging
 import NIOCore
 
 /// The HTTP/1 + WebSocket child channel, with a gate in front that answers an upgrade
-/// request with HTTP 503 while the hub is at its connection cap, before any upgrade work.
+/// request with HTTP 503 while the hub refuses sockets (at its connection cap, loading its
+/// state, shutting down), before any upgrade work.
 /// (A refused upgrade would otherwise get the library's bare 400.)
 struct CapacityGateChannel: ServerChildChannel {
     typealias Value = HTTP1WebSocketUpgradeChannel.Value
@@ -24,8 +25,9 @@ struct CapacityGateChannel: ServerChildChannel {
     }
 }
 
-/// Reads the head of a connection's first request. At the cap, an upgrade request gets a 503
-/// and the connection closes; anything else passes through untouched and the gate steps out.
+/// Reads the head of a connection's first request. While sockets are refused, an upgrade
+/// request gets a 503 saying why and the connection closes; anything else passes through
+/// untouched and the gate steps out.
 final class UpgradeCapacityGate: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -33,11 +35,11 @@ final class UpgradeCapacityGate: ChannelInboundHandler, RemovableChannelHandler 
 
     /// Longest request head the gate buffers before it gives up and lets the request through.
     static let maxHeadSize = 16 * 1024
-    static let refusal: String = {
-        let body = #"{"detail":"The hub is at its connection limit; try again later."}"#
+    static func response(refusing reason: String) -> String {
+        let body = WireEncoding.encode(["detail": reason])
         return "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n"
             + "retry-after: 1\r\nconnection: close\r\n\r\n" + body
-    }()
+    }
 
     private let connections: ConnectionRegistry
     private var head: ByteBuffer?
@@ -48,7 +50,7 @@ final class UpgradeCapacityGate: ChannelInboundHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        if head == nil, connections.hasRoom {
+        if head == nil, connections.refusal == nil {
             passThrough(context: context, bytes)
             return
         }
@@ -61,8 +63,8 @@ final class UpgradeCapacityGate: ChannelInboundHandler, RemovableChannelHandler 
         }
         let lines = text[..<end.lowerBound].lowercased().split(separator: "\r\n")
         let isUpgrade = lines.contains { $0.hasPrefix("upgrade:") && $0.contains("websocket") }
-        if isUpgrade, !connections.hasRoom {
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: Self.refusal)), promise: nil)
+        if isUpgrade, let reason = connections.refusal {
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: Self.response(refusing: reason))), promise: nil)
             context.close(promise: nil)
         } else {
             passThrough(context: context, head!)

@@ -1,15 +1,22 @@
 import Synchronization
 
 /// The open WebSockets: counted against a cap below the open-files limit (a server that runs
-/// out of descriptors crashes instead of refusing politely), and reachable so a graceful
-/// stop can close each with 1001.
+/// out of descriptors crashes instead of refusing politely), refused until the hub's state is
+/// loaded, and reachable so a graceful stop can close each with 1001.
 final class ConnectionRegistry: Sendable {
+    /// Where the hub is in its life, as far as new sockets are concerned.
+    enum Phase: Sendable {
+        case loading
+        case accepting
+        case draining
+    }
+
     let limit: Int
     private struct State {
+        var phase = Phase.loading
         var open: [UInt64: ClientConnection] = [:]
         var reserved = 0
         var nextID: UInt64 = 1
-        var draining = false
     }
 
     private let state = Mutex(State())
@@ -23,15 +30,21 @@ final class ConnectionRegistry: Sendable {
         state.withLock { $0.reserved }
     }
 
-    /// Whether a new socket would be accepted now.
-    var hasRoom: Bool {
-        state.withLock { !$0.draining && $0.reserved < limit }
+    /// Why a new socket would be refused now, or nil when it would be accepted.
+    var refusal: String? {
+        state.withLock { state in
+            switch state.phase {
+            case .loading: "The hub is loading its state; try again shortly."
+            case .draining: "The hub is shutting down."
+            case .accepting: state.reserved < limit ? nil : "The hub is at its connection limit; try again later."
+            }
+        }
     }
 
-    /// Takes a slot and returns its connection id, or nil at the cap or while draining.
+    /// Takes a slot and returns its connection id, or nil when sockets are refused.
     func reserve() -> UInt64? {
         state.withLock { state in
-            guard !state.draining, state.reserved < limit else { return nil }
+            guard state.phase == .accepting, state.reserved < limit else { return nil }
             state.reserved += 1
             defer { state.nextID += 1 }
             return state.nextID
@@ -42,7 +55,7 @@ final class ConnectionRegistry: Sendable {
     func register(_ connection: ClientConnection) {
         let draining = state.withLock { state in
             state.open[connection.connectionID.rawValue] = connection
-            return state.draining
+            return state.phase == .draining
         }
         if draining { connection.close(.shutdown) }
     }
@@ -54,10 +67,17 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
+    /// Starts accepting sockets, once the hub's state is loaded.
+    func startAccepting() {
+        state.withLock { state in
+            if state.phase == .loading { state.phase = .accepting }
+        }
+    }
+
     /// Refuses new sockets from now on and asks every open one to close with 1001.
     func drain() {
         let open = state.withLock { state in
-            state.draining = true
+            state.phase = .draining
             return Array(state.open.values)
         }
         for connection in open { connection.close(.shutdown) }

@@ -24,12 +24,13 @@ struct SocketController: Sendable {
     /// Why a handshake is refused.
     enum Refusal: Error {
         case unauthorized
-        case atCapacity
+        case unavailable(String)
     }
 
-    /// Checks the token and the cap; used by the upgrade and by the plain-HTTP fallback.
+    /// Checks that sockets are accepted and the token is good; used by the upgrade and by
+    /// the plain-HTTP fallback.
     func admit(_ request: Request) async -> Result<User, Refusal> {
-        guard connections.hasRoom else { return .failure(.atCapacity) }
+        if let reason = connections.refusal { return .failure(.unavailable(reason)) }
         guard let token = request.uri.queryParameters.get("token"), let user = await auth.user(forToken: token) else {
             return .failure(.unauthorized)
         }
@@ -56,8 +57,8 @@ struct SocketController: Sendable {
     func addFallbackRoute(to router: Router<BasicRequestContext>) {
         router.get(Self.path) { request, _ -> Response in
             switch await admit(request) {
-            case .failure(.atCapacity):
-                throw APIError.detail(.serviceUnavailable, "The hub is at its connection limit; try again later.")
+            case .failure(.unavailable(let reason)):
+                throw APIError.detail(.serviceUnavailable, reason)
             case .failure(.unauthorized):
                 throw APIError.detail(.unauthorized, "A valid access token is required (?token=).", code: "token_not_valid")
             case .success:

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import Logging
+import SystemPackage
+import Web
+
+/// The settings every subcommand that touches the hub's state reads, as flags.
+///
+/// Settings come from, lowest to highest precedence: built-in defaults, the JSON config
+/// file, `TAXI_HUB_*` environment variables, and these flags.
+struct HubOptions: ParsableArguments {
+    @Option(help: "Address to listen on.") var host: String?
+    @Option(help: "Port to listen on (0 picks a free one).") var port: Int?
+    @Option(name: .customLong("data-dir"), help: "Folder of the embedded store and the generated JWT secret.") var dataDir: String?
+    @Option(name: .customLong("media-dir"), help: "Folder for uploaded photos, served at /media/.") var mediaDir: String?
+    @Option(name: .customLong("database-url"), help: "PostgreSQL URL (postgres://user:pass@host:port/db); default: SQLite in the data folder.")
+    var databaseURL: String?
+    @Option(name: .customLong("config"), help: "JSON configuration file (default: config/taxi-hub.json when present).")
+    var configFile: String?
+    @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots to the store.") var snapshotInterval: Double?
+    @Option(name: .customLong("max-connections"), help: "Most WebSockets open at once.") var maxConnections: Int?
+    @Option(name: .customLong("max-frame-size"), help: "Largest client message in bytes.") var maxFrameSize: Int?
+    @Option(name: .customLong("outbound-queue-length"), help: "Events queued for one client before it is dropped.")
+    var outboundQueueLength: Int?
+    @Option(name: .customLong("bcrypt-cost"), help: "bcrypt work factor for password hashes (4-31).") var bcryptCost: Int?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
+
+
+    /// The resolved configuration, with logging bootstrapped at its level.
+    func resolve() async throws -> HubConfiguration {
+        let reader = try await Self.configReader(flags: flagValues, environment: ProcessInfo.processInfo.environment, file: configFile)
+        do {
+            return try HubConfiguration(reader: reader)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The flags that were given, as configuration keys.
+    var flagValues: [AbsoluteConfigKey: ConfigValue] {
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        func set(_ key: String, _ content: ConfigContent?) {
+            if let content { values[AbsoluteConfigKey([key])] = ConfigValue(content, isSecret: false) }
+        }
+        set("host", host.map(ConfigContent.string))
+        set("port", port.map(ConfigContent.int))
+        set("dataDir", dataDir.map(ConfigContent.string))
+        set("mediaDir", mediaDir.map(ConfigContent.string))
+        set("databaseUrl", databaseURL.map(ConfigContent.string))
+        set("snapshotInterval", snapshotInterval.map(ConfigContent.double))
+        set("maxConnections", maxConnections.map(ConfigContent.int))
+        set("maxFrameSize", maxFrameSize.map(ConfigContent.int))
+        set("outboundQueueLength", outboundQueueLength.map(ConfigContent.int))
+        set("bcryptCost", bcryptCost.map(ConfigContent.int))
+        set("logLevel", logLevel.map(ConfigContent.string))
+        return values
+    }
+
+    /// Flags over `TAXI_HUB_*` environment variables over the config file over defaults in code.
+    static func configReader(
+        flags: [AbsoluteConfigKey: ConfigValue], environment: [String: String], file: String?
+    ) async throws -> ConfigReader {
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(name: "flags", values: flags),
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["TAXI_HUB_JWT_SECRET"]))
+                .prefixKeys(with: "taxiHub"),
+        ]
+        let path = file ?? "config/taxi-hub.json"
+        guard file == nil || FileManager.default.fileExists(atPath: path) else {
+            throw ValidationError("Configuration file \(path) does not exist.")
+        }
+        providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path), allowMissing: true))
+        return ConfigReader(providers: providers)
+    }
+}
