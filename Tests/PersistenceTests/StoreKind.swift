@@ -6,13 +6,21 @@ import Testing
 /// the suite by adding a case here.
 enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
+    /// Against a real PostgreSQL server: see `PostgresTestServer`.
+    case postgres
 
     var testDescription: String { rawValue }
 
-    /// Opens the store at `location`, which may already hold data from an earlier opening.
-    func open(at location: URL) throws -> any SnapshotStore {
+    /// Opens the store of `fixture`, which may already hold data from an earlier opening.
+    func open(_ fixture: StoreFixture) throws -> any SnapshotStore {
         switch self {
-        case .sqlite: try SQLiteSnapshotStore(directory: location.path)
+        case .sqlite:
+            return try SQLiteSnapshotStore(directory: fixture.location.path)
+        case .postgres:
+            guard let databaseURL = fixture.databaseURL else {
+                throw StoreFixture.MissingDatabase()
+            }
+            return PostgresSnapshotStore(url: databaseURL)
         }
     }
 }

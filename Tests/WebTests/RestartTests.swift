@@ -4,7 +4,7 @@ import Testing
 
 /// State written by one `taxi-hub` process is there when the next one starts on the same
 /// data folder: after a graceful stop, and after SIGKILL following a snapshot.
-@Suite("Restart and durability", .serialized)
+@Suite("Restart and durability")
 struct RestartTests {
     static func withDirectory(_ body: (URL) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-restart-\(UUID().uuidString)")
@@ -62,10 +62,11 @@ struct RestartTests {
         await driverSocket.close()
     }
 
-    @Test("users and trips survive a graceful stop, and open sockets are closed with 1001")
-    func gracefulRestart() async throws {
+    @Test("users and trips survive a graceful stop, and open sockets are closed with 1001", arguments: StoreUnderTest.available)
+    func gracefulRestart(store: StoreUnderTest) async throws {
+        let storeArguments = try await store.arguments()
         try await Self.withDirectory { directory in
-            let first = try await HubProcess.start(directory: directory)
+            let first = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
             let ids = try await first.withHub(directory: directory) { hub in
                 let ids = try await Self.populate(hub)
                 let socket = try await hub.connect(ids.rider)
@@ -74,7 +75,7 @@ struct RestartTests {
             #expect(try await first.stop(signal: SIGTERM) == 0)
             let close = await ids.2.closedByServer()
             #expect(close?.closeCode == .goingAway, "\(String(describing: close)) \(first.log)")
-            let second = try await HubProcess.start(directory: directory)
+            let second = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
             try await second.withHub(directory: directory) { hub in
                 try await Self.expectRestored(hub, taken: ids.0, open: ids.1)
             }
@@ -82,17 +83,18 @@ struct RestartTests {
         }
     }
 
-    @Test("a SIGKILL after a snapshot loses nothing that snapshot wrote")
-    func crashAfterSnapshot() async throws {
+    @Test("a SIGKILL after a snapshot loses nothing that snapshot wrote", arguments: StoreUnderTest.available)
+    func crashAfterSnapshot(store: StoreUnderTest) async throws {
+        let storeArguments = try await store.arguments()
         try await Self.withDirectory { directory in
-            let first = try await HubProcess.start(directory: directory)
+            let first = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
             let ids = try await first.withHub(directory: directory) { hub in
                 let ids = try await Self.populate(hub)
                 try await Self.waitForSnapshot(hub)
                 return (ids.taken, ids.open)
             }
             try await first.stop(signal: SIGKILL)
-            let second = try await HubProcess.start(directory: directory)
+            let second = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
             try await second.withHub(directory: directory) { hub in
                 try await Self.expectRestored(hub, taken: ids.0, open: ids.1)
             }
@@ -100,10 +102,11 @@ struct RestartTests {
         }
     }
 
-    @Test("finished trips stay listed after a restart, served from the store")
-    func finishedTripsAfterRestart() async throws {
+    @Test("finished trips stay listed after a restart, served from the store", arguments: StoreUnderTest.available)
+    func finishedTripsAfterRestart(store: StoreUnderTest) async throws {
+        let storeArguments = try await store.arguments()
         try await Self.withDirectory { directory in
-            let first = try await HubProcess.start(directory: directory)
+            let first = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
             let finished = try await first.withHub(directory: directory) { hub in
                 let ids = try await Self.populate(hub)
                 let driverSocket = try await hub.connect(ids.driver)
@@ -121,7 +124,7 @@ struct RestartTests {
                 return ids.taken
             }
             try await first.stop()
-            let second = try await HubProcess.start(directory: directory)
+            let second = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
             try await second.withHub(directory: directory) { hub in
                 let rider = try await hub.logIn("rider@example.com")
                 let response = try await hub.request("/api/trip/\(finished)/", token: rider.access)

@@ -2,12 +2,13 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import TestSupport
 import Testing
 
 /// A `taxi-hub serve` child process on a data folder, for restart and crash tests.
 final class HubProcess: Sendable {
     let port: Int
-    private let process: Process
+    private let process: ChildProcess
     let logFile: URL
 
     struct StartFailure: Error, CustomStringConvertible {
@@ -25,7 +26,7 @@ final class HubProcess: Sendable {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[2]
     }
 
-    private init(process: Process, port: Int, logFile: URL) {
+    private init(process: ChildProcess, port: Int, logFile: URL) {
         self.process = process
         self.port = port
         self.logFile = logFile
@@ -35,22 +36,17 @@ final class HubProcess: Sendable {
     static func start(directory: URL, extraArguments: [String] = []) async throws -> HubProcess {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let logFile = directory.appendingPathComponent("hub-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        let process = Process()
-        process.executableURL = executable
-        process.arguments =
+        var environment = ProcessInfo.processInfo.environment
+        environment["TAXI_HUB_JWT_SECRET"] = LiveHub.secret
+        let process = try ChildProcess.spawn(
+            executable.path,
             [
                 "serve", "--port", "0", "--data-dir", directory.appendingPathComponent("data").path,
                 "--media-dir", directory.appendingPathComponent("media").path, "--snapshot-interval", "0.2",
                 "--bcrypt-cost", "4",
-            ] + extraArguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["TAXI_HUB_JWT_SECRET"] = LiveHub.secret
-        process.environment = environment
-        let handle = try FileHandle(forWritingTo: logFile)
-        process.standardError = handle
-        process.standardOutput = handle
-        try process.run()
+            ] + extraArguments,
+            environment: environment, outputPath: logFile.path
+        )
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
@@ -62,24 +58,18 @@ final class HubProcess: Sendable {
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        process.terminate()
+        process.send(SIGKILL)
         throw StartFailure(description: "taxi-hub did not start: \((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
     }
 
-    /// Sends `signal` and waits for the process to exit; returns its termination status.
+    /// Sends `signal` and waits for the process to exit; returns its exit status.
     @discardableResult
     func stop(signal: Int32 = SIGTERM) async throws -> Int32 {
-        kill(process.processIdentifier, signal)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while process.isRunning, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            Issue.record("taxi-hub did not exit after signal \(signal)")
-        }
-        process.waitUntilExit()
-        return process.terminationStatus
+        process.send(signal)
+        if let status = await process.wait(timeout: .seconds(30)) { return status }
+        process.send(SIGKILL)
+        Issue.record("taxi-hub did not exit after signal \(signal)")
+        return await process.wait(timeout: .seconds(10)) ?? -1
     }
 
     var log: String {

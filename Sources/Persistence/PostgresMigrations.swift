@@ -1,0 +1,104 @@
+/// One version of the PostgreSQL schema: SQL that takes the schema from `version - 1` to `version`.
+public struct PostgresMigration: Sendable {
+    public let version: Int
+    public let name: String
+    public let sql: String
+}
+
+/// The PostgreSQL schema's versions, applied in order by `PostgresSnapshotStore.migrate()`.
+///
+/// `schema_migrations` records the versions a database has. Migrating runs in one transaction
+/// under an advisory lock, so hubs starting together neither apply a version twice nor see half
+/// a schema. Append new versions at the end; never edit one that has shipped.
+public enum PostgresMigrations {
+    public static let all: [PostgresMigration] = [
+        PostgresMigration(
+            version: 1, name: "users, trips, driver positions, trip track points",
+            sql: """
+                CREATE TABLE users (
+                    id BIGINT PRIMARY KEY,
+                    username TEXT NOT NULL UNIQUE,
+                    first_name TEXT NOT NULL,
+                    last_name TEXT NOT NULL,
+                    grp TEXT NOT NULL,
+                    photo TEXT,
+                    password_hash TEXT NOT NULL
+                );
+                -- created and updated: microseconds since 1970-01-01 UTC (Hub's Timestamp), exact.
+                CREATE TABLE trips (
+                    id UUID PRIMARY KEY,
+                    created BIGINT NOT NULL,
+                    updated BIGINT NOT NULL,
+                    pick_up_address TEXT NOT NULL,
+                    drop_off_address TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    rider_id BIGINT,
+                    driver_id BIGINT
+                );
+                CREATE INDEX trips_rider_id ON trips (rider_id);
+                CREATE INDEX trips_driver_id ON trips (driver_id);
+                CREATE INDEX trips_status ON trips (status);
+                -- The last known position of each driver; recorded in microseconds.
+                CREATE TABLE driver_positions (
+                    driver_id BIGINT PRIMARY KEY,
+                    lat DOUBLE PRECISION NOT NULL,
+                    lng DOUBLE PRECISION NOT NULL,
+                    heading DOUBLE PRECISION,
+                    speed DOUBLE PRECISION,
+                    accuracy DOUBLE PRECISION,
+                    recorded BIGINT NOT NULL
+                );
+                -- A trip's GPS track, in the order the driver sent it.
+                CREATE TABLE trip_track_points (
+                    trip_id UUID NOT NULL,
+                    seq BIGINT NOT NULL,
+                    lat DOUBLE PRECISION NOT NULL,
+                    lng DOUBLE PRECISION NOT NULL,
+                    heading DOUBLE PRECISION,
+                    speed DOUBLE PRECISION,
+                    recorded BIGINT NOT NULL,
+                    PRIMARY KEY (trip_id, seq)
+                );
+                """
+        )
+    ]
+
+    /// The newest version this build knows.
+    public static var latestVersion: Int { all.last?.version ?? 0 }
+
+    /// Key of the advisory lock taken while migrating (any constant unique to this use).
+    static let lockKey: Int64 = 0x7461_7869_6875_6231  // "taxihub1"
+
+    /// Applies the versions the database lacks, in order, in one transaction; returns them.
+    static func apply(on connection: isolated PostgresConnection) throws -> [Int] {
+        try connection.transaction { connection in
+            try connection.query("SELECT pg_advisory_xact_lock($1)", [lockKey])
+            try connection.execute(
+                script: """
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                    )
+                    """
+            )
+            let applied = Set(try appliedVersions(on: connection))
+            var newlyApplied: [Int] = []
+            for migration in all where !applied.contains(migration.version) {
+                try connection.execute(script: migration.sql)
+                try connection.query(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [migration.version, migration.name]
+                )
+                newlyApplied.append(migration.version)
+            }
+            return newlyApplied
+        }
+    }
+
+    /// The versions recorded in `schema_migrations`, ascending.
+    static func appliedVersions(on connection: isolated PostgresConnection) throws -> [Int] {
+        try connection.query("SELECT version FROM schema_migrations ORDER BY version").map {
+            try $0.decode(Int.self, at: 0)
+        }
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import Hub
+
+/// The PostgreSQL store, used when the hub is given a database URL.
+///
+/// It holds two connections, each on a thread of its own (see `PostgresConnection`): one for
+/// migrations and snapshot writes, one for reads (start-up loads, REST history), so a large
+/// snapshot never holds up a rider's history request. Both connect on first use and reconnect
+/// after the server went away; a call that fails because a working connection broke under it is
+/// run once more on a new connection (writes upsert latest values, so repeating one is harmless).
+///
+/// `write(_:)` is one transaction. Small sets are sent as multi-row `INSERT … ON CONFLICT`
+/// statements; from `copyThreshold` rows of a table on, the rows are streamed with `COPY` into a
+/// temporary staging table that is merged with one `INSERT … SELECT … ON CONFLICT` and dropped at
+/// commit. Rows whose values did not change are not rewritten.
+public final class PostgresSnapshotStore: SnapshotStore {
+    /// From this many rows of one table, a write goes through COPY and a staging table.
+    public static let defaultCopyThreshold = 1_000
+
+    private static let users = PostgresUpsert<User>(
+        table: "users",
+        columns: [
+            ("id", "bigint"), ("username", "text"), ("first_name", "text"), ("last_name", "text"), ("grp", "text"),
+            ("photo", "text"), ("password_hash", "text"),
+        ]
+    ) { user in
+        [user.id, user.username, user.firstName, user.lastName, user.group.rawValue, user.photo, user.passwordHash]
+    }
+
+    private static let trips = PostgresUpsert<Trip>(
+        table: "trips",
+        columns: [
+            ("id", "uuid"), ("created", "bigint"), ("updated", "bigint"), ("pick_up_address", "text"),
+            ("drop_off_address", "text"), ("status", "text"), ("rider_id", "bigint"), ("driver_id", "bigint"),
+        ]
+    ) { trip in
+        [
+            trip.id, trip.created.microseconds, trip.updated.microseconds, trip.pickUpAddress, trip.dropOffAddress,
+            trip.status.rawValue, trip.riderID, trip.driverID,
+        ]
+    }
+
+    private static let userColumns = "id, username, first_name, last_name, grp, photo, password_hash"
+    private static let tripColumns =
+        "id, created, updated, pick_up_address, drop_off_address, status, rider_id, driver_id"
+    /// Stored statuses of finished trips, as one `text[]` parameter.
+    private static let finished = PostgresArray(TripStatus.allCases.filter(\.isFinished).map(\.rawValue))
+
+    private let writer: PostgresConnection
+    private let reader: PostgresConnection
+    private let copyThreshold: Int
+
+    /// A store on the database at `url` (see `PostgresConnection.init(url:)` for the forms it
+    /// takes). It does not connect yet: the first call does, so a server that is down only fails
+    /// calls, which succeed once it is back. Call `migrate()` before anything else.
+    ///
+    /// - Parameter copyThreshold: rows of one table from which a write uses COPY (tests lower it).
+    public init(url: String, copyThreshold: Int = PostgresSnapshotStore.defaultCopyThreshold) {
+        writer = PostgresConnection(url: url, threadName: "pg-writer")
+        reader = PostgresConnection(url: url, threadName: "pg-reader")
+        self.copyThreshold = max(1, copyThreshold)
+    }
+
+    public func migrate() async throws {
+        _ = try await writer.retryingOnConnectionLoss { connection in
+            try PostgresMigrations.apply(on: connection)
+        }
+    }
+
+    /// The schema versions the database has, ascending (`PostgresMigrations.all` after `migrate()`).
+    public func schemaVersions() async throws -> [Int] {
+        try await reader.retryingOnConnectionLoss { connection in
+            try PostgresMigrations.appliedVersions(on: connection)
+        }
+    }
+
+    /// Connects if needed and asks the server a trivial question; throws when the database cannot
+    /// be reached. For readiness checks.
+    public func ping() async throws {
+        try await reader.retryingOnConnectionLoss { connection in
+            _ = try connection.query("SELECT 1")
+        }
+    }
+
+    /// Closes both connections; a later call opens them again.
+    public func close() async {
+        await writer.close()
+        await reader.close()
+    }
+
+    public func write(_ changes: ChangeSet) async throws {
+        guard !changes.isEmpty else { return }
+        let users = Array(changes.users.values)
+        let trips = Array(changes.trips.values)
+        let threshold = copyThreshold
+        try await writer.retryingOnConnectionLoss { connection in
+            try connection.transaction { connection in
+                try Self.users.write(users, copyThreshold: threshold, on: connection)
+                try Self.trips.write(trips, copyThreshold: threshold, on: connection)
+            }
+        }
+    }
+
+    public func loadUsers() async throws -> [User] {
+        let rows = try await read("SELECT \(Self.userColumns) FROM users ORDER BY id")
+        return try rows.map(Self.decodeUser)
+    }
+
+    public func loadUnfinishedTrips() async throws -> [Trip] {
+        let rows = try await read(
+            "SELECT \(Self.tripColumns) FROM trips WHERE NOT (status = ANY ($1::text[])) ORDER BY created, id",
+            [Self.finished]
+        )
+        return try rows.map(Self.decodeTrip)
+    }
+
+    public func finishedTrips(involving userID: Int) async throws -> [Trip] {
+        let rows = try await read(
+            """
+            SELECT \(Self.tripColumns) FROM trips
+            WHERE status = ANY ($1::text[]) AND (rider_id = $2 OR driver_id = $2)
+            ORDER BY created DESC, id
+            """,
+            [Self.finished, userID]
+        )
+        return try rows.map(Self.decodeTrip)
+    }
+
+    public func trip(id: UUID) async throws -> Trip? {
+        let rows = try await read("SELECT \(Self.tripColumns) FROM trips WHERE id = $1::uuid", [id])
+        return try rows.first.map(Self.decodeTrip)
+    }
+
+    private func read(_ sql: String, _ parameters: [any PostgresTextEncodable] = []) async throws -> PostgresRows {
+        try await reader.retryingOnConnectionLoss { connection in
+            try connection.query(sql, parameters)
+        }
+    }
+
+    private static func decodeUser(_ row: PostgresRow) throws -> User {
+        let id = try row.decode(Int.self, at: 0)
+        let group = try row.decode(String.self, at: 4)
+        guard let userGroup = UserGroup(rawValue: group) else {
+            throw SnapshotStoreError.unreadableValue(table: "users", column: "grp", rowID: String(id), value: group)
+        }
+        return User(
+            id: id, username: try row.decode(String.self, at: 1), firstName: try row.decode(String.self, at: 2),
+            lastName: try row.decode(String.self, at: 3), group: userGroup,
+            photo: try row.decodeIfPresent(String.self, at: 5), passwordHash: try row.decode(String.self, at: 6)
+        )
+    }
+
+    private static func decodeTrip(_ row: PostgresRow) throws -> Trip {
+        let id = try row.decode(UUID.self, at: 0)
+        let status = try row.decode(String.self, at: 5)
+        guard let tripStatus = TripStatus(rawValue: status) else {
+            throw SnapshotStoreError.unreadableValue(
+                table: "trips", column: "status", rowID: id.uuidString.lowercased(), value: status
+            )
+        }
+        return Trip(
+            id: id, created: Timestamp(microseconds: try row.decode(Int64.self, at: 1)),
+            updated: Timestamp(microseconds: try row.decode(Int64.self, at: 2)),
+            pickUpAddress: try row.decode(String.self, at: 3), dropOffAddress: try row.decode(String.self, at: 4),
+            status: tripStatus, riderID: try row.decodeIfPresent(Int.self, at: 6),
+            driverID: try row.decodeIfPresent(Int.self, at: 7)
+        )
+    }
+}
+
+/// Upserts rows of one entity into its table by primary key (the first column), in batches.
+struct PostgresUpsert<Row: Sendable>: Sendable {
+    let table: String
+    /// Every column with its SQL type, the primary key first.
+    let columns: [(name: String, type: String)]
+    /// One entity's column values, in `columns` order (nil is NULL).
+    let fields: @Sendable (Row) -> [(any PostgresTextEncodable)?]
+
+    /// Parameters in one multi-row `INSERT`: PostgreSQL's limit is 65,535.
+    static var maxParameters: Int { 60_000 }
+
+    private var columnList: String { columns.map(\.name).joined(separator: ", ") }
+
+    /// `INSERT INTO table AS t (columns) <source> ON CONFLICT (key) DO UPDATE …`, skipping rows
+    /// whose stored values are already the same.
+    func upsertSQL(source: String) -> String {
+        let others = columns.dropFirst().map(\.name)
+        let assignments = others.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+        let stored = others.map { "t.\($0)" }.joined(separator: ", ")
+        let incoming = others.map { "EXCLUDED.\($0)" }.joined(separator: ", ")
+        return "INSERT INTO \(table) AS t (\(columnList)) \(source) ON CONFLICT (\(columns[0].name)) DO UPDATE SET "
+            + "\(assignments) WHERE (\(stored)) IS DISTINCT FROM (\(incoming))"
+    }
+
+    /// Writes `rows` inside the caller's transaction.
+    func write(_ rows: [Row], copyThreshold: Int, on connection: isolated PostgresConnection) throws {
+        guard !rows.isEmpty else { return }
+        if rows.count >= copyThreshold {
+            try writeThroughStaging(rows, on: connection)
+        } else {
+            try writeValues(rows, on: connection)
+        }
+    }
+
+    /// Multi-row `INSERT … VALUES ($1, …), (…)`, in as few statements as the parameter limit allows.
+    private func writeValues(_ rows: [Row], on connection: isolated PostgresConnection) throws {
+        let rowsPerStatement = Self.maxParameters / columns.count
+        for start in stride(from: 0, to: rows.count, by: rowsPerStatement) {
+            let chunk = rows[start..<min(start + rowsPerStatement, rows.count)]
+            var parameters: [(any PostgresTextEncodable)?] = []
+            parameters.reserveCapacity(chunk.count * columns.count)
+            var placeholders: [String] = []
+            placeholders.reserveCapacity(chunk.count)
+            for row in chunk {
+                let values = fields(row)
+                let first = parameters.count
+                parameters.append(contentsOf: values)
+                let row = columns.enumerated().map { index, column in "$\(first + index + 1)::\(column.type)" }
+                placeholders.append("(" + row.joined(separator: ", ") + ")")
+            }
+            try connection.query(upsertSQL(source: "VALUES " + placeholders.joined(separator: ", ")), parameters)
+        }
+    }
+
+    /// COPY into a staging table that lives until the transaction ends, then one merge.
+    private func writeThroughStaging(_ rows: [Row], on connection: isolated PostgresConnection) throws {
+        let staging = "staging_\(table)"
+        try connection.execute(script: "CREATE TEMP TABLE \(staging) (LIKE \(table)) ON COMMIT DROP")
+        let copied = try connection.copyIn("COPY \(staging) (\(columnList)) FROM STDIN") { writer in
+            for row in rows {
+                for value in fields(row) {
+                    try writer.append(value)
+                }
+                try writer.endRow()
+            }
+        }
+        guard copied == rows.count else {
+            throw PostgresError(kind: .client, message: "COPY into \(staging) took \(copied) of \(rows.count) rows")
+        }
+        // In key order, the merge walks the primary key index (and the table) front to back
+        // instead of at random: a fifth to a third faster for 100,000 rows.
+        try connection.query(upsertSQL(source: "SELECT \(columnList) FROM \(staging) ORDER BY \(columns[0].name)"))
+    }
+}

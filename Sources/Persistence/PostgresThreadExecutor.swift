@@ -1,0 +1,75 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// A serial executor that runs its jobs on one thread of its own, outside Swift's cooperative
+/// pool. libpq's calls block (network round trips, a whole COPY), so a `PostgresConnection` runs
+/// on one of these: the cooperative threads that carry actors and sockets never wait on the
+/// database.
+///
+/// The thread lives until `shutdown()` is called (the connection does it in its `deinit`); jobs
+/// already queued still run first.
+final class PostgresThreadExecutor: SerialExecutor {
+    private struct State {
+        var jobs: [UnownedJob] = []
+        var next = 0
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    /// The kernel id of the executor's thread, once it runs (tests check jobs run there).
+    let threadID = Mutex<pthread_t?>(nil)
+    /// Counts queued jobs (plus the stop request), so the thread sleeps while there is nothing.
+    private let available = DispatchSemaphore(value: 0)
+
+    /// - Parameter name: the thread's name; Linux keeps its first 15 bytes.
+    init(name: String) {
+        // Named from inside, and within Linux's 15-byte limit: otherwise the name never reaches
+        // the system (and tools like top or gdb).
+        let shortName = String(decoding: name.utf8.prefix(15), as: UTF8.self)
+        Thread { [self] in
+            Thread.current.name = shortName
+            self.threadID.withLock { $0 = pthread_self() }
+            self.runLoop()
+        }.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        state.withLock { $0.jobs.append(job) }
+        available.signal()
+    }
+
+    func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
+    }
+
+    /// Lets the thread end once the jobs queued so far have run.
+    func shutdown() {
+        state.withLock { $0.stopped = true }
+        available.signal()
+    }
+
+    private func runLoop() {
+        let executor = asUnownedSerialExecutor()
+        while true {
+            available.wait()
+            let job: UnownedJob? = state.withLock { state in
+                guard state.next < state.jobs.count else { return nil }
+                let job = state.jobs[state.next]
+                state.next += 1
+                // Compact now and then instead of removing from the front each time.
+                if state.next >= 64, state.next * 2 >= state.jobs.count {
+                    state.jobs.removeFirst(state.next)
+                    state.next = 0
+                }
+                return job
+            }
+            if let job {
+                job.runSynchronously(on: executor)
+            } else if state.withLock({ $0.stopped && $0.next >= $0.jobs.count }) {
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The stores a hub process can run on in these tests: the embedded default always, and
+/// PostgreSQL when `TAXI_HUB_TEST_DATABASE_URL` names a server (as `scripts/test` and CI do).
+enum StoreUnderTest: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    static var available: [StoreUnderTest] {
+        TestDatabases.serverURL == nil ? [.sqlite] : allCases
+    }
+
+    /// Extra `serve` arguments for this store, with a fresh database where one is needed.
+    func arguments() async throws -> [String] {
+        switch self {
+        case .sqlite: []
+        case .postgres: ["--database-url", try await TestDatabases.create()]
+        }
+    }
+}
+
+/// Fresh databases on the test PostgreSQL server, one per test so tests run in parallel.
+enum TestDatabases {
+    static var serverURL: URLComponents? {
+        ProcessInfo.processInfo.environment["TAXI_HUB_TEST_DATABASE_URL"].flatMap(URLComponents.init(string:))
+    }
+
+    static let psql = FileManager.default.isExecutableFile(atPath: "/usr/bin/psql") ? "/usr/bin/psql" : "psql"
+
+    /// Creates an empty database and returns its URL.
+    static func create() async throws -> String {
+        var url = try #require(serverURL)
+        let name = "taxihub_test_\(UUID().uuidString.prefix(8).lowercased())"
+        try await ChildProcess.run(psql, ["-X", "-q", "-d", url.string!, "-c", "CREATE DATABASE \(name)"])
+        url.path = "/\(name)"
+        return url.string!
+    }
+}
+
+/// A private PostgreSQL cluster that a test may stop and start again, for outage tests;
+/// managed with the project's `scripts/postgres`.
+struct PrivateCluster: Sendable {
+    let directory: String
+    let port: Int
+
+    static var script: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../scripts/postgres")
+            .standardizedFileURL.path
+    }
+
+    var url: String { "postgres://postgres@127.0.0.1:\(port)/taxihub" }
+
+    /// Runs `body` with a fresh cluster, removed afterwards whatever happens.
+    static func with(_ body: (PrivateCluster) async throws -> Void) async throws {
+        let cluster = try await start()
+        do {
+            try await body(cluster)
+        } catch {
+            await cluster.remove()
+            throw error
+        }
+        await cluster.remove()
+    }
+
+    static func start() async throws -> PrivateCluster {
+        let cluster = PrivateCluster(directory: "/tmp/taxihub-outage-\(UUID().uuidString.prefix(8))", port: Int.random(in: 40000...49999))
+        try await cluster.resume()
+        return cluster
+    }
+
+    /// Starts the server again on the same data.
+    func resume() async throws {
+        try await ChildProcess.run("/bin/bash", [Self.script, "start", directory, String(port)])
+    }
+
+    /// Stops the server, keeping its data.
+    func pause() async throws {
+        try await ChildProcess.run("/bin/bash", [Self.script, "pause", directory])
+    }
+
+    /// Stops the server and removes its data.
+    func remove() async {
+        _ = try? await ChildProcess.run("/bin/bash", [Self.script, "stop", directory])
+    }
+}
