@@ -28,24 +28,24 @@ final class HubMetrics: Sendable {
     init() {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        connectionsOpen = registry.makeGauge(name: "taxihub_connections_open", help: "Open WebSocket connections.")
+        connectionsOpen = registry.makeGauge(descriptor: .init(metricName: "taxihub_connections_open", unitName: "", helpText: "Open WebSocket connections."))
         messagesIn = Dictionary(uniqueKeysWithValues: Self.inboundTypes.map { type in
-            (type, registry.makeCounter(name: "taxihub_messages_in_total", labels: [("type", type)], help: "Client messages received."))
+            (type, registry.makeCounter(descriptor: .init(metricName: "taxihub_messages_in_total", unitName: "", helpText: "Client messages received."), labels: [("type", type)]))
         })
         messagesOut = Dictionary(uniqueKeysWithValues: Self.outboundTypes.map { type in
-            (type, registry.makeCounter(name: "taxihub_messages_out_total", labels: [("type", type)], help: "Messages sent to clients."))
+            (type, registry.makeCounter(descriptor: .init(metricName: "taxihub_messages_out_total", unitName: "", helpText: "Messages sent to clients."), labels: [("type", type)]))
         })
         errors = Dictionary(uniqueKeysWithValues: Self.errorCodes.map { code in
-            (code, registry.makeCounter(name: "taxihub_errors_total", labels: [("code", code)], help: "Error replies sent, by code."))
+            (code, registry.makeCounter(descriptor: .init(metricName: "taxihub_errors_total", unitName: "", helpText: "Error replies sent, by code."), labels: [("code", code)]))
         })
         tripsByStatus = Dictionary(uniqueKeysWithValues: TripStatus.allCases.map { status in
-            (status, registry.makeGauge(name: "taxihub_trips", labels: [("status", status.rawValue)], help: "Live trips by status."))
+            (status, registry.makeGauge(descriptor: .init(metricName: "taxihub_trips", unitName: "", helpText: "Live trips by status."), labels: [("status", status.rawValue)]))
         })
-        snapshotLag = registry.makeGauge(name: "taxihub_snapshot_lag_seconds", help: "Seconds since the last successful snapshot.")
-        snapshotPending = registry.makeGauge(name: "taxihub_snapshot_pending", help: "Changed entities waiting for the next snapshot.")
-        snapshotFailures = registry.makeGauge(name: "taxihub_snapshot_consecutive_failures", help: "Snapshot writes failed in a row.")
-        snapshotLastWrite = registry.makeGauge(name: "taxihub_snapshot_last_write_entities", help: "Entities in the last snapshot.")
-        usersTotal = registry.makeGauge(name: "taxihub_users", help: "User accounts.")
+        snapshotLag = registry.makeGauge(descriptor: .init(metricName: "taxihub_snapshot_lag_seconds", unitName: "", helpText: "Seconds since the last successful snapshot."))
+        snapshotPending = registry.makeGauge(descriptor: .init(metricName: "taxihub_snapshot_pending", unitName: "", helpText: "Changed entities waiting for the next snapshot."))
+        snapshotFailures = registry.makeGauge(descriptor: .init(metricName: "taxihub_snapshot_consecutive_failures", unitName: "", helpText: "Snapshot writes failed in a row."))
+        snapshotLastWrite = registry.makeGauge(descriptor: .init(metricName: "taxihub_snapshot_last_write_entities", unitName: "", helpText: "Entities in the last snapshot."))
+        usersTotal = registry.makeGauge(descriptor: .init(metricName: "taxihub_users", unitName: "", helpText: "User accounts."))
     }
 
     func connectionOpened() { connectionsOpen.increment(by: 1) }

@@ -1,0 +1,49 @@
+import Histogram
+import Synchronization
+
+/// Round-trip times of echo replies, in microseconds, one histogram per phase. Every connection's
+/// reader records here; the time is taken when the reply is read and measured from the time its
+/// message was scheduled (not sent), so a stalled sender cannot hide latency.
+final class LatencyRecorder: Sendable {
+    /// Larger round trips are recorded as this (one minute).
+    static let maxMicroseconds: UInt64 = 60_000_000
+
+    private let histograms = Mutex<[Int: Histogram<UInt64>]>([:])
+    private let unrecognized = Atomic<Int>(0)
+
+    func received(_ text: String) {
+        let now = MonotonicClock.nanoseconds()
+        guard let (phase, scheduled) = EchoMessage.parse(text) else {
+            unrecognized.add(1, ordering: .relaxed)
+            return
+        }
+        let microseconds = min(now > scheduled ? (now - scheduled) / 1_000 : 0, Self.maxMicroseconds)
+        histograms.withLock { histograms in
+            _ = histograms[phase, default: Self.emptyHistogram()].record(microseconds)
+        }
+    }
+
+    /// What was recorded for `phase` so far.
+    func histogram(phase: Int) -> Histogram<UInt64> {
+        histograms.withLock { $0[phase] } ?? Self.emptyHistogram()
+    }
+
+    /// Replies that were not echo messages of this benchmark (errors from the hub, for instance).
+    var unrecognizedCount: Int {
+        unrecognized.load(ordering: .relaxed)
+    }
+
+    /// Waits until `phase` has `expected` replies or `timeout` passed; returns how many it has.
+    func waitForReplies(phase: Int, expected: Int, timeout: Duration) async -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let count = Int(histogram(phase: phase).totalCount)
+            if count >= expected || ContinuousClock.now >= deadline { return count }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    static func emptyHistogram() -> Histogram<UInt64> {
+        Histogram(lowestDiscernibleValue: 1, highestTrackableValue: maxMicroseconds, numberOfSignificantValueDigits: .three)
+    }
+}
