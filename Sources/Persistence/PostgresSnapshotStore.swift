@@ -90,10 +90,11 @@ public final class PostgresSnapshotStore: SnapshotStore {
 
     public func write(_ changes: ChangeSet) async throws {
         guard !changes.isEmpty else { return }
-        let users = Array(changes.users.values)
-        let trips = Array(changes.trips.values)
         let threshold = copyThreshold
+        // Everything, down to copying the values out of the set, runs on the writer's thread.
         try await writer.retryingOnConnectionLoss { connection in
+            let users = Array(changes.users.values)
+            let trips = Array(changes.trips.values)
             try connection.transaction { connection in
                 try Self.users.write(users, copyThreshold: threshold, on: connection)
                 try Self.trips.write(trips, copyThreshold: threshold, on: connection)
