@@ -35,13 +35,16 @@ struct TripController: Sendable {
         }
     }
 
+    /// Live trips are read before the store: a finished trip leaves memory only after the store
+    /// holds it, so whichever read misses it, the other one sees it.
     private func visibleTrips(for user: User) async throws -> [Trip] {
+        var live = hub.index.trips(involving: user.id)
+        if user.group == .driver {
+            live += hub.index.requestedTrips()
+        }
         var trips: [UUID: Trip] = [:]
         for trip in try await store.finishedTrips(involving: user.id) { trips[trip.id] = trip }
-        for trip in hub.index.trips(involving: user.id) { trips[trip.id] = trip }
-        if user.group == .driver {
-            for trip in hub.index.requestedTrips() { trips[trip.id] = trip }
-        }
+        for trip in live { trips[trip.id] = trip }
         return trips.values.filter { Self.isVisible($0, to: user) }
     }
 
