@@ -5,14 +5,23 @@ import Synchronization
 public struct ChangeSet: Sendable, Equatable {
     public var users: [Int: User]
     public var trips: [UUID: Trip]
+    /// The latest position of each driver that moved.
+    public var driverPositions: [Int: DriverPosition]
+    /// New track points, in the order they were recorded (per trip: ascending `seq`).
+    public var trackPoints: [TrackPoint]
 
-    public init(users: [Int: User] = [:], trips: [UUID: Trip] = [:]) {
+    public init(
+        users: [Int: User] = [:], trips: [UUID: Trip] = [:],
+        driverPositions: [Int: DriverPosition] = [:], trackPoints: [TrackPoint] = []
+    ) {
         self.users = users
         self.trips = trips
+        self.driverPositions = driverPositions
+        self.trackPoints = trackPoints
     }
 
-    public var isEmpty: Bool { users.isEmpty && trips.isEmpty }
-    public var count: Int { users.count + trips.count }
+    public var isEmpty: Bool { users.isEmpty && trips.isEmpty && driverPositions.isEmpty && trackPoints.isEmpty }
+    public var count: Int { users.count + trips.count + driverPositions.count + trackPoints.count }
 }
 
 /// Collects the latest value of every entity the hub changes, for the snapshot loop.
@@ -33,6 +42,18 @@ public final class ChangeTracker: Sendable {
         pending.withLock { $0.trips[trip.id] = trip }
     }
 
+    public func record(_ position: DriverPosition) {
+        pending.withLock { $0.driverPositions[position.driverID] = position }
+    }
+
+    /// Records a trip's new state together with the track point its location event added.
+    public func record(_ trip: Trip, trackPoint: TrackPoint) {
+        pending.withLock {
+            $0.trips[trip.id] = trip
+            $0.trackPoints.append(trackPoint)
+        }
+    }
+
     /// Takes every pending change, leaving the tracker empty.
     public func drain() -> ChangeSet {
         pending.withLock { set in
@@ -47,6 +68,9 @@ public final class ChangeTracker: Sendable {
         pending.withLock { set in
             set.users.merge(changes.users) { newer, _ in newer }
             set.trips.merge(changes.trips) { newer, _ in newer }
+            set.driverPositions.merge(changes.driverPositions) { newer, _ in newer }
+            // Track points are append-only: the failed batch is older than anything recorded since.
+            set.trackPoints = changes.trackPoints + set.trackPoints
         }
     }
 

@@ -6,6 +6,8 @@ public enum TripStatus: String, Sendable, Codable, CaseIterable, Comparable {
     case started = "STARTED"
     case inProgress = "IN_PROGRESS"
     case completed = "COMPLETED"
+    /// Ended by its rider from `REQUESTED` or `STARTED` (`cancel.trip`); like `COMPLETED`, final.
+    case canceled = "CANCELED"
 
     /// Position in the life cycle; a valid move goes to a strictly larger rank.
     public var rank: Int {
@@ -14,11 +16,15 @@ public enum TripStatus: String, Sendable, Codable, CaseIterable, Comparable {
         case .started: 1
         case .inProgress: 2
         case .completed: 3
+        case .canceled: 4
         }
     }
 
     /// A finished trip takes no more changes and is not loaded into memory on start.
-    public var isFinished: Bool { self == .completed }
+    public var isFinished: Bool { self == .completed || self == .canceled }
+
+    /// The driver of an active trip is busy (not offered new trips) and its locations are tracked.
+    public var isActive: Bool { self == .started || self == .inProgress }
 
     public static func < (lhs: TripStatus, rhs: TripStatus) -> Bool { lhs.rank < rhs.rank }
 }
@@ -33,10 +39,16 @@ public struct Trip: Sendable, Hashable, Codable {
     public var status: TripStatus
     public var riderID: Int?
     public var driverID: Int?
+    /// Where the rider wants to be picked up and dropped off, when the client sent coordinates.
+    public var pickUpLocation: GeoPoint?
+    public var dropOffLocation: GeoPoint?
+    /// The number of the trip's latest event (state change or location); only ever grows.
+    public var seq: Int64
 
     public init(
         id: UUID, created: Timestamp, updated: Timestamp, pickUpAddress: String, dropOffAddress: String,
-        status: TripStatus, riderID: Int?, driverID: Int?
+        status: TripStatus, riderID: Int?, driverID: Int?,
+        pickUpLocation: GeoPoint? = nil, dropOffLocation: GeoPoint? = nil, seq: Int64 = 0
     ) {
         self.id = id
         self.created = created
@@ -46,6 +58,9 @@ public struct Trip: Sendable, Hashable, Codable {
         self.status = status
         self.riderID = riderID
         self.driverID = driverID
+        self.pickUpLocation = pickUpLocation
+        self.dropOffLocation = dropOffLocation
+        self.seq = seq
     }
 }
 

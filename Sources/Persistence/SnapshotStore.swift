@@ -25,4 +25,10 @@ public protocol SnapshotStore: Sendable {
 
     /// The stored trip with this id, finished or not.
     func trip(id: UUID) async throws -> Trip?
+
+    /// The recorded track of one trip, ascending `seq`.
+    func track(of tripID: UUID) async throws -> [TrackPoint]
+
+    /// The tracks of every trip that is not finished, to rebuild the live trips at start.
+    func loadUnfinishedTracks() async throws -> [UUID: [TrackPoint]]
 }

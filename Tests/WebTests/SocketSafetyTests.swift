@@ -164,7 +164,7 @@ struct SocketSafetyTests {
             for _ in 0..<1_500 { slowSocket.send(#"{"type":"echo.message","data":"\#(payload)"}"#) }
             let echo = #"{"type":"echo.message","data":"ok"}"#
             healthySocket.send(echo)
-            #expect(try await healthySocket.receive(timeout: .seconds(5)) == echo)
+            #expect(try await healthySocket.receive(timeout: .seconds(10)) == echo)
             let close = await slowSocket.closedByServer()
             #expect(close?.closeCode == .policyViolation)
             #expect(close?.reason?.contains("too slowly") == true)

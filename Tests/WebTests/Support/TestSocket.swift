@@ -15,6 +15,13 @@ final class TestSocket: Sendable {
     struct TimedOut: Error, CustomStringConvertible {
         let description = "no message arrived in time"
     }
+    struct Closed: Error, CustomStringConvertible {
+        let description = "the socket closed before the expected message arrived"
+    }
+
+    /// Generous: all suites run at once on two cores next to PostgreSQL, so a busy machine
+    /// may delay a message by seconds; a missing message still fails instead of hanging.
+    static let defaultTimeout: Duration = .seconds(20)
 
     private init(inbox: Inbox, outgoing: AsyncStream<String>.Continuation, session: Task<WebSocketCloseFrame?, any Error>) {
         self.inbox = inbox
@@ -76,12 +83,12 @@ final class TestSocket: Sendable {
     }
 
     /// The next text frame; throws `TimedOut` when none comes within `timeout`.
-    func receive(timeout: Duration = .seconds(5)) async throws -> String {
-        guard let text = try await inbox.next(timeout: timeout) else { throw TimedOut() }
+    func receive(timeout: Duration = TestSocket.defaultTimeout) async throws -> String {
+        guard let text = try await inbox.next(timeout: timeout) else { throw Closed() }
         return text
     }
 
-    func receiveJSON(timeout: Duration = .seconds(5)) async throws -> [String: Any] {
+    func receiveJSON(timeout: Duration = TestSocket.defaultTimeout) async throws -> [String: Any] {
         try parseJSONObject(try await receive(timeout: timeout))
     }
 
