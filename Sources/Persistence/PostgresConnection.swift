@@ -264,7 +264,11 @@ public actor PostgresConnection {
         }
         // libpq prints notices (`relation already exists, skipping`) to stderr by default.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
-        owned = LibPQConnection(connection)
+        let owner = LibPQConnection(connection)
+        // Doubles come back exact whatever the server's configured default: PostgreSQL 12 and
+        // later print the shortest exact text for any positive setting, older servers 17 digits.
+        _ = try rows(of: PQexec(connection, "SET extra_float_digits = 3"), handle: connection)
+        owned = owner
         return connection
     }
 

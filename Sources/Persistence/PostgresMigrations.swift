@@ -60,7 +60,21 @@ public enum PostgresMigrations {
                     PRIMARY KEY (trip_id, seq)
                 );
                 """
-        )
+        ),
+        PostgresMigration(
+            version: 2, name: "trip seq and locations, track point accuracy",
+            sql: """
+                -- seq: the trip's latest event number; locations: where the rider wants to be
+                -- picked up and dropped off, NULL when the client sent only addresses.
+                ALTER TABLE trips
+                    ADD COLUMN seq BIGINT NOT NULL DEFAULT 0,
+                    ADD COLUMN pick_up_lat DOUBLE PRECISION,
+                    ADD COLUMN pick_up_lng DOUBLE PRECISION,
+                    ADD COLUMN drop_off_lat DOUBLE PRECISION,
+                    ADD COLUMN drop_off_lng DOUBLE PRECISION;
+                ALTER TABLE trip_track_points ADD COLUMN accuracy DOUBLE PRECISION;
+                """
+        ),
     ]
 
     /// The newest version this build knows.
@@ -69,8 +83,9 @@ public enum PostgresMigrations {
     /// Key of the advisory lock taken while migrating (any constant unique to this use).
     static let lockKey: Int64 = 0x7461_7869_6875_6231  // "taxihub1"
 
-    /// Applies the versions the database lacks, in order, in one transaction; returns them.
-    static func apply(on connection: isolated PostgresConnection) throws -> [Int] {
+    /// Applies the versions up to `target` that the database lacks, in order, in one transaction;
+    /// returns them.
+    static func apply(on connection: isolated PostgresConnection, upTo target: Int = latestVersion) throws -> [Int] {
         try connection.transaction { connection in
             try connection.query("SELECT pg_advisory_xact_lock($1)", [lockKey])
             try connection.execute(
@@ -84,7 +99,7 @@ public enum PostgresMigrations {
             )
             let applied = Set(try appliedVersions(on: connection))
             var newlyApplied: [Int] = []
-            for migration in all where !applied.contains(migration.version) {
+            for migration in all where migration.version <= target && !applied.contains(migration.version) {
                 try connection.execute(script: migration.sql)
                 try connection.query(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [migration.version, migration.name]

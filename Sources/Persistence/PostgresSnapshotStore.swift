@@ -12,7 +12,8 @@ import Hub
 /// `write(_:)` is one transaction. Small sets are sent as multi-row `INSERT … ON CONFLICT`
 /// statements; from `copyThreshold` rows of a table on, the rows are streamed with `COPY` into a
 /// temporary staging table that is merged with one `INSERT … SELECT … ON CONFLICT` and dropped at
-/// commit. Rows whose values did not change are not rewritten.
+/// commit. Rows whose values did not change are not rewritten; track points already stored are
+/// kept as they are.
 public final class PostgresSnapshotStore: SnapshotStore {
     /// From this many rows of one table, a write goes through COPY and a staging table.
     public static let defaultCopyThreshold = 1_000
@@ -32,17 +33,46 @@ public final class PostgresSnapshotStore: SnapshotStore {
         columns: [
             ("id", "uuid"), ("created", "bigint"), ("updated", "bigint"), ("pick_up_address", "text"),
             ("drop_off_address", "text"), ("status", "text"), ("rider_id", "bigint"), ("driver_id", "bigint"),
+            ("seq", "bigint"), ("pick_up_lat", "float8"), ("pick_up_lng", "float8"), ("drop_off_lat", "float8"),
+            ("drop_off_lng", "float8"),
         ]
     ) { trip in
         [
             trip.id, trip.created.microseconds, trip.updated.microseconds, trip.pickUpAddress, trip.dropOffAddress,
-            trip.status.rawValue, trip.riderID, trip.driverID,
+            trip.status.rawValue, trip.riderID, trip.driverID, trip.seq, trip.pickUpLocation?.lat,
+            trip.pickUpLocation?.lng, trip.dropOffLocation?.lat, trip.dropOffLocation?.lng,
         ]
     }
 
-    private static let userColumns = "id, username, first_name, last_name, grp, photo, password_hash"
-    private static let tripColumns =
-        "id, created, updated, pick_up_address, drop_off_address, status, rider_id, driver_id"
+    private static let driverPositions = PostgresUpsert<DriverPosition>(
+        table: "driver_positions", columns: [("driver_id", "bigint")] + fixColumns
+    ) { position in
+        [position.driverID] + fields(position.fix)
+    }
+
+    /// Append-only: a retried snapshot sends points that may already be stored.
+    private static let trackPoints = PostgresUpsert<TrackPoint>(
+        table: "trip_track_points", columns: [("trip_id", "uuid"), ("seq", "bigint")] + fixColumns, keyCount: 2,
+        onConflict: .keep
+    ) { point in
+        [point.tripID, point.seq] + fields(point.fix)
+    }
+
+    /// The columns of a `LocationFix`, in `fields(_:)` order.
+    private static let fixColumns: [(name: String, type: String)] = [
+        ("lat", "float8"), ("lng", "float8"), ("heading", "float8"), ("speed", "float8"), ("accuracy", "float8"),
+        ("recorded", "bigint"),
+    ]
+
+    private static let userColumns = users.columnList
+    private static let tripColumns = trips.columnList
+    private static let trackPointColumns = trackPoints.columnList
+    /// The points of unfinished trips (statuses not in `$1`), grouped by trip, ascending `seq`.
+    private static let unfinishedTracksSQL = """
+        SELECT \(trackPoints.columns.map { "p.\($0.name)" }.joined(separator: ", "))
+        FROM trip_track_points p JOIN trips t ON t.id = p.trip_id
+        WHERE NOT (t.status = ANY ($1::text[])) ORDER BY p.trip_id, p.seq
+        """
     /// Stored statuses of finished trips, as one `text[]` parameter.
     private static let finished = PostgresArray(TripStatus.allCases.filter(\.isFinished).map(\.rawValue))
 
@@ -95,9 +125,12 @@ public final class PostgresSnapshotStore: SnapshotStore {
         try await writer.retryingOnConnectionLoss { connection in
             let users = Array(changes.users.values)
             let trips = Array(changes.trips.values)
+            let positions = Array(changes.driverPositions.values)
             try connection.transaction { connection in
                 try Self.users.write(users, copyThreshold: threshold, on: connection)
                 try Self.trips.write(trips, copyThreshold: threshold, on: connection)
+                try Self.driverPositions.write(positions, copyThreshold: threshold, on: connection)
+                try Self.trackPoints.write(changes.trackPoints, copyThreshold: threshold, on: connection)
             }
         }
     }
@@ -132,6 +165,23 @@ public final class PostgresSnapshotStore: SnapshotStore {
         return try rows.first.map(Self.decodeTrip)
     }
 
+    public func track(of tripID: UUID) async throws -> [TrackPoint] {
+        let rows = try await read(
+            "SELECT \(Self.trackPointColumns) FROM trip_track_points WHERE trip_id = $1::uuid ORDER BY seq", [tripID]
+        )
+        return try rows.map(Self.decodeTrackPoint)
+    }
+
+    public func loadUnfinishedTracks() async throws -> [UUID: [TrackPoint]] {
+        let rows = try await read(Self.unfinishedTracksSQL, [Self.finished])
+        var tracks: [UUID: [TrackPoint]] = [:]
+        for row in rows {
+            let point = try Self.decodeTrackPoint(row)
+            tracks[point.tripID, default: []].append(point)
+        }
+        return tracks
+    }
+
     private func read(_ sql: String, _ parameters: [any PostgresTextEncodable] = []) async throws -> PostgresRows {
         try await reader.retryingOnConnectionLoss { connection in
             try connection.query(sql, parameters)
@@ -164,33 +214,71 @@ public final class PostgresSnapshotStore: SnapshotStore {
             updated: Timestamp(microseconds: try row.decode(Int64.self, at: 2)),
             pickUpAddress: try row.decode(String.self, at: 3), dropOffAddress: try row.decode(String.self, at: 4),
             status: tripStatus, riderID: try row.decodeIfPresent(Int.self, at: 6),
-            driverID: try row.decodeIfPresent(Int.self, at: 7)
+            driverID: try row.decodeIfPresent(Int.self, at: 7),
+            pickUpLocation: try .stored(
+                "pick_up", lat: try row.decodeIfPresent(Double.self, at: 9),
+                lng: try row.decodeIfPresent(Double.self, at: 10), tripID: id.uuidString.lowercased()
+            ),
+            dropOffLocation: try .stored(
+                "drop_off", lat: try row.decodeIfPresent(Double.self, at: 11),
+                lng: try row.decodeIfPresent(Double.self, at: 12), tripID: id.uuidString.lowercased()
+            ),
+            seq: try row.decode(Int64.self, at: 8)
         )
+    }
+
+    /// A track point from `trackPointColumns`.
+    private static func decodeTrackPoint(_ row: PostgresRow) throws -> TrackPoint {
+        TrackPoint(
+            tripID: try row.decode(UUID.self, at: 0), seq: try row.decode(Int64.self, at: 1),
+            fix: LocationFix(
+                point: GeoPoint(lat: try row.decode(Double.self, at: 2), lng: try row.decode(Double.self, at: 3)),
+                heading: try row.decodeIfPresent(Double.self, at: 4), speed: try row.decodeIfPresent(Double.self, at: 5),
+                accuracy: try row.decodeIfPresent(Double.self, at: 6),
+                timestamp: Timestamp(microseconds: try row.decode(Int64.self, at: 7))
+            )
+        )
+    }
+
+    /// A fix's column values, in `fixColumns` order (nil is NULL).
+    private static func fields(_ fix: LocationFix) -> [(any PostgresTextEncodable)?] {
+        [fix.point.lat, fix.point.lng, fix.heading, fix.speed, fix.accuracy, fix.timestamp.microseconds]
     }
 }
 
-/// Upserts rows of one entity into its table by primary key (the first column), in batches.
+/// Upserts rows of one entity into its table by primary key (the leading columns), in batches.
 struct PostgresUpsert<Row: Sendable>: Sendable {
     let table: String
-    /// Every column with its SQL type, the primary key first.
+    /// Every column with its SQL type, the primary key's columns first.
     let columns: [(name: String, type: String)]
+    /// How many leading `columns` make up the primary key.
+    var keyCount = 1
+    var onConflict = ConflictAction.update
     /// One entity's column values, in `columns` order (nil is NULL).
     let fields: @Sendable (Row) -> [(any PostgresTextEncodable)?]
 
     /// Parameters in one multi-row `INSERT`: PostgreSQL's limit is 65,535.
     static var maxParameters: Int { 60_000 }
 
-    private var columnList: String { columns.map(\.name).joined(separator: ", ") }
+    /// The column names, comma-separated, in `columns` order.
+    var columnList: String { columns.map(\.name).joined(separator: ", ") }
+
+    private var keyList: String { columns.prefix(keyCount).map(\.name).joined(separator: ", ") }
 
     /// `INSERT INTO table AS t (columns) <source> ON CONFLICT (key) DO UPDATE …`, skipping rows
-    /// whose stored values are already the same.
+    /// whose stored values are already the same; or `… DO NOTHING` for rows that are kept.
     func upsertSQL(source: String) -> String {
-        let others = columns.dropFirst().map(\.name)
-        let assignments = others.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
-        let stored = others.map { "t.\($0)" }.joined(separator: ", ")
-        let incoming = others.map { "EXCLUDED.\($0)" }.joined(separator: ", ")
-        return "INSERT INTO \(table) AS t (\(columnList)) \(source) ON CONFLICT (\(columns[0].name)) DO UPDATE SET "
-            + "\(assignments) WHERE (\(stored)) IS DISTINCT FROM (\(incoming))"
+        let insert = "INSERT INTO \(table) AS t (\(columnList)) \(source) ON CONFLICT (\(keyList)) "
+        switch onConflict {
+        case .keep:
+            return insert + "DO NOTHING"
+        case .update:
+            let others = columns.dropFirst(keyCount).map(\.name)
+            let assignments = others.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+            let stored = others.map { "t.\($0)" }.joined(separator: ", ")
+            let incoming = others.map { "EXCLUDED.\($0)" }.joined(separator: ", ")
+            return insert + "DO UPDATE SET \(assignments) WHERE (\(stored)) IS DISTINCT FROM (\(incoming))"
+        }
     }
 
     /// Writes `rows` inside the caller's transaction.
@@ -240,6 +328,6 @@ struct PostgresUpsert<Row: Sendable>: Sendable {
         }
         // In key order, the merge walks the primary key index (and the table) front to back
         // instead of at random: a fifth to a third faster for 100,000 rows.
-        try connection.query(upsertSQL(source: "SELECT \(columnList) FROM \(staging) ORDER BY \(columns[0].name)"))
+        try connection.query(upsertSQL(source: "SELECT \(columnList) FROM \(staging) ORDER BY \(keyList)"))
     }
 }

@@ -20,8 +20,17 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         table: "trips",
         columns: [
             "id", "created", "updated", "pick_up_address", "drop_off_address", "status", "rider_id", "driver_id",
+            "seq", "pick_up_lat", "pick_up_lng", "drop_off_lat", "drop_off_lng",
         ]
     )
+    private static let driverPositions = SQLiteUpsert(
+        table: "driver_positions", columns: ["driver_id"] + fixColumns
+    )
+    private static let trackPoints = SQLiteUpsert(
+        table: "trip_track_points", columns: ["trip_id", "seq"] + fixColumns, keyCount: 2, onConflict: .keep
+    )
+    /// The columns of a `LocationFix`, in `values(_: LocationFix)` order.
+    private static let fixColumns = ["lat", "lng", "heading", "speed", "accuracy", "recorded"]
     /// Stored statuses of finished trips, as placeholders and values for an `IN (…)` clause.
     private static let finished = TripStatus.allCases.filter(\.isFinished).map(\.rawValue)
     private static let finishedList = "(" + finished.map { _ in "?" }.joined(separator: ", ") + ")"
@@ -52,6 +61,8 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         try await pool.write { db in
             try Self.users.execute(changes.users.values.map(Self.values), in: db)
             try Self.trips.execute(changes.trips.values.map(Self.values), in: db)
+            try Self.driverPositions.execute(changes.driverPositions.values.map(Self.values), in: db)
+            try Self.trackPoints.execute(changes.trackPoints.map(Self.values), in: db)
         }
     }
 
@@ -79,6 +90,35 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         try await fetchTrips(where: "id = ?", arguments: [id.uuidString.lowercased()]).first
     }
 
+    public func track(of tripID: UUID) async throws -> [TrackPoint] {
+        try await pool.read { db in
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT * FROM trip_track_points WHERE trip_id = ? ORDER BY seq",
+                arguments: [tripID.uuidString.lowercased()]
+            )
+            return try Array(rows.map(Self.decodeTrackPoint))
+        }
+    }
+
+    public func loadUnfinishedTracks() async throws -> [UUID: [TrackPoint]] {
+        try await pool.read { db in
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT p.* FROM trip_track_points p JOIN trips t ON t.id = p.trip_id
+                    WHERE t.status NOT IN \(Self.finishedList) ORDER BY p.trip_id, p.seq
+                    """,
+                arguments: StatementArguments(Self.finished)
+            )
+            var tracks: [UUID: [TrackPoint]] = [:]
+            while let row = try rows.next() {
+                let point = try Self.decodeTrackPoint(row)
+                tracks[point.tripID, default: []].append(point)
+            }
+            return tracks
+        }
+    }
+
     private func fetchTrips(where condition: String, arguments: StatementArguments) async throws -> [Trip] {
         try await pool.read { db in
             let rows = try Row.fetchCursor(db, sql: "SELECT * FROM trips WHERE \(condition)", arguments: arguments)
@@ -87,7 +127,8 @@ public final class SQLiteSnapshotStore: SnapshotStore {
     }
 
     /// The schema's versions, applied in order; GRDB records which ones a file already has.
-    private static var migrator: DatabaseMigrator {
+    /// Append new versions at the end; never edit one that has shipped.
+    static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(
@@ -117,6 +158,39 @@ public final class SQLiteSnapshotStore: SnapshotStore {
                     """
             )
         }
+        // Column names as in PostgreSQL; doubles are REAL (8-byte IEEE, exact), `recorded` is
+        // microseconds like `created`.
+        migrator.registerMigration("v2") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE trips ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE trips ADD COLUMN pick_up_lat REAL;
+                    ALTER TABLE trips ADD COLUMN pick_up_lng REAL;
+                    ALTER TABLE trips ADD COLUMN drop_off_lat REAL;
+                    ALTER TABLE trips ADD COLUMN drop_off_lng REAL;
+                    CREATE TABLE driver_positions (
+                        driver_id INTEGER PRIMARY KEY,
+                        lat REAL NOT NULL,
+                        lng REAL NOT NULL,
+                        heading REAL,
+                        speed REAL,
+                        accuracy REAL,
+                        recorded INTEGER NOT NULL
+                    );
+                    CREATE TABLE trip_track_points (
+                        trip_id TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        lat REAL NOT NULL,
+                        lng REAL NOT NULL,
+                        heading REAL,
+                        speed REAL,
+                        accuracy REAL,
+                        recorded INTEGER NOT NULL,
+                        PRIMARY KEY (trip_id, seq)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 
@@ -135,7 +209,27 @@ public final class SQLiteSnapshotStore: SnapshotStore {
             trip.id.uuidString.lowercased().databaseValue, trip.created.microseconds.databaseValue,
             trip.updated.microseconds.databaseValue, trip.pickUpAddress.databaseValue,
             trip.dropOffAddress.databaseValue, trip.status.rawValue.databaseValue, trip.riderID.databaseValue,
-            trip.driverID.databaseValue,
+            trip.driverID.databaseValue, trip.seq.databaseValue, (trip.pickUpLocation?.lat).databaseValue,
+            (trip.pickUpLocation?.lng).databaseValue, (trip.dropOffLocation?.lat).databaseValue,
+            (trip.dropOffLocation?.lng).databaseValue,
+        ]
+    }
+
+    /// A driver position's column values, in `driverPositions.columns` order.
+    private static func values(_ position: DriverPosition) -> [DatabaseValue] {
+        [position.driverID.databaseValue] + values(position.fix)
+    }
+
+    /// A track point's column values, in `trackPoints.columns` order.
+    private static func values(_ point: TrackPoint) -> [DatabaseValue] {
+        [point.tripID.uuidString.lowercased().databaseValue, point.seq.databaseValue] + values(point.fix)
+    }
+
+    /// A fix's column values, in `fixColumns` order.
+    private static func values(_ fix: LocationFix) -> [DatabaseValue] {
+        [
+            fix.point.lat.databaseValue, fix.point.lng.databaseValue, fix.heading.databaseValue,
+            fix.speed.databaseValue, fix.accuracy.databaseValue, fix.timestamp.microseconds.databaseValue,
         ]
     }
 
@@ -166,7 +260,34 @@ public final class SQLiteSnapshotStore: SnapshotStore {
             updated: Timestamp(microseconds: try row.decode(forColumn: "updated")),
             pickUpAddress: try row.decode(forColumn: "pick_up_address"),
             dropOffAddress: try row.decode(forColumn: "drop_off_address"), status: tripStatus,
-            riderID: try row.decode(forColumn: "rider_id"), driverID: try row.decode(forColumn: "driver_id")
+            riderID: try row.decode(forColumn: "rider_id"), driverID: try row.decode(forColumn: "driver_id"),
+            pickUpLocation: try .stored(
+                "pick_up", lat: try row.decode(forColumn: "pick_up_lat"), lng: try row.decode(forColumn: "pick_up_lng"),
+                tripID: id
+            ),
+            dropOffLocation: try .stored(
+                "drop_off", lat: try row.decode(forColumn: "drop_off_lat"),
+                lng: try row.decode(forColumn: "drop_off_lng"), tripID: id
+            ),
+            seq: try row.decode(forColumn: "seq")
+        )
+    }
+
+    private static func decodeTrackPoint(_ row: Row) throws -> TrackPoint {
+        let tripID: String = try row.decode(forColumn: "trip_id")
+        guard let uuid = UUID(uuidString: tripID) else {
+            throw SnapshotStoreError.unreadableValue(
+                table: "trip_track_points", column: "trip_id", rowID: tripID, value: tripID
+            )
+        }
+        return TrackPoint(
+            tripID: uuid, seq: try row.decode(forColumn: "seq"),
+            fix: LocationFix(
+                point: GeoPoint(lat: try row.decode(forColumn: "lat"), lng: try row.decode(forColumn: "lng")),
+                heading: try row.decode(forColumn: "heading"), speed: try row.decode(forColumn: "speed"),
+                accuracy: try row.decode(forColumn: "accuracy"),
+                timestamp: Timestamp(microseconds: try row.decode(forColumn: "recorded"))
+            )
         )
     }
 }

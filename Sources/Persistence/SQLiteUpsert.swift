@@ -1,14 +1,17 @@
 import GRDB
 
-/// A batched `INSERT … ON CONFLICT(key) DO UPDATE` for one SQLite table: many rows per
-/// statement, cut into statements that stay well under SQLite's host-parameter limit.
+/// A batched `INSERT … ON CONFLICT(key) DO UPDATE` (or `DO NOTHING`) for one SQLite table: many
+/// rows per statement, cut into statements that stay well under SQLite's host-parameter limit.
 struct SQLiteUpsert: Sendable {
     /// The smallest host-parameter limit any SQLite build has had (newer ones allow 32,766).
     static let maxParameters = 999
 
     let table: String
-    /// Every column, the primary key first.
+    /// Every column, the primary key's columns first.
     let columns: [String]
+    /// How many leading `columns` make up the primary key.
+    var keyCount = 1
+    var onConflict = ConflictAction.update
 
     var rowsPerStatement: Int { Self.maxParameters / columns.count }
 
@@ -23,9 +26,17 @@ struct SQLiteUpsert: Sendable {
 
     func sql(rowCount: Int) -> String {
         let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ",") + ")"
-        let updates = columns.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        let key = columns.prefix(keyCount).joined(separator: ", ")
+        let action: String
+        switch onConflict {
+        case .update:
+            let updates = columns.dropFirst(keyCount).map { "\($0) = excluded.\($0)" }
+            action = "DO UPDATE SET " + updates.joined(separator: ", ")
+        case .keep:
+            action = "DO NOTHING"
+        }
         return "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES "
             + Array(repeating: row, count: rowCount).joined(separator: ",")
-            + " ON CONFLICT(\(columns[0])) DO UPDATE SET \(updates)"
+            + " ON CONFLICT(\(key)) \(action)"
     }
 }

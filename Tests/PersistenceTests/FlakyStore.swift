@@ -44,4 +44,6 @@ final class FlakyStore: SnapshotStore {
     func loadUnfinishedTrips() async throws -> [Trip] { try await base.loadUnfinishedTrips() }
     func finishedTrips(involving userID: Int) async throws -> [Trip] { try await base.finishedTrips(involving: userID) }
     func trip(id: UUID) async throws -> Trip? { try await base.trip(id: id) }
+    func track(of tripID: UUID) async throws -> [TrackPoint] { try await base.track(of: tripID) }
+    func loadUnfinishedTracks() async throws -> [UUID: [TrackPoint]] { try await base.loadUnfinishedTracks() }
 }

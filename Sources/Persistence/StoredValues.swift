@@ -1,0 +1,25 @@
+import Hub
+
+/// What a batched write does with a row whose primary key is already stored.
+enum ConflictAction: Sendable {
+    /// The stored row takes the incoming values (latest state wins).
+    case update
+    /// The stored row stays as it is: for append-only rows, which a retried snapshot sends again.
+    case keep
+}
+
+extension GeoPoint {
+    /// A trip's location from its nullable columns `<prefix>_lat` and `<prefix>_lng` of `trips`:
+    /// nil when both are NULL; throws when only one is, which no store writes.
+    static func stored(_ prefix: String, lat: Double?, lng: Double?, tripID: String) throws -> GeoPoint? {
+        switch (lat, lng) {
+        case let (lat?, lng?):
+            return GeoPoint(lat: lat, lng: lng)
+        case (nil, nil):
+            return nil
+        case (nil, _?), (_?, nil):
+            let column = prefix + (lat == nil ? "_lat" : "_lng")
+            throw SnapshotStoreError.unreadableValue(table: "trips", column: column, rowID: tripID, value: "NULL")
+        }
+    }
+}
