@@ -113,6 +113,8 @@ struct PostgresConnectionTests {
                 let echoed = try await connection.query("SELECT $1::double precision", [value])[0]
                 #expect(try echoed.decode(Double.self, at: 0).bitPattern == value.bitPattern, "\(value)")
             }
+            // Set by the connection, so a server configured to round floats cannot.
+            #expect(try await connection.query("SHOW extra_float_digits")[0][0] == "3")
             let nan = try await connection.query("SELECT $1::double precision", [Double.nan])[0]
             #expect(try nan.decode(Double.self, at: 0).isNaN)
 

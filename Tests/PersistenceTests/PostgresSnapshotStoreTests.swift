@@ -100,6 +100,39 @@ struct PostgresSnapshotStoreTests {
         }
     }
 
+    @Test(
+        "GPS values round-trip exactly through both write paths, repeated track points too",
+        arguments: [("multi-row insert", 1_000_000), ("COPY and staging table", 1)]
+    )
+    func gpsWritePaths(path: String, copyThreshold: Int) async throws {
+        try await Self.withSchema { url in
+            let store = try await Self.migratedStore(url, copyThreshold: copyThreshold)
+            let fixes = SnapshotStoreTests.edgeFixes
+            let trips = fixes.enumerated().map { index, fix in
+                Samples.trip(TripStatus.allCases[index % TripStatus.allCases.count])
+                    .with(pickUp: fix.point, dropOff: index.isMultiple(of: 2) ? nil : fix.point, seq: Int64(index))
+            }
+            let positions = fixes.enumerated().map { DriverPosition(driverID: $0 + 1, fix: $1) }
+            let points = fixes.enumerated().map { TrackPoint(tripID: trips[0].id, seq: Int64($0), fix: $1) }
+            try await store.write(Samples.changes(trips: trips, positions: positions, trackPoints: points))
+            // Again, with every point twice in the same batch.
+            try await store.write(Samples.changes(trips: trips, positions: positions, trackPoints: points + points))
+
+            for trip in trips {
+                #expect(try await store.trip(id: trip.id) == trip, "\(path)")
+            }
+            let track = try await store.track(of: trips[0].id)
+            #expect(track == points, "\(path)")
+            #expect(track.map { SnapshotStoreTests.bits($0.fix) } == points.map { SnapshotStoreTests.bits($0.fix) })
+            let check = PostgresConnection(url: url)
+            let stored = try await check.query(
+                "SELECT heading, speed, accuracy FROM driver_positions ORDER BY driver_id"
+            ).map { row in try (0..<3).map { try row.decodeIfPresent(Double.self, at: $0)?.bitPattern } }
+            #expect(stored == positions.map { [$0.fix.heading, $0.fix.speed, $0.fix.accuracy].map { $0?.bitPattern } })
+            await check.close()
+        }
+    }
+
     @Test("a write is one transaction: when a row fails, nothing of it lands", arguments: [1_000_000, 1])
     func atomicWrite(copyThreshold: Int) async throws {
         try await Self.withSchema { url in
@@ -188,7 +221,7 @@ struct PostgresSnapshotStoreTests {
                 try await group.waitForAll()
             }
             #expect(try await stores[0].schemaVersions() == PostgresMigrations.all.map(\.version))
-            #expect(PostgresMigrations.latestVersion == 1)
+            #expect(PostgresMigrations.latestVersion == 2)
 
             let check = PostgresConnection(url: url)
             let columns = try await check.query(
@@ -209,10 +242,12 @@ struct PostgresSnapshotStoreTests {
                     "trip_track_points.trip_id uuid", "trip_track_points.seq bigint",
                     "trip_track_points.lat double precision", "trip_track_points.lng double precision",
                     "trip_track_points.heading double precision NULL", "trip_track_points.speed double precision NULL",
-                    "trip_track_points.recorded bigint",
+                    "trip_track_points.recorded bigint", "trip_track_points.accuracy double precision NULL",
                     "trips.id uuid", "trips.created bigint", "trips.updated bigint", "trips.pick_up_address text",
                     "trips.drop_off_address text", "trips.status text", "trips.rider_id bigint NULL",
-                    "trips.driver_id bigint NULL",
+                    "trips.driver_id bigint NULL", "trips.seq bigint", "trips.pick_up_lat double precision NULL",
+                    "trips.pick_up_lng double precision NULL", "trips.drop_off_lat double precision NULL",
+                    "trips.drop_off_lng double precision NULL",
                     "users.id bigint", "users.username text", "users.first_name text", "users.last_name text",
                     "users.grp text", "users.photo text NULL", "users.password_hash text",
                 ]

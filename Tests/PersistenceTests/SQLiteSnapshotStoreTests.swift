@@ -29,7 +29,10 @@ struct SQLiteSnapshotStoreTests {
             let path = fixture.location.appendingPathComponent(SQLiteSnapshotStore.fileName).path
             try await DatabaseQueue(path: path).write { db in
                 try db.execute(
-                    sql: "INSERT INTO trips VALUES (?, 1, 2, 'A', 'B', 'CANCELLED', NULL, NULL)",
+                    sql: """
+                        INSERT INTO trips (id, created, updated, pick_up_address, drop_off_address, status)
+                        VALUES (?, 1, 2, 'A', 'B', 'CANCELLED')
+                        """,
                     arguments: [id.uuidString.lowercased()]
                 )
             }

@@ -1,7 +1,7 @@
 import Foundation
 import Hub
 
-/// Users and trips for tests, with every field set to something distinguishable.
+/// Users, trips and GPS fixes for tests, with every field set to something distinguishable.
 enum Samples {
     static let now = Timestamp(microseconds: 1_764_000_000_123_456)
 
@@ -22,10 +22,28 @@ enum Samples {
         )
     }
 
-    static func changes(users: [User] = [], trips: [Trip] = []) -> ChangeSet {
+    /// A fix with every optional set, `index` making it distinct.
+    static func fix(_ index: Int = 0) -> LocationFix {
+        LocationFix(
+            point: GeoPoint(lat: 47.376_887_1 + Double(index) * 1e-5, lng: 8.541_694_3 - Double(index) * 1e-5),
+            heading: Double(index % 360) + 0.5, speed: 13.9, accuracy: 4.25,
+            timestamp: Timestamp(microseconds: now.microseconds + Int64(index) * 1_000_001)
+        )
+    }
+
+    /// Points `seqs` of the track of trip `tripID`.
+    static func track(_ tripID: UUID, seqs: some Sequence<Int64>) -> [TrackPoint] {
+        seqs.map { TrackPoint(tripID: tripID, seq: $0, fix: fix(Int($0))) }
+    }
+
+    static func changes(
+        users: [User] = [], trips: [Trip] = [], positions: [DriverPosition] = [], trackPoints: [TrackPoint] = []
+    ) -> ChangeSet {
         ChangeSet(
             users: Dictionary(uniqueKeysWithValues: users.map { ($0.id, $0) }),
-            trips: Dictionary(uniqueKeysWithValues: trips.map { ($0.id, $0) })
+            trips: Dictionary(uniqueKeysWithValues: trips.map { ($0.id, $0) }),
+            driverPositions: Dictionary(uniqueKeysWithValues: positions.map { ($0.driverID, $0) }),
+            trackPoints: trackPoints
         )
     }
 }
