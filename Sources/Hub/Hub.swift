@@ -1,31 +1,47 @@
 import Foundation
 import Synchronization
 
-/// The registry of live state: finds trip actors and driver groups, holds the user
-/// directory, and runs the flows that span several actors (create, update, connect).
+/// The registry of live state: finds trip actors, holds the driver map and the user
+/// directory, and runs the flows that span several actors (create, update, cancel, locations,
+/// connect, resume).
 ///
 /// Trip look-ups go through sharded locks held only for a dictionary access, so the hot
 /// path never queues behind one global lock or actor.
 public final class Hub: Sendable {
+    /// How the hub dispatches and how much it remembers per trip.
+    public struct Settings: Sendable {
+        public var dispatch = DispatchPolicy()
+        public var grid = CellGrid()
+        /// Events per trip kept for `resume`.
+        public var historyLength = 256
+
+        public init() {}
+    }
+
     public let users: UserDirectory
     public let index: TripIndex
     public let changes: ChangeTracker
-    public let drivers: DriverGroup
+    public let drivers: DriverMap
+    public let settings: Settings
     private let shards: [TripShard]
 
-    public init(changes: ChangeTracker = ChangeTracker(), shardCount: Int = 16) {
+    public init(changes: ChangeTracker = ChangeTracker(), settings: Settings = Settings(), shardCount: Int = 16) {
         self.changes = changes
+        self.settings = settings
         self.users = UserDirectory(changes: changes)
         self.index = TripIndex()
-        self.drivers = DriverGroup()
+        self.drivers = DriverMap(grid: settings.grid)
         self.shards = (0..<max(1, shardCount)).map { _ in TripShard() }
     }
 
     /// Rebuilds live state from the store at start; nothing restored counts as changed.
-    public func restore(users: [User], trips: [Trip]) {
+    public func restore(users: [User], trips: [Trip], tracks: [UUID: [TrackPoint]] = [:]) {
         self.users.restore(users)
         for trip in trips where !trip.status.isFinished {
-            register(trip)
+            register(trip, track: tracks[trip.id] ?? [])
+            if trip.status.isActive, let driver = trip.driverID {
+                _ = drivers.claim(trip.id, for: driver)
+            }
         }
     }
 
@@ -34,11 +50,11 @@ public final class Hub: Sendable {
         shard(for: id).actors.withLock { $0[id] }
     }
 
-    /// Joins a new connection to its groups: drivers to the drivers group, everyone to
-    /// each unfinished trip it takes part in. Returns the trips joined.
+    /// Joins a new connection to its groups: drivers to the driver map, everyone to each
+    /// unfinished trip it takes part in. Returns the trips joined.
     public func connect(_ principal: Principal, mailbox: any Mailbox) async -> Set<UUID> {
         if principal.group == .driver {
-            await drivers.join(mailbox)
+            drivers.join(mailbox, driverID: principal.userID)
         }
         var joined: Set<UUID> = []
         for trip in index.trips(involving: principal.userID) where !trip.status.isFinished {
@@ -53,7 +69,7 @@ public final class Hub: Sendable {
     public func disconnect(_ principal: Principal, mailbox: any Mailbox, joined: Set<UUID>) async {
         var trips = joined
         if principal.group == .driver {
-            trips.formUnion(await drivers.leave(mailbox.connectionID))
+            trips.formUnion(drivers.leave(mailbox.connectionID))
         }
         for id in trips {
             await tripActor(id: id)?.leave(mailbox.connectionID)
@@ -61,17 +77,16 @@ public final class Hub: Sendable {
     }
 
     /// Creates a `REQUESTED` trip for the sending rider, joins the sender to its group,
-    /// sends it the trip and alerts the drivers.
+    /// sends it the trip and alerts the available drivers, nearest first.
     public func createTrip(_ request: TripRequest, by sender: Principal, from mailbox: any Mailbox)
         async throws(HubError) -> TripView
     {
         let trip = try TripRules.newTrip(request, by: sender)
         // Recorded before the trip can be found, so a racing accept's record is always the later one.
         changes.record(trip)
-        let actor = register(trip)
-        await actor.join(mailbox)
-        await actor.publish()
-        await actor.offer(to: drivers.driversToAlert(for: trip.id))
+        let actor = register(trip, track: [])
+        await actor.publish(to: mailbox)
+        await actor.offer(to: drivers.driversToAlert(for: trip.id, near: trip.pickUpLocation, policy: settings.dispatch))
         return await actor.view
     }
 
@@ -79,14 +94,35 @@ public final class Hub: Sendable {
     public func updateTrip(id: UUID, _ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox)
         async throws(HubError) -> TripView
     {
-        guard let actor = tripActor(id: id) else {
-            throw HubError(.notFound, "Trip \(id.uuidString.lowercased()) does not exist.")
+        try await liveTrip(id).update(update, by: sender, from: mailbox)
+    }
+
+    /// Cancels a live trip for its rider.
+    public func cancelTrip(id: UUID, by sender: Principal) async throws(HubError) -> TripView {
+        try await liveTrip(id).cancel(by: sender)
+    }
+
+    /// Records a driver's GPS fix: its place in the driver map, its last position for the store,
+    /// and, while it drives a trip, the trip's track and the group's `trip.location`.
+    public func updateLocation(_ fix: LocationFix, by sender: Principal, from mailbox: any Mailbox)
+        async throws(HubError)
+    {
+        guard sender.group == .driver else {
+            throw HubError(.forbidden, "Only drivers send locations.")
         }
-        let outcome = try await actor.update(update, by: sender, from: mailbox)
-        if !outcome.withdrawnOffers.isEmpty {
-            await drivers.withdraw(id, from: outcome.withdrawnOffers)
+        try LocationRules.validate(fix)
+        drivers.move(mailbox.connectionID, to: fix.point)
+        changes.record(DriverPosition(driverID: sender.userID, fix: fix))
+        if let tripID = drivers.activeTrip(of: sender.userID), let actor = tripActor(id: tripID) {
+            _ = await actor.recordLocation(fix, from: sender.userID, via: mailbox.connectionID)
         }
-        return outcome.view
+    }
+
+    /// Replays to a reconnected client what it missed of a live trip after `lastSeen`.
+    public func resume(tripID: UUID, after lastSeen: Int64, by sender: Principal, from mailbox: any Mailbox)
+        async throws(HubError) -> TripActor.ResumeReply
+    {
+        try await liveTrip(tripID).resume(mailbox, by: sender, after: lastSeen)
     }
 
     /// Drops finished trips from memory once the store holds their final state.
@@ -97,9 +133,19 @@ public final class Hub: Sendable {
         }
     }
 
+    private func liveTrip(_ id: UUID) throws(HubError) -> TripActor {
+        guard let actor = tripActor(id: id) else {
+            throw HubError(.notFound, "Trip \(id.uuidString.lowercased()) does not exist.")
+        }
+        return actor
+    }
+
     @discardableResult
-    private func register(_ trip: Trip) -> TripActor {
-        let actor = TripActor(trip: trip, users: users, index: index, changes: changes)
+    private func register(_ trip: Trip, track: [TrackPoint]) -> TripActor {
+        let actor = TripActor(
+            trip: trip, track: track, historyLength: settings.historyLength,
+            users: users, index: index, changes: changes, drivers: drivers
+        )
         shard(for: trip.id).actors.withLock { $0[trip.id] = actor }
         index.upsert(trip)
         return actor

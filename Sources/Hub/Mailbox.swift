@@ -1,3 +1,5 @@
+import Foundation
+
 /// Identifies one client connection for the life of the process.
 public struct ConnectionID: Sendable, Hashable {
     public let rawValue: UInt64
@@ -7,10 +9,42 @@ public struct ConnectionID: Sendable, Hashable {
     }
 }
 
-/// Something the hub tells a connected client.
+/// A driver's position as the trip group sees it: event `seq` of trip `tripID`.
+public struct TripLocation: Sendable, Equatable {
+    public let tripID: UUID
+    public let driverID: Int
+    public let fix: LocationFix
+    public let seq: Int64
+
+    public init(tripID: UUID, driverID: Int, fix: LocationFix, seq: Int64) {
+        self.tripID = tripID
+        self.driverID = driverID
+        self.fix = fix
+        self.seq = seq
+    }
+}
+
+/// Something the hub tells a connected client. Every event is about one trip and carries
+/// that trip's `seq`, which only grows.
 public enum HubEvent: Sendable, Equatable {
-    /// A trip was created or changed; carries its nested form.
+    /// A trip was created or changed (or is re-sent on resume); carries its nested form.
     case trip(TripView)
+    /// The trip's driver moved. A mailbox may coalesce these: only the latest per trip matters.
+    case location(TripLocation)
+
+    public var tripID: UUID {
+        switch self {
+        case .trip(let view): view.trip.id
+        case .location(let location): location.tripID
+        }
+    }
+
+    public var seq: Int64 {
+        switch self {
+        case .trip(let view): view.trip.seq
+        case .location(let location): location.seq
+        }
+    }
 }
 
 /// The outbound queue of one connection.
@@ -20,4 +54,6 @@ public enum HubEvent: Sendable, Equatable {
 public protocol Mailbox: AnyObject, Sendable {
     var connectionID: ConnectionID { get }
     func deliver(_ event: HubEvent)
+    /// Delivers events `resume` replays, in order; unlike live ones, none is coalesced away.
+    func replay(_ events: [HubEvent])
 }

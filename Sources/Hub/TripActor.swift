@@ -1,21 +1,38 @@
 import Foundation
 
-/// Owns one live trip: its state, the connections in its group, and the drivers it was
-/// offered to. Every change goes through here, so concurrent accepts are ordered and
-/// exactly one driver wins. Fan-out only enqueues into mailboxes; it never suspends.
+/// Owns one live trip: its state, its track, the latest events, the connections in its group,
+/// and the drivers it was offered to. Every change goes through here, so concurrent accepts are
+/// ordered and exactly one driver wins, and every event gets the next `seq`. Fan-out only
+/// enqueues into mailboxes; it never suspends.
 public actor TripActor {
+    /// A connection in the trip's group, and the trip's `seq` when it joined: events up to that
+    /// one happened before it was there, so only they are `resume`'s to replay.
+    private struct Member {
+        let mailbox: any Mailbox
+        var replayableThrough: Int64?
+    }
+
     private var trip: Trip
-    private var members: [ConnectionID: any Mailbox] = [:]
+    private var track: [TrackPoint]
+    private var history: EventHistory
+    private var members: [ConnectionID: Member] = [:]
     private var offeredTo: [ConnectionID: any Mailbox] = [:]
     private let users: UserDirectory
     private let index: TripIndex
     private let changes: ChangeTracker
+    private let drivers: DriverMap
 
-    init(trip: Trip, users: UserDirectory, index: TripIndex, changes: ChangeTracker) {
+    init(
+        trip: Trip, track: [TrackPoint], historyLength: Int,
+        users: UserDirectory, index: TripIndex, changes: ChangeTracker, drivers: DriverMap
+    ) {
         self.trip = trip
+        self.track = track
+        self.history = EventHistory(capacity: historyLength)
         self.users = users
         self.index = index
         self.changes = changes
+        self.drivers = drivers
     }
 
     public var current: Trip { trip }
@@ -26,8 +43,12 @@ public actor TripActor {
 
     public var memberCount: Int { members.count }
 
+    /// The recorded GPS track, ascending `seq`.
+    public var trackPoints: [TrackPoint] { track }
+
     func join(_ mailbox: any Mailbox) {
-        members[mailbox.connectionID] = mailbox
+        guard members[mailbox.connectionID] == nil else { return }
+        members[mailbox.connectionID] = Member(mailbox: mailbox, replayableThrough: trip.seq)
     }
 
     func leave(_ connection: ConnectionID) {
@@ -35,8 +56,8 @@ public actor TripActor {
         offeredTo[connection] = nil
     }
 
-    /// Alerts drivers of a trip that still waits for one, and remembers them so they learn
-    /// when it is taken.
+    /// Alerts drivers (nearest first) of a trip that still waits for one, and remembers them
+    /// so they learn when it is taken or canceled.
     func offer(to drivers: [any Mailbox]) {
         guard trip.status == .requested else { return }
         let event = HubEvent.trip(view)
@@ -46,34 +67,102 @@ public actor TripActor {
         }
     }
 
-    /// Sends the trip's current state to its group (used right after creation).
-    func publish() {
-        let event = HubEvent.trip(view)
-        for member in members.values { member.deliver(event) }
-    }
-
-    /// What an accepted update changed beyond the trip itself.
-    struct UpdateOutcome {
-        let view: TripView
-        /// Drivers whose offer of this trip ended because it left `REQUESTED`.
-        let withdrawnOffers: [ConnectionID]
+    /// Joins the rider who created the trip and sends it the trip's first event.
+    func publish(to creator: any Mailbox) {
+        members[creator.connectionID] = Member(mailbox: creator, replayableThrough: nil)
+        emit(.trip(view), toOffered: false)
     }
 
     /// Validates and applies an update; on success the sender joins the group and everyone
     /// in it gets the new state once, and drivers the trip was offered to learn it left `REQUESTED`.
-    func update(_ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox) throws(HubError) -> UpdateOutcome {
-        let previous = trip
-        trip = try TripRules.apply(update, by: sender, to: trip)
+    func update(_ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox) throws(HubError) -> TripView {
+        let next = try TripRules.apply(update, by: sender, to: trip)
+        // A driver takes one trip at a time: the claim is atomic across all trip actors.
+        if next.status.isActive, !drivers.claim(trip.id, for: sender.userID) {
+            throw HubError(.forbidden, "You are driving another trip; finish it before taking this one.")
+        }
+        join(mailbox)
+        return commit(next)
+    }
+
+    /// Cancels the trip for its rider; the group and every driver it was offered to learn it.
+    func cancel(by sender: Principal) throws(HubError) -> TripView {
+        commit(try TripRules.cancel(trip, by: sender))
+    }
+
+    /// Records a location of the trip's driver while the trip is active: it gets the next `seq`,
+    /// joins the track and reaches the group except the connection that sent it. Returns false
+    /// (and changes nothing) otherwise.
+    func recordLocation(_ fix: LocationFix, from driverID: Int, via sender: ConnectionID) -> Bool {
+        guard trip.status.isActive, trip.driverID == driverID else { return false }
+        trip.seq += 1
+        let point = TrackPoint(tripID: trip.id, seq: trip.seq, fix: fix)
+        track.append(point)
+        changes.record(trip, trackPoint: point)
+        emit(.location(TripLocation(tripID: trip.id, driverID: driverID, fix: fix, seq: trip.seq)), toOffered: false, except: sender)
+        return true
+    }
+
+    /// What `resume` sends one connection for this trip.
+    public enum ResumeReply: Sendable, Equatable {
+        /// The events it missed, oldest first (possibly none).
+        case replay([HubEvent])
+        /// The history no longer reaches back: the trip's current state instead.
+        case currentState(HubEvent)
+    }
+
+    /// The events of this trip a reconnecting client missed after `lastSeen`, up to the moment
+    /// it joined the group again; what came later it received live. Each connection gets its
+    /// replay once. Only the trip's rider and driver may resume it.
+    func resume(_ mailbox: any Mailbox, by sender: Principal, after lastSeen: Int64) throws(HubError) -> ResumeReply {
+        guard trip.riderID == sender.userID || trip.driverID == sender.userID else {
+            throw HubError(.forbidden, "Only the trip's rider and driver can resume it.")
+        }
+        join(mailbox)
+        let through = members[mailbox.connectionID]?.replayableThrough
+        members[mailbox.connectionID]?.replayableThrough = nil
+        let reply: ResumeReply
+        if let through, lastSeen < through {
+            if let missed = history.events(in: (max(lastSeen, 0) + 1)...through) {
+                reply = .replay(missed)
+            } else {
+                reply = .currentState(.trip(view))
+            }
+        } else {
+            reply = .replay([])
+        }
+        switch reply {
+        case .replay(let missed): mailbox.replay(missed)
+        case .currentState(let event): mailbox.deliver(event)
+        }
+        return reply
+    }
+
+    /// Makes `next` the trip's state and tells everyone concerned. The driver map learns it here,
+    /// in the actor's order, so a late message can never leave a driver busy with a finished trip.
+    private func commit(_ next: Trip) -> TripView {
+        let wasRequested = trip.status == .requested
+        trip = next
         index.upsert(trip)
         changes.record(trip)
-        members[mailbox.connectionID] = mailbox
+        if let driver = trip.driverID, trip.status.isFinished {
+            drivers.clearActiveTrip(trip.id, of: driver)
+        }
         let updated = view
-        let event = HubEvent.trip(updated)
-        for member in members.values { member.deliver(event) }
-        guard previous.status == .requested else { return UpdateOutcome(view: updated, withdrawnOffers: []) }
+        emit(.trip(updated), toOffered: wasRequested)
+        if wasRequested {
+            drivers.withdraw(trip.id, from: Array(offeredTo.keys))
+            offeredTo = [:]
+        }
+        return updated
+    }
+
+    /// Keeps the event for `resume` and sends it to the group (and, when the trip leaves
+    /// `REQUESTED`, to the drivers it was offered to who are not in the group).
+    private func emit(_ event: HubEvent, toOffered: Bool, except sender: ConnectionID? = nil) {
+        history.append(event)
+        for (id, member) in members where id != sender { member.mailbox.deliver(event) }
+        guard toOffered else { return }
         for (id, driver) in offeredTo where members[id] == nil { driver.deliver(event) }
-        let withdrawn = Array(offeredTo.keys)
-        offeredTo = [:]
-        return UpdateOutcome(view: updated, withdrawnOffers: withdrawn)
     }
 }

@@ -18,11 +18,19 @@ public struct TripRequest: Sendable, Equatable {
     public var pickUpAddress: String
     public var dropOffAddress: String
     public var riderID: Int?
+    /// Coordinates of the pick-up; with them only drivers nearby are alerted.
+    public var pickUpLocation: GeoPoint?
+    public var dropOffLocation: GeoPoint?
 
-    public init(pickUpAddress: String, dropOffAddress: String, riderID: Int? = nil) {
+    public init(
+        pickUpAddress: String, dropOffAddress: String, riderID: Int? = nil,
+        pickUpLocation: GeoPoint? = nil, dropOffLocation: GeoPoint? = nil
+    ) {
         self.pickUpAddress = pickUpAddress
         self.dropOffAddress = dropOffAddress
         self.riderID = riderID
+        self.pickUpLocation = pickUpLocation
+        self.dropOffLocation = dropOffLocation
     }
 }
 
@@ -44,9 +52,13 @@ public enum TripRules {
         }
         try validateAddress(request.pickUpAddress, field: "pick_up_address")
         try validateAddress(request.dropOffAddress, field: "drop_off_address")
+        for (point, field) in [(request.pickUpLocation, "pick_up_location"), (request.dropOffLocation, "drop_off_location")] {
+            if let point { try LocationRules.validate(point, field: field) }
+        }
         return Trip(
             id: id, created: now, updated: now, pickUpAddress: request.pickUpAddress,
-            dropOffAddress: request.dropOffAddress, status: .requested, riderID: sender.userID, driverID: nil
+            dropOffAddress: request.dropOffAddress, status: .requested, riderID: sender.userID, driverID: nil,
+            pickUpLocation: request.pickUpLocation, dropOffLocation: request.dropOffLocation, seq: 1
         )
     }
 
@@ -70,6 +82,9 @@ public enum TripRules {
         if let current = trip.driverID, current != sender.userID {
             throw HubError(.tripTaken, "Another driver has taken this trip.")
         }
+        if update.status == .canceled {
+            throw HubError(.invalidTransition, "Only the trip's rider cancels a trip, with cancel.trip.")
+        }
         let target = update.status ?? trip.status
         guard target > trip.status else {
             throw HubError(
@@ -80,6 +95,24 @@ public enum TripRules {
         next.status = target
         next.driverID = sender.userID
         next.updated = max(now, trip.updated)
+        next.seq = trip.seq + 1
+        return next
+    }
+
+    /// Cancels a trip for its rider: only from `REQUESTED` or `STARTED`.
+    public static func cancel(_ trip: Trip, by sender: Principal, at now: Timestamp = .now()) throws(HubError) -> Trip {
+        guard sender.group == .rider, trip.riderID == sender.userID else {
+            throw HubError(.forbidden, "Only the trip's rider can cancel it.")
+        }
+        guard trip.status == .requested || trip.status == .started else {
+            throw HubError(
+                .invalidTransition, "A trip can be canceled while REQUESTED or STARTED, not \(trip.status.rawValue)."
+            )
+        }
+        var next = trip
+        next.status = .canceled
+        next.updated = max(now, trip.updated)
+        next.seq = trip.seq + 1
         return next
     }
 

@@ -25,7 +25,16 @@ struct HubOptions: ParsableArguments {
     var outboundQueueLength: Int?
     @Option(name: .customLong("bcrypt-cost"), help: "bcrypt work factor for password hashes (4-31).") var bcryptCost: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
-
+    @Option(name: .customLong("location-rate-limit"), help: "update.location messages per second per connection.")
+    var locationRateLimit: Double?
+    @Option(name: .customLong("cell-size"), help: "Edge of a geo cell in metres.") var cellSize: Double?
+    @Option(name: .customLong("dispatch-radius"), help: "First radius in metres searched for drivers near a pick-up.")
+    var dispatchRadius: Double?
+    @Option(name: .customLong("dispatch-max-radius"), help: "Largest radius in metres searched for drivers.")
+    var dispatchMaxRadius: Double?
+    @Option(name: .customLong("dispatch-drivers"), help: "Drivers alerted of a trip with a pick-up location.")
+    var dispatchDrivers: Int?
+    @Option(name: .customLong("trip-history-length"), help: "Events per trip kept for resume.") var tripHistoryLength: Int?
 
     /// The resolved configuration, with logging bootstrapped at its level.
     func resolve() async throws -> HubConfiguration {
@@ -54,6 +63,12 @@ struct HubOptions: ParsableArguments {
         set("outboundQueueLength", outboundQueueLength.map(ConfigContent.int))
         set("bcryptCost", bcryptCost.map(ConfigContent.int))
         set("logLevel", logLevel.map(ConfigContent.string))
+        set("locationRateLimit", locationRateLimit.map(ConfigContent.double))
+        set("cellSize", cellSize.map(ConfigContent.double))
+        set("dispatchRadius", dispatchRadius.map(ConfigContent.double))
+        set("dispatchMaxRadius", dispatchMaxRadius.map(ConfigContent.double))
+        set("dispatchDrivers", dispatchDrivers.map(ConfigContent.int))
+        set("tripHistoryLength", tripHistoryLength.map(ConfigContent.int))
         return values
     }
 

@@ -37,7 +37,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     )
 
     let store = try makeStore(configuration, logger: logger)
-    let hub = Hub()
+    let hub = Hub(settings: configuration.hubSettings)
     let connections = ConnectionRegistry(limit: maxConnections)
     let startup = HubStartup(hub: hub, store: store, connections: connections, logger: logger)
     // The usual case loads here, before the server answers anything; a store that is down
@@ -66,11 +66,13 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     ).addRoutes(to: router)
     TripController(hub: hub, store: store, auth: auth).addRoutes(to: router)
     HealthController(
-        hub: hub, startup: startup, snapshot: snapshotStatus, metrics: metrics, maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)
+        hub: hub, startup: startup, snapshot: snapshotStatus, metrics: metrics, connections: connections,
+        maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)
     ).addRoutes(to: router)
     let sockets = SocketController(
         hub: hub, store: store, auth: auth, connections: connections, metrics: metrics,
-        maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength
+        maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength,
+        locationRate: configuration.locationRateLimit
     )
     sockets.addFallbackRoute(to: router)
     let socketRouter = Router(context: SocketRequestContext.self)

@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import Hub
 import Logging
 
 /// Every knob of a running hub, resolved once at start-up and handed down as plain values.
@@ -29,8 +30,27 @@ public struct HubConfiguration: Sendable {
     /// Largest HTTP request body (sign-up photos).
     public var maxUploadSize = 8 * 1024 * 1024
     public var logLevel: Logger.Level = .info
+    /// `update.location` messages one connection may send per second; more get `rate_limited`.
+    public var locationRateLimit = 10.0
+    /// Edge of a geo cell in metres.
+    public var cellSize = 1_000.0
+    /// Nearby dispatch: first search radius, largest radius and how many drivers to alert.
+    public var dispatchRadius = 1_000.0
+    public var dispatchMaxRadius = 10_000.0
+    public var dispatchDrivers = 10
+    /// Events per trip kept for `resume`.
+    public var tripHistoryLength = 256
 
     public init() {}
+
+    /// What the hub's actors need of this configuration.
+    public var hubSettings: Hub.Settings {
+        var settings = Hub.Settings()
+        settings.grid = CellGrid(cellSize: cellSize)
+        settings.dispatch = DispatchPolicy(initialRadius: dispatchRadius, maxRadius: dispatchMaxRadius, driverCount: dispatchDrivers)
+        settings.historyLength = tripHistoryLength
+        return settings
+    }
 
     /// Reads every knob from `reader`, keeping the in-code default where a key is absent.
     /// Keys are the property names (`port`, `jwtSecret`, `snapshotInterval` in seconds, ...).
@@ -62,7 +82,25 @@ public struct HubConfiguration: Sendable {
             throw ConfigurationError("logLevel must be one of \(Logger.Level.allCases.map(\.rawValue)), not \(level).")
         }
         logLevel = parsed
-        for (name, value) in [("maxFrameSize", maxFrameSize), ("outboundQueueLength", outboundQueueLength)] where value < 1 {
+        locationRateLimit = reader.double(forKey: "locationRateLimit", default: defaults.locationRateLimit)
+        cellSize = reader.double(forKey: "cellSize", default: defaults.cellSize)
+        dispatchRadius = reader.double(forKey: "dispatchRadius", default: defaults.dispatchRadius)
+        dispatchMaxRadius = reader.double(forKey: "dispatchMaxRadius", default: defaults.dispatchMaxRadius)
+        dispatchDrivers = reader.int(forKey: "dispatchDrivers", default: defaults.dispatchDrivers)
+        tripHistoryLength = reader.int(forKey: "tripHistoryLength", default: defaults.tripHistoryLength)
+        for (name, value) in [
+            ("locationRateLimit", locationRateLimit), ("cellSize", cellSize), ("dispatchRadius", dispatchRadius),
+            ("dispatchMaxRadius", dispatchMaxRadius),
+        ] where !(value.isFinite && value > 0) {
+            throw ConfigurationError("\(name) must be a positive number, not \(value).")
+        }
+        guard dispatchMaxRadius >= dispatchRadius else {
+            throw ConfigurationError("dispatchMaxRadius (\(dispatchMaxRadius)) must be at least dispatchRadius (\(dispatchRadius)).")
+        }
+        for (name, value) in [
+            ("maxFrameSize", maxFrameSize), ("outboundQueueLength", outboundQueueLength),
+            ("dispatchDrivers", dispatchDrivers), ("tripHistoryLength", tripHistoryLength),
+        ] where value < 1 {
             throw ConfigurationError("\(name) must be positive, not \(value).")
         }
         if let maxConnections, maxConnections < 1 {

@@ -19,15 +19,24 @@ final class TestMailbox: Mailbox {
         received.withLock { $0.append(event) }
     }
 
+    func replay(_ events: [HubEvent]) {
+        received.withLock { $0.append(contentsOf: events) }
+    }
+
     /// Every event received so far.
     var events: [HubEvent] { received.withLock { $0 } }
 
-    /// The trips received so far, in delivery order.
+    /// The trip states received so far, in delivery order.
     var trips: [TripView] {
-        events.map { event in
-            switch event {
-            case .trip(let view): view
-            }
+        events.compactMap { event in
+            if case .trip(let view) = event { view } else { nil }
+        }
+    }
+
+    /// The locations received so far, in delivery order.
+    var locations: [TripLocation] {
+        events.compactMap { event in
+            if case .location(let location) = event { location } else { nil }
         }
     }
 

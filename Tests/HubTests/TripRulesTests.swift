@@ -66,7 +66,8 @@ struct TripRulesTests {
             case .otherDriver:
                 return .tripTaken
             case .tripDriver, .unassignedDriver:
-                guard let to else { return .invalidTransition }
+                // Only the rider cancels, with cancel.trip.
+                guard let to, to != .canceled else { return .invalidTransition }
                 return to.rank > from.rank ? nil : .invalidTransition
             }
         }
@@ -90,6 +91,7 @@ struct TripRulesTests {
             #expect(next.updated == Self.later)
             #expect(next.pickUpAddress == trip.pickUpAddress)
             #expect(next.dropOffAddress == trip.dropOffAddress)
+            #expect(next.seq == trip.seq + 1)
         case (.failure(let error), let expected?):
             #expect(error.code == expected)
             #expect(!error.message.isEmpty)
@@ -100,9 +102,9 @@ struct TripRulesTests {
         }
     }
 
-    @Test("the table covers 4 roles × 4 from-statuses × 5 targets plus the unassigned driver's 5")
+    @Test("the table covers 4 roles × 5 from-statuses × 6 targets plus the unassigned driver's 6")
     func tableIsComplete() {
-        #expect(Move.all.count == 4 * 4 * 5 + 5)
+        #expect(Move.all.count == 4 * 5 * 6 + 6)
         // Forward pairs: 3 + 2 + 1 + 0 for the trip's driver, 3 for the first driver.
         #expect(Move.all.filter { $0.expectedError == nil }.count == 6 + 3)
     }

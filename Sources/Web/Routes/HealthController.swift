@@ -8,6 +8,7 @@ struct HealthController: Sendable {
     let startup: HubStartup
     let snapshot: SnapshotStatus
     let metrics: HubMetrics
+    let connections: ConnectionRegistry
     /// Snapshot lag beyond which the hub reports itself not ready.
     let maxSnapshotLag: Double
 
@@ -18,7 +19,7 @@ struct HealthController: Sendable {
             Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: metrics.render(hub: hub, snapshot: snapshot)))
+                body: .init(byteBuffer: ByteBuffer(string: metrics.render(hub: hub, snapshot: snapshot, connections: connections)))
             )
         }
     }

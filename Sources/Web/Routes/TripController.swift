@@ -3,8 +3,9 @@ import Hub
 import Hummingbird
 import Persistence
 
-/// `GET /api/trip/` and `GET /api/trip/<uuid>/`: live trips from the hub's index,
-/// finished ones from the store, with the reference's visibility rules.
+/// `GET /api/trip/`, `GET /api/trip/<uuid>/` and `GET /api/trip/<uuid>/track/`: live trips
+/// from the hub, finished ones from the store, with the reference's visibility rules; a track
+/// only to the trip's rider and driver.
 struct TripController: Sendable {
     let hub: Hub
     let store: any SnapshotStore
@@ -24,6 +25,17 @@ struct TripController: Sendable {
                 throw APIError.notFound
             }
             return JSONResponse.make(TripJSON(view: hub.users.view(of: trip)))
+        }
+        router.get("/api/trip/:trip_id/track/") { request, context in
+            let user = try await auth.requireUser(request)
+            guard let id = context.parameters.get("trip_id").flatMap(UUID.init(uuidString:)),
+                let trip = try await trip(id: id), trip.riderID == user.id || trip.driverID == user.id
+            else {
+                throw APIError.notFound
+            }
+            // A live trip's actor holds its whole track; a finished one's is in the store.
+            let points = if let actor = hub.tripActor(id: id) { await actor.trackPoints } else { try await store.track(of: id) }
+            return JSONResponse.make(TrackJSON(tripID: id, points: points))
         }
     }
 

@@ -6,13 +6,6 @@ import Synchronization
 /// queue. The queue is bounded; a client that lets it overflow is closed with 1008 rather
 /// than slowing anyone else down.
 final class ClientConnection: Mailbox {
-    /// Something waiting to be written to the socket.
-    enum Outbound: Sendable {
-        case event(HubEvent)
-        /// A frame already encoded (echo replies, errors).
-        case text(String)
-    }
-
     /// Why the outbound side ended.
     enum CloseReason: Sendable, Equatable {
         case clientClosed
@@ -22,8 +15,7 @@ final class ClientConnection: Mailbox {
 
     let connectionID: ConnectionID
     let user: User
-    let outbound: AsyncStream<Outbound>
-    private let continuation: AsyncStream<Outbound>.Continuation
+    let outbound: OutboundQueue
     private let reason = Mutex<CloseReason?>(nil)
     private let joined = Mutex<Set<UUID>>([])
     private let onOverflow: @Sendable () -> Void
@@ -34,15 +26,19 @@ final class ClientConnection: Mailbox {
         self.connectionID = id
         self.user = user
         self.onOverflow = onOverflow
-        (outbound, continuation) = AsyncStream.makeStream(of: Outbound.self, bufferingPolicy: .bufferingOldest(queueLength))
+        outbound = OutboundQueue(limit: queueLength)
     }
 
     func deliver(_ event: HubEvent) {
         enqueue(.event(event))
     }
 
-    func enqueue(_ item: Outbound) {
-        if case .dropped = continuation.yield(item) {
+    func replay(_ events: [HubEvent]) {
+        for event in events { enqueue(.event(event), coalescing: false) }
+    }
+
+    func enqueue(_ item: Outbound, coalescing: Bool = true) {
+        if !outbound.enqueue(item, coalescing: coalescing), closeReason == nil {
             close(.overflow)
         }
     }
@@ -53,7 +49,7 @@ final class ClientConnection: Mailbox {
             defer { if reason == nil { reason = why } }
             return reason == nil
         }
-        continuation.finish()
+        outbound.finish()
         if first, why == .overflow { onOverflow() }
     }
 

@@ -30,6 +30,13 @@ final class ConnectionRegistry: Sendable {
         state.withLock { $0.reserved }
     }
 
+    /// Items waiting in outbound queues: the total and the longest single queue.
+    var queuedOutbound: (total: Int, longest: Int) {
+        let open = state.withLock { Array($0.open.values) }
+        let counts = open.map(\.outbound.count)
+        return (counts.reduce(0, +), counts.max() ?? 0)
+    }
+
     /// Why a new socket would be refused now, or nil when it would be accepted.
     var refusal: String? {
         state.withLock { state in

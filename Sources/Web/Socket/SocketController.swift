@@ -16,6 +16,7 @@ struct SocketController: Sendable {
     let metrics: HubMetrics
     let maxMessageSize: Int
     let queueLength: Int
+    let locationRate: Double
 
     static let path: RouterPath = "/taxi/"
     static let overflowGrace: TimeAmount = .seconds(5)
@@ -88,7 +89,10 @@ struct SocketController: Sendable {
         logger[metadataKey: "user.id"] = "\(user.id)"
         logger.info("connection opened", metadata: ["user.group": "\(user.group.rawValue)"])
         connection.joined(await hub.connect(connection.principal, mailbox: connection))
-        let session = ClientSession(hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize, logger: logger)
+        let session = ClientSession(
+            hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize,
+            locationRate: locationRate, logger: logger
+        )
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await session.readLoop(inbound) }
             group.addTask { await session.writeLoop(outbound) }

@@ -39,7 +39,8 @@ final class HubStartup: Sendable {
             try await store.migrate()
             let users = try await store.loadUsers()
             let trips = try await store.loadUnfinishedTrips()
-            hub.restore(users: users, trips: trips)
+            let tracks = try await store.loadUnfinishedTracks()
+            hub.restore(users: users, trips: trips, tracks: tracks)
             state.withLock { $0 = .ready }
             connections.startAccepting()
             logger.info("state loaded", metadata: ["users": "\(users.count)", "live_trips": "\(trips.count)"])

@@ -17,9 +17,12 @@ final class HubMetrics: Sendable {
     private let snapshotFailures: Gauge
     private let snapshotLastWrite: Gauge
     private let usersTotal: Gauge
+    private let driversOnline: Gauge
+    private let outboundQueued: Gauge
+    private let outboundLongest: Gauge
 
     static let inboundTypes = ClientMessage.knownTypes + ["other"]
-    static let outboundTypes = ["echo.message", "error"]
+    static let outboundTypes = ["echo.message", "trip.location", "error"]
     static let errorCodes = [
         "bad_message", "unknown_type", "invalid", "forbidden", "not_found", "trip_taken", "invalid_transition",
         "rate_limited", "too_large",
@@ -46,6 +49,9 @@ final class HubMetrics: Sendable {
         snapshotFailures = registry.makeGauge(descriptor: .init(metricName: "taxihub_snapshot_consecutive_failures", unitName: "", helpText: "Snapshot writes failed in a row."))
         snapshotLastWrite = registry.makeGauge(descriptor: .init(metricName: "taxihub_snapshot_last_write_entities", unitName: "", helpText: "Entities in the last snapshot."))
         usersTotal = registry.makeGauge(descriptor: .init(metricName: "taxihub_users", unitName: "", helpText: "User accounts."))
+        driversOnline = registry.makeGauge(descriptor: .init(metricName: "taxihub_drivers_online", unitName: "", helpText: "Connected drivers."))
+        outboundQueued = registry.makeGauge(descriptor: .init(metricName: "taxihub_outbound_queued", unitName: "", helpText: "Messages waiting in all outbound queues."))
+        outboundLongest = registry.makeGauge(descriptor: .init(metricName: "taxihub_outbound_queue_longest", unitName: "", helpText: "Messages waiting in the longest outbound queue."))
     }
 
     func connectionOpened() { connectionsOpen.increment(by: 1) }
@@ -65,7 +71,7 @@ final class HubMetrics: Sendable {
     }
 
     /// Refreshes the gauges read from live state and renders the text format.
-    func render(hub: Hub, snapshot: SnapshotStatus) -> String {
+    func render(hub: Hub, snapshot: SnapshotStatus, connections: ConnectionRegistry) -> String {
         let counts = hub.index.countsByStatus()
         for (status, gauge) in tripsByStatus { gauge.set(Double(counts[status] ?? 0)) }
         let current = snapshot.current
@@ -74,6 +80,10 @@ final class HubMetrics: Sendable {
         snapshotFailures.set(Double(current.consecutiveFailures))
         snapshotLastWrite.set(Double(current.lastWriteCount))
         usersTotal.set(Double(hub.users.count))
+        driversOnline.set(Double(hub.drivers.count))
+        let queued = connections.queuedOutbound
+        outboundQueued.set(Double(queued.total))
+        outboundLongest.set(Double(queued.longest))
         return registry.emitToString()
     }
 }

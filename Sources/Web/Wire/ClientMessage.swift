@@ -6,8 +6,12 @@ enum ClientMessage: Equatable {
     case echo
     case createTrip(TripRequest)
     case updateTrip(id: UUID, TripUpdate)
+    case cancelTrip(id: UUID)
+    case updateLocation(LocationFix)
+    /// The last `seq` the client saw of each trip.
+    case resume([UUID: Int64])
 
-    static let knownTypes = ["echo.message", "create.trip", "update.trip"]
+    static let knownTypes = ["echo.message", "create.trip", "update.trip", "cancel.trip", "update.location", "resume"]
 }
 
 /// Why a client message could not be parsed; maps to the wire's error codes.
@@ -17,6 +21,7 @@ struct WireError: Error, Equatable {
         case unknownType = "unknown_type"
         case invalid
         case tooLarge = "too_large"
+        case rateLimited = "rate_limited"
     }
 
     let code: Code
@@ -27,7 +32,10 @@ struct WireError: Error, Equatable {
 
 /// Parses client frames: JSON object, `type`, then the fields of `data` with their types.
 enum ClientMessageParser {
-    static func parse(_ text: String) -> Result<ClientMessage, WireError> {
+    /// Most trips one `resume` may name.
+    static let maxResumedTrips = 100
+
+    static func parse(_ text: String, receivedAt now: Timestamp = .now()) -> Result<ClientMessage, WireError> {
         guard let envelope = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
             return .failure(WireError(code: .badMessage, message: "The message is not valid JSON."))
         }
@@ -49,16 +57,57 @@ enum ClientMessageParser {
                         TripRequest(
                             pickUpAddress: try fields.requiredString("pick_up_address", in: data),
                             dropOffAddress: try fields.requiredString("drop_off_address", in: data),
-                            riderID: try fields.optionalInt("rider", in: data)
+                            riderID: try fields.optionalInt("rider", in: data),
+                            pickUpLocation: try fields.optionalPoint("pick_up_location", in: data),
+                            dropOffLocation: try fields.optionalPoint("drop_off_location", in: data)
                         )
                     )
                 )
+            case "cancel.trip":
+                return .success(.cancelTrip(id: try fields.tripID(in: try fields.object())))
+            case "update.location":
+                let data = try fields.object()
+                let point = GeoPoint(lat: try fields.requiredNumber("lat", in: data), lng: try fields.requiredNumber("lng", in: data))
+                var timestamp = now
+                if let milliseconds = try fields.optionalNumber("timestamp", in: data) {
+                    guard abs(milliseconds) < 1e15 else {
+                        throw WireError(code: .invalid, message: "\"timestamp\" is out of range.", requestType: type)
+                    }
+                    timestamp = Timestamp(microseconds: Int64(milliseconds * 1000))
+                }
+                return .success(
+                    .updateLocation(
+                        LocationFix(
+                            point: point,
+                            heading: try fields.optionalNumber("heading", in: data),
+                            speed: try fields.optionalNumber("speed", in: data),
+                            accuracy: try fields.optionalNumber("accuracy", in: data),
+                            timestamp: timestamp
+                        )
+                    )
+                )
+            case "resume":
+                let data = try fields.object()
+                guard let trips = data["trips"]?.objectValue else {
+                    throw WireError(code: .badMessage, message: "\"trips\" must be an object of trip id to last seq.", requestType: type)
+                }
+                guard trips.count <= maxResumedTrips else {
+                    throw WireError(code: .invalid, message: "resume names at most \(maxResumedTrips) trips.", requestType: type)
+                }
+                var lastSeen: [UUID: Int64] = [:]
+                for (key, value) in trips {
+                    guard let id = UUID(uuidString: key) else {
+                        throw WireError(code: .invalid, message: "\"\(key)\" is not a valid trip id.", requestType: type)
+                    }
+                    guard let seq = value.intValue, seq >= 0 else {
+                        throw WireError(code: .badMessage, message: "The last seq of a trip must be a whole number ≥ 0.", requestType: type)
+                    }
+                    lastSeen[id] = Int64(seq)
+                }
+                return .success(.resume(lastSeen))
             case "update.trip":
                 let data = try fields.object()
-                let idText = try fields.requiredString("id", in: data)
-                guard let id = UUID(uuidString: idText) else {
-                    throw WireError(code: .invalid, message: "\"id\" is not a valid UUID.", requestType: type)
-                }
+                let id = try fields.tripID(in: data)
                 var status: TripStatus?
                 if let statusText = try fields.optionalString("status", in: data) {
                     guard let parsed = TripStatus(rawValue: statusText) else {
@@ -109,6 +158,39 @@ enum ClientMessageParser {
             case nil, .null?: return nil
             case .string(let value)?: return value
             default: throw WireError(code: .badMessage, message: "\"\(key)\" must be a string.", requestType: type)
+            }
+        }
+
+        func tripID(in object: [String: JSONValue]) throws(WireError) -> UUID {
+            guard let id = UUID(uuidString: try requiredString("id", in: object)) else {
+                throw WireError(code: .invalid, message: "\"id\" is not a valid UUID.", requestType: type)
+            }
+            return id
+        }
+
+        func requiredNumber(_ key: String, in object: [String: JSONValue]) throws(WireError) -> Double {
+            guard let value = try optionalNumber(key, in: object) else {
+                throw WireError(code: .invalid, message: "\"\(key)\" is required.", requestType: type)
+            }
+            return value
+        }
+
+        func optionalNumber(_ key: String, in object: [String: JSONValue]) throws(WireError) -> Double? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .number(let value)?: return value
+            default: throw WireError(code: .badMessage, message: "\"\(key)\" must be a number.", requestType: type)
+            }
+        }
+
+        /// An optional `{"lat", "lng"}` object.
+        func optionalPoint(_ key: String, in object: [String: JSONValue]) throws(WireError) -> GeoPoint? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .object(let point)?:
+                return GeoPoint(lat: try requiredNumber("lat", in: point), lng: try requiredNumber("lng", in: point))
+            default:
+                throw WireError(code: .badMessage, message: "\"\(key)\" must be an object {\"lat\", \"lng\"}.", requestType: type)
             }
         }
 

@@ -31,17 +31,29 @@ struct ErrorReply: Encodable, Equatable {
     }
 }
 
-/// Turns what the hub says into the frames clients read: `{"type": ..., "data": ...}`.
+/// Turns what the hub says into the frames clients read: `{"type": ..., "data": ...}`, and for
+/// events about a trip also the trip's `"seq"`. Trip states keep the reference's type
+/// `echo.message` and its trip shape in `data`, so its clients read them unchanged.
 enum OutboundEncoding {
     private struct Frame<Payload: Encodable>: Encodable {
         let type: String
         let data: Payload
+        var seq: Int64?
+    }
+
+    static func type(of event: HubEvent) -> String {
+        switch event {
+        case .trip: "echo.message"
+        case .location: "trip.location"
+        }
     }
 
     static func encode(_ event: HubEvent) -> String {
         switch event {
         case .trip(let view):
-            WireEncoding.encode(Frame(type: "echo.message", data: TripJSON(view: view)))
+            WireEncoding.encode(Frame(type: type(of: event), data: TripJSON(view: view), seq: event.seq))
+        case .location(let location):
+            WireEncoding.encode(Frame(type: type(of: event), data: TripLocationJSON(location: location), seq: event.seq))
         }
     }
 

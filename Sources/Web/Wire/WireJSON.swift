@@ -30,6 +30,8 @@ struct TripJSON: Encodable {
         case id, created, updated, status, driver, rider
         case pickUpAddress = "pick_up_address"
         case dropOffAddress = "drop_off_address"
+        case pickUpLocation = "pick_up_location"
+        case dropOffLocation = "drop_off_location"
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -43,6 +45,75 @@ struct TripJSON: Encodable {
         try container.encode(trip.status.rawValue, forKey: .status)
         try container.encode(view.driver.map(UserJSON.init), forKey: .driver)
         try container.encode(view.rider.map(UserJSON.init), forKey: .rider)
+        // Extensions: present only when the rider sent coordinates, so reference trips keep their shape.
+        try container.encodeIfPresent(trip.pickUpLocation.map(PointJSON.init), forKey: .pickUpLocation)
+        try container.encodeIfPresent(trip.dropOffLocation.map(PointJSON.init), forKey: .dropOffLocation)
+    }
+}
+
+/// `{"lat", "lng"}`.
+struct PointJSON: Encodable {
+    let lat: Double
+    let lng: Double
+
+    init(_ point: GeoPoint) {
+        lat = point.lat
+        lng = point.lng
+    }
+}
+
+/// One GPS fix: `{"lat","lng","heading","speed","accuracy","timestamp","seq"}` (absent values are null).
+struct FixJSON: Encodable {
+    let fix: LocationFix
+    let seq: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case lat, lng, heading, speed, accuracy, timestamp, seq
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(fix.point.lat, forKey: .lat)
+        try container.encode(fix.point.lng, forKey: .lng)
+        try container.encode(fix.heading, forKey: .heading)
+        try container.encode(fix.speed, forKey: .speed)
+        try container.encode(fix.accuracy, forKey: .accuracy)
+        try container.encode(fix.timestamp.iso8601, forKey: .timestamp)
+        try container.encode(seq, forKey: .seq)
+    }
+}
+
+/// The data of `trip.location`: the fix plus `trip_id` and `driver_id`.
+struct TripLocationJSON: Encodable {
+    let location: TripLocation
+
+    enum CodingKeys: String, CodingKey {
+        case tripID = "trip_id"
+        case driverID = "driver_id"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try FixJSON(fix: location.fix, seq: location.seq).encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(location.tripID.uuidString.lowercased(), forKey: .tripID)
+        try container.encode(location.driverID, forKey: .driverID)
+    }
+}
+
+/// `GET /api/trip/<id>/track/`: `{"trip_id", "points": [fix, ...]}`, ascending `seq`.
+struct TrackJSON: Encodable {
+    let tripID: UUID
+    let points: [TrackPoint]
+
+    enum CodingKeys: String, CodingKey {
+        case tripID = "trip_id"
+        case points
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tripID.uuidString.lowercased(), forKey: .tripID)
+        try container.encode(points.map { FixJSON(fix: $0.fix, seq: $0.seq) }, forKey: .points)
     }
 }
 

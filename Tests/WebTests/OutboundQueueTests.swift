@@ -1,0 +1,119 @@
+import Foundation
+import Hub
+import Testing
+
+@testable import Web
+
+@Suite("Outbound queue: bounded, ordered, locations coalesced")
+struct OutboundQueueTests {
+    static let trips = (0..<3).map { _ in UUID() }
+
+    static func state(_ trip: UUID, seq: Int64) -> Outbound {
+        let value = Trip(
+            id: trip, created: Timestamp(microseconds: 0), updated: Timestamp(microseconds: 0), pickUpAddress: "A",
+            dropOffAddress: "B", status: .started, riderID: 1, driverID: 2, seq: seq
+        )
+        return .event(.trip(TripView(trip: value, rider: nil, driver: nil)))
+    }
+
+    static func location(_ trip: UUID, seq: Int64) -> Outbound {
+        .event(.location(TripLocation(tripID: trip, driverID: 2, fix: LocationFix(point: GeoPoint(lat: 0, lng: 0), timestamp: Timestamp(microseconds: 0)), seq: seq)))
+    }
+
+    static func drain(_ queue: OutboundQueue) -> [HubEvent] {
+        var events: [HubEvent] = []
+        while let item = queue.take() {
+            if case .event(let event) = item { events.append(event) }
+        }
+        return events
+    }
+
+    @Test("a waiting location is replaced by the newer one, unless a state change came between")
+    func coalescing() {
+        let queue = OutboundQueue(limit: 10)
+        let (a, b) = (Self.trips[0], Self.trips[1])
+        for item in [
+            Self.location(a, seq: 1), Self.location(b, seq: 1), Self.location(a, seq: 2), Self.state(a, seq: 3),
+            Self.location(a, seq: 4), Self.location(a, seq: 5), Self.location(b, seq: 2),
+        ] {
+            #expect(queue.enqueue(item))
+        }
+        #expect(Self.drain(queue).map { "\($0.tripID == a ? "a" : "b")\($0.seq)" } == ["a2", "b2", "a3", "a5"])
+        // Once taken, a location is no longer replaceable: the next one queues anew.
+        #expect(queue.enqueue(Self.location(a, seq: 6)))
+        #expect(Self.drain(queue).map(\.seq) == [6])
+    }
+
+    @Test("a location sealed by a state change does not count against the bound; replayed locations are all kept")
+    func sealedAndReplayed() {
+        let queue = OutboundQueue(limit: 2)
+        let trip = Self.trips[0]
+        #expect(queue.enqueue(Self.location(trip, seq: 1)))
+        #expect(queue.enqueue(Self.state(trip, seq: 2)))
+        #expect(queue.take() == Self.location(trip, seq: 1))
+        #expect(queue.enqueue(.text("second ordered item")))
+        #expect(!queue.enqueue(.text("third")))
+        #expect(Self.drain(queue).map(\.seq) == [2])
+
+        let replay = OutboundQueue(limit: 10)
+        for seq in 1...3 { #expect(replay.enqueue(Self.location(trip, seq: Int64(seq)), coalescing: false)) }
+        #expect(replay.enqueue(Self.location(trip, seq: 4)))
+        #expect(replay.enqueue(Self.location(trip, seq: 5)))
+        #expect(Self.drain(replay).map(\.seq) == [1, 2, 3, 5])
+    }
+
+    @Test("state changes and replies are bounded; locations do not count against the bound")
+    func bound() {
+        let queue = OutboundQueue(limit: 3)
+        for seq in 1...3 { #expect(queue.enqueue(Self.state(Self.trips[0], seq: Int64(seq)))) }
+        #expect(!queue.enqueue(.text("one too many")))
+        #expect(queue.enqueue(Self.location(Self.trips[1], seq: 1)))
+        #expect(queue.count == 4)
+        _ = queue.take()
+        #expect(queue.enqueue(.text("room again")))
+        queue.finish()
+        #expect(queue.take() == nil)
+        #expect(!queue.enqueue(.text("after the end")))
+    }
+
+    @Test("any interleaving: per trip seq ascends, no state change is lost, the latest location arrives, memory is bounded")
+    func randomInterleavings() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let queue = OutboundQueue(limit: 1_000)
+            var seq: [UUID: Int64] = [:]
+            var states: [UUID: [Int64]] = [:]
+            var lastLocation: [UUID: Int64] = [:]
+            var taken: [HubEvent] = []
+            var longest = 0
+            for _ in 0..<300 {
+                let trip = Self.trips.randomElement(using: &generator)!
+                seq[trip, default: 0] += 1
+                let next = seq[trip]!
+                if Int.random(in: 0..<10, using: &generator) == 0 {
+                    states[trip, default: []].append(next)
+                    #expect(queue.enqueue(Self.state(trip, seq: next)))
+                } else {
+                    lastLocation[trip] = next
+                    #expect(queue.enqueue(Self.location(trip, seq: next)))
+                }
+                longest = max(longest, queue.count)
+                if Int.random(in: 0..<8, using: &generator) == 0, let item = queue.take(), case .event(let event) = item {
+                    taken.append(event)
+                }
+            }
+            taken += Self.drain(queue)
+            for trip in Self.trips {
+                let events = taken.filter { $0.tripID == trip }
+                #expect(events.map(\.seq) == events.map(\.seq).sorted())
+                #expect(events.filter { if case .trip = $0 { true } else { false } }.map(\.seq) == states[trip, default: []])
+                if let last = lastLocation[trip], last > (states[trip]?.last ?? 0) {
+                    #expect(events.last?.seq == last)
+                }
+            }
+            // Waiting at most: the state changes, one location per trip, and one sealed location per state change.
+            let stateCount = states.values.map(\.count).reduce(0, +)
+            #expect(longest <= 2 * stateCount + Self.trips.count)
+        }
+    }
+}
