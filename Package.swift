@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -73,10 +74,28 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "BenchSupport",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "LoadTest",
+            dependencies: [
+                "BenchSupport",
+                "Web",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "TaxiHubCommand",
             dependencies: [
                 "Web",
+                "LoadTest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -86,6 +105,7 @@ let package = Package(
         .executableTarget(
             name: "SnapshotBenchmark",
             dependencies: [
+                "BenchSupport",
                 "Hub",
                 "Persistence",
                 "Web",
@@ -111,6 +131,7 @@ let package = Package(
             name: "WebTests",
             dependencies: [
                 "Web",
+                "LoadTest",
                 "TaxiHubCommand",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

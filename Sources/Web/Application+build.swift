@@ -77,6 +77,14 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     sockets.addFallbackRoute(to: router)
     let socketRouter = Router(context: SocketRequestContext.self)
     sockets.addRoutes(to: socketRouter)
+    if configuration.benchRoutes {
+        logger.warning("bench routes are on: /bench/users hands out tokens without passwords; never on a public hub")
+        BenchController(users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost))
+            .addRoutes(to: router)
+        BenchController.addEchoRoute(
+            to: socketRouter, maxMessageSize: ClientSession.transportLimit(forMessageSize: configuration.maxFrameSize)
+        )
+    }
 
     let socketResponder = socketRouter.buildResponder()
     let socketConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
