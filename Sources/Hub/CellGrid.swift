@@ -106,7 +106,7 @@ public struct CellGrid: Sendable {
         return CircleCover(spans: spans)
     }
 
-    static let radiansPerDegree = Double.pi / 180
+    private static let radiansPerDegree = Double.pi / 180
 
     /// The band of a latitude in radians; latitudes beyond a pole count as that pole's band.
     private func band(atLatitude latitude: Double) -> Int32 {

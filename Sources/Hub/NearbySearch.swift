@@ -19,12 +19,12 @@ public enum NearbySearch {
     /// The `policy.driverCount` candidates nearest to `center` among all those within
     /// `policy.maxRadius` metres of it, each with its distance in metres (`GeoPoint.distance`),
     /// nearest first. Candidates at the same distance keep the order in which they were found:
-    /// ring by ring, each ring's new cells in the order of `CellGrid.cells(coveringCircleOf:around:)`,
-    /// and within a cell the order `candidatesIn` gave.
+    /// ring by ring, each ring's new cells band by band from the south, and within a cell the
+    /// order `candidatesIn` gave.
     ///
-    /// The search looks within `policy.initialRadius` first (taken as `maxRadius` when larger) and
-    /// widens the radius by one cell size per ring until it has found `driverCount` candidates
-    /// within the radius, or the radius is `maxRadius`. Everything outside the radius is farther
+    /// The search looks within `policy.initialRadius` first (0 when negative, `maxRadius` when
+    /// larger) and widens the radius by one cell size per ring until it has found `driverCount`
+    /// candidates within the radius, or the radius is `maxRadius`. Everything outside the radius is farther
     /// than everything inside, so stopping early returns the same candidates as searching up to
     /// `maxRadius`. Each ring asks only for the cells the previous rings did not cover, and keeps
     /// what they held: `candidatesIn` is called at most once per cell in a search, and may return
