@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "taxi-hub", targets: ["TaxiHubCommand"]),
         .executable(name: "snapshot-bench", targets: ["SnapshotBenchmark"]),
+        .executable(name: "hub-bench", targets: ["HubBenchmark"]),
         .library(name: "Hub", targets: ["Hub"]),
         .library(name: "Persistence", targets: ["Persistence"]),
         .library(name: "Web", targets: ["Web"]),
@@ -113,6 +114,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "HubBenchmark",
+            dependencies: [
+                "Hub",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
         ),

@@ -82,6 +82,7 @@ public struct CellGrid: Sendable {
     /// Each band spans the longitudes of the whole circle, `asin(sin(angle) / cos(latitude))` on
     /// either side of the centre, or all longitudes when the circle reaches a pole. For a larger
     /// radius around the same centre, each band's columns include those of the smaller one.
+    @usableFromInline
     func cover(ofCircle radius: Double, around center: GeoPoint) -> CircleCover {
         precondition(center.isValid, "Not a position on the earth: \(center)")
         let angle = max(0, radius) / GeoPoint.earthRadius * (1 + 1e-9) + 1e-12
@@ -105,7 +106,7 @@ public struct CellGrid: Sendable {
         return CircleCover(spans: spans)
     }
 
-    static let radiansPerDegree = Double.pi / 180
+    private static let radiansPerDegree = Double.pi / 180
 
     /// The band of a latitude in radians; latitudes beyond a pole count as that pole's band.
     private func band(atLatitude latitude: Double) -> Int32 {
@@ -127,6 +128,7 @@ public struct CellGrid: Sendable {
 }
 
 /// The cells a circle may reach, as one run of columns per latitude band.
+@usableFromInline
 struct CircleCover {
     /// The columns a circle may reach in one band.
     struct BandSpan {
@@ -144,6 +146,7 @@ struct CircleCover {
 
     /// Calls `body` with each cell of this cover that is not in `smaller`, a cover of a smaller
     /// (or equal) circle around the same centre, or with every cell when `smaller` is nil.
+    @usableFromInline
     func forEachCell(notIn smaller: CircleCover?, _ body: (CellID) -> Void) {
         let smallerSpans = smaller?.spans ?? []
         let firstSmallerBand = smallerSpans.first.map { Int($0.band) } ?? 0

@@ -19,16 +19,19 @@ public enum NearbySearch {
     /// The `policy.driverCount` candidates nearest to `center` among all those within
     /// `policy.maxRadius` metres of it, each with its distance in metres (`GeoPoint.distance`),
     /// nearest first. Candidates at the same distance keep the order in which they were found:
-    /// ring by ring, each ring's new cells in the order of `CellGrid.cells(coveringCircleOf:around:)`,
-    /// and within a cell the order `candidatesIn` gave.
+    /// ring by ring, each ring's new cells band by band from the south, and within a cell the
+    /// order `candidatesIn` gave.
     ///
-    /// The search looks within `policy.initialRadius` first (taken as `maxRadius` when larger) and
-    /// widens the radius by one cell size per ring until it has found `driverCount` candidates
-    /// within the radius, or the radius is `maxRadius`. Everything outside the radius is farther
+    /// The search looks within `policy.initialRadius` first (0 when negative, `maxRadius` when
+    /// larger) and widens the radius by one cell size per ring until it has found `driverCount`
+    /// candidates within the radius, or the radius is `maxRadius`. Everything outside the radius is farther
     /// than everything inside, so stopping early returns the same candidates as searching up to
     /// `maxRadius`. Each ring asks only for the cells the previous rings did not cover, and keeps
     /// what they held: `candidatesIn` is called at most once per cell in a search, and may return
     /// candidates of any position (each is measured from its `point`).
+    ///
+    /// Inlinable, so that it is specialized for the caller's `Candidate` even in another module.
+    @inlinable
     public static func nearest<Candidate>(
         to center: GeoPoint,
         policy: DispatchPolicy,
@@ -39,30 +42,54 @@ public enum NearbySearch {
         // Every point on the earth is within half a great circle; beyond it a ring adds nothing.
         let largestRadius = min(policy.maxRadius, Double.pi * GeoPoint.earthRadius)
         var radius = min(max(policy.initialRadius, 0), largestRadius)
-        var found: [(candidate: Candidate, distance: Double)] = []
+        // Everything within the maximum radius in the cells visited so far, in the order found.
+        var candidates: [Candidate] = []
+        var distances: [Double] = []
         var covered: CircleCover?
         while true {
             let cover = grid.cover(ofCircle: radius, around: center)
             cover.forEachCell(notIn: covered) { cell in
                 for entry in candidatesIn(cell) {
                     let distance = center.distance(to: entry.point)
-                    if distance <= policy.maxRadius { found.append((entry.candidate, distance)) }
+                    if distance <= policy.maxRadius {
+                        candidates.append(entry.candidate)
+                        distances.append(distance)
+                    }
                 }
             }
             covered = cover
             if radius >= largestRadius { break }
-            let withinRadius = found.count { $0.distance <= radius }
-            if withinRadius >= policy.driverCount { break }
+            if count(of: distances, within: radius) >= policy.driverCount { break }
             radius = min(radius + grid.cellSize, largestRadius)
         }
-        return nearest(policy.driverCount, of: found)
+        return nearestIndices(policy.driverCount, of: distances).map { (candidates[$0], distances[$0]) }
     }
 
-    /// The `count` entries of `found` with the smallest distances, in order; ties in `found`'s order.
-    private static func nearest<Candidate>(
-        _ count: Int, of found: [(candidate: Candidate, distance: Double)]
-    ) -> [(candidate: Candidate, distance: Double)] {
-        let order = found.indices.sorted { (found[$0].distance, $0) < (found[$1].distance, $1) }
-        return order.prefix(count).map { found[$0] }
+    @usableFromInline
+    static func count(of distances: [Double], within radius: Double) -> Int {
+        distances.count { $0 <= radius }
+    }
+
+    /// The indices of the `count` smallest `distances`, smallest first; equal ones by index.
+    @usableFromInline
+    static func nearestIndices(_ count: Int, of distances: [Double]) -> [Int] {
+        // Sorted by (distance, index), at most `count` long. The indices come in ascending order,
+        // so a later one only goes before an earlier one when its distance is smaller.
+        var nearest: [(distance: Double, index: Int)] = []
+        nearest.reserveCapacity(min(count, distances.count))
+        for (index, distance) in distances.enumerated() {
+            if nearest.count == count {
+                guard distance < nearest[count - 1].distance else { continue }
+                nearest.removeLast()
+            }
+            var low = 0
+            var high = nearest.count
+            while low < high {
+                let middle = (low + high) / 2
+                if nearest[middle].distance <= distance { low = middle + 1 } else { high = middle }
+            }
+            nearest.insert((distance, index), at: low)
+        }
+        return nearest.map(\.index)
     }
 }

@@ -40,10 +40,11 @@ public actor PostgresConnection {
     /// A connection to `url`, made on first use. `url` is anything `PQconnectdb` takes: a URI
     /// (`postgres://user:password@host:port/database?sslmode=disable`, a unix socket as
     /// `postgres:///database?host=/run/postgresql` or `postgres://%2Frun%2Fpostgresql/database`)
-    /// or a `key=value` string. `threadName` names its thread (at most 15 bytes count on Linux).
-    public init(url: String, threadName: String = "taxihub-pg") {
+    /// or a `key=value` string. `threadName` names its thread (at most 15 bytes count on Linux);
+    /// `niceness` above 0 lowers that thread's scheduling priority (see `PostgresThreadExecutor`).
+    public init(url: String, threadName: String = "taxihub-pg", niceness: Int32 = 0) {
         self.url = url
-        self.executor = PostgresThreadExecutor(name: threadName)
+        self.executor = PostgresThreadExecutor(name: threadName, niceness: niceness)
     }
 
     /// A connection to `url`, connected now (so a wrong URL or a server that is down shows at once).

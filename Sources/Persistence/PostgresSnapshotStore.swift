@@ -86,7 +86,8 @@ public final class PostgresSnapshotStore: SnapshotStore {
     ///
     /// - Parameter copyThreshold: rows of one table from which a write uses COPY (tests lower it).
     public init(url: String, copyThreshold: Int = PostgresSnapshotStore.defaultCopyThreshold) {
-        writer = PostgresConnection(url: url, threadName: "pg-writer")
+        // Snapshots may wait; requests and sockets may not: the writer's thread runs at nice 10.
+        writer = PostgresConnection(url: url, threadName: "pg-writer", niceness: 10)
         reader = PostgresConnection(url: url, threadName: "pg-reader")
         self.copyThreshold = max(1, copyThreshold)
     }

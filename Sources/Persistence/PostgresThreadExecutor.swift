@@ -22,13 +22,22 @@ final class PostgresThreadExecutor: SerialExecutor {
     /// Counts queued jobs (plus the stop request), so the thread sleeps while there is nothing.
     private let available = DispatchSemaphore(value: 0)
 
-    /// - Parameter name: the thread's name; Linux keeps its first 15 bytes.
-    init(name: String) {
+    /// - Parameters:
+    ///   - name: the thread's name; Linux keeps its first 15 bytes.
+    ///   - niceness: added to the thread's nice value (Linux schedules threads one by one). Work
+    ///     that may wait, like the snapshot writer encoding a large COPY, then yields the cores to
+    ///     the threads that serve sockets whenever both want them, and runs in full otherwise.
+    init(name: String, niceness: Int32 = 0) {
         // Named from inside, and within Linux's 15-byte limit: otherwise the name never reaches
         // the system (and tools like top or gdb).
         let shortName = String(decoding: name.utf8.prefix(15), as: UTF8.self)
         Thread { [self] in
             Thread.current.name = shortName
+            if niceness > 0 {
+                // Best effort; needs no privilege. On Linux the nice value is per thread, and `who` 0
+                // names the calling thread only.
+                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+            }
             self.threadID.withLock { $0 = pthread_self() }
             self.runLoop()
         }.start()

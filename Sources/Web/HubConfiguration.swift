@@ -98,6 +98,9 @@ public struct HubConfiguration: Sendable {
         ] where !(value.isFinite && value > 0) {
             throw ConfigurationError("\(name) must be a positive number, not \(value).")
         }
+        guard cellSize >= 1 else {
+            throw ConfigurationError("cellSize must be at least 1 metre, not \(cellSize).")
+        }
         guard dispatchMaxRadius >= dispatchRadius else {
             throw ConfigurationError("dispatchMaxRadius (\(dispatchMaxRadius)) must be at least dispatchRadius (\(dispatchRadius)).")
         }

@@ -93,4 +93,16 @@ struct NearbySearchTests {
         let none = search(DispatchPolicy(driverCount: 0))
         #expect(none.drivers.isEmpty && none.asked.isEmpty)
     }
+
+    @Test("drivers at the same distance keep the order their cell gave them in")
+    func ties() {
+        let grid = CellGrid()
+        let taxiRank = GeoPoint(lat: -33.868_820, lng: 151.209_296)
+        let pickUp = GeoPoint(lat: taxiRank.lat + 0.001, lng: taxiRank.lng)
+        let drivers = [GeoPoint(lat: taxiRank.lat + 0.003, lng: taxiRank.lng)] + Array(repeating: taxiRank, count: 5)
+        let cells = Self.cells(of: drivers, on: grid)
+        let result = NearbySearch.nearest(to: pickUp, policy: DispatchPolicy(driverCount: 3), grid: grid) { cells[$0] ?? [] }
+        #expect(result.map(\.candidate) == [1, 2, 3])
+        #expect(Set(result.map(\.distance)).count == 1)
+    }
 }

@@ -329,6 +329,23 @@ struct PostgresConnectionTests {
         }
     }
 
+    @Test("a connection made with a niceness runs its calls at that lower priority, others at the normal one")
+    func niceThread() async throws {
+        try await PostgresTestServer.shared.withSchema { url in
+            let background = PostgresConnection(url: url, threadName: "pg-test-nice", niceness: 10)
+            let normal = PostgresConnection(url: url, threadName: "pg-test-normal")
+            let base = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+            for (connection, expected) in [(background, min(19, base + 10)), (normal, base)] {
+                let niceness = try await connection.retryingOnConnectionLoss { connection in
+                    _ = try connection.query("SELECT 1")
+                    return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+                }
+                #expect(niceness == expected)
+                await connection.close()
+            }
+        }
+    }
+
     @Test("libpq calls run on the connection's own thread, not on Swift's cooperative pool")
     func ownThread() async throws {
         try await PostgresTestServer.shared.withSchema { url in

@@ -6,8 +6,8 @@ import Persistence
 import NIOCore
 
 /// The `/taxi/?token=` WebSocket: admits authenticated clients under the connection cap,
-/// joins them to their groups, and runs each session as two child tasks — the inbound
-/// loop and the outbound writer — that end together.
+/// joins them to their groups, and runs each session's inbound loop and outbound writer
+/// until both have ended.
 struct SocketController: Sendable {
     let hub: Hub
     let store: any SnapshotStore
@@ -93,17 +93,20 @@ struct SocketController: Sendable {
             hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize,
             locationRate: locationRate, logger: logger
         )
+        // The writer runs as the one child task; the reader runs in this task, so a connection
+        // costs one task beyond the library's own.
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await session.readLoop(inbound) }
-            group.addTask { await session.writeLoop(outbound) }
-            await group.next()
+            group.addTask {
+                await session.writeLoop(outbound)
+                // When the hub closed first (overflow, shutdown), the reader goes on consuming until
+                // the client answers the close: a socket closed with unread input is reset, and the
+                // client would lose our close frame. Past the grace period the socket is closed.
+                guard connection.closeReason != .clientClosed else { return }
+                try? await Task.sleep(for: Self.closeGrace)
+                try? await channel.close()
+            }
+            await session.readLoop(inbound)
             connection.close(.clientClosed)
-            // When the hub closed first (overflow, shutdown), the reader keeps consuming until the
-            // client answers the close: a socket closed with unread input is reset, and the
-            // client would lose our close frame. Past the grace period the reader is cancelled.
-            group.addTask { try? await Task.sleep(for: Self.closeGrace) }
-            await group.next()
-            group.cancelAll()
         }
         await hub.disconnect(connection.principal, mailbox: connection, joined: connection.joinedTrips)
         logger.info("connection closed", metadata: ["reason": "\(connection.closeReason.map { "\($0)" } ?? "unknown")"])

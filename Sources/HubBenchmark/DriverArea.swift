@@ -1,0 +1,47 @@
+import Foundation
+import Hub
+
+/// Where the benchmark spreads drivers and pick-ups, uniformly.
+enum DriverArea: String, CaseIterable {
+    /// A 30 km × 30 km box centred on Berlin's Alexanderplatz.
+    case city
+    /// The whole earth, uniformly over its surface (so nearly every search finds nobody nearby).
+    case world
+
+    static let cityDescription = "30 km × 30 km around Berlin's centre"
+    private static let cityCentre = GeoPoint(lat: 52.520_008, lng: 13.404_954)
+    private static let cityHalfSide = 15_000.0
+
+    func randomPoint(using random: inout some RandomNumberGenerator) -> GeoPoint {
+        switch self {
+        case .city:
+            let metresPerDegree = GeoPoint.earthRadius * .pi / 180
+            let latSpan = Self.cityHalfSide / metresPerDegree
+            let lngSpan = latSpan / cos(Self.cityCentre.lat * .pi / 180)
+            return GeoPoint(
+                lat: Self.cityCentre.lat + Double.random(in: -latSpan...latSpan, using: &random),
+                lng: Self.cityCentre.lng + Double.random(in: -lngSpan...lngSpan, using: &random)
+            )
+        case .world:
+            return GeoPoint(
+                lat: asin(Double.random(in: -1...1, using: &random)) * 180 / .pi,
+                lng: Double.random(in: -180..<180, using: &random)
+            )
+        }
+    }
+}
+
+/// A small seeded generator, so that a run can be repeated with the same drivers and pick-ups.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `hub-bench`: benchmarks of the hub's own code, in process, without a network or a database.
+@main
+struct HubBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hub-bench",
+        abstract: "Benchmarks of the hub's domain code, in process.",
+        subcommands: [NearbyBench.self]
+    )
+}
