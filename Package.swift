@@ -120,6 +120,7 @@ let package = Package(
         .executableTarget(
             name: "HubBenchmark",
             dependencies: [
+                "BenchSupport",
                 "Hub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
