@@ -31,15 +31,19 @@ struct LoadPhase {
         let opening = MonotonicClock.nanoseconds()
         let progress = Task { await ProgressLine(phase: "load", measurements: measurements, log: log).run(from: opening) }
         let clients = await openClients(simulation)
-        for (driver, client) in zip(simulation.driverList, clients) { client.map(driver.attach) }
-        for (rider, client) in zip(simulation.riderList, clients.dropFirst(settings.drivers)) { client.map(rider.attach) }
+        for (driver, client) in zip(simulation.driverList, clients) {
+            if let client { driver.attach(client) }
+        }
+        for (rider, client) in zip(simulation.riderList, clients.dropFirst(settings.drivers)) {
+            if let client { rider.attach(client) }
+        }
         guard clients.contains(where: { $0 != nil }) else {
             progress.cancel()
             throw HubEndpoint.BadURL(description: "No WebSocket opened: \(measurements.connectionFailureReasons)")
         }
 
         let start = MonotonicClock.nanoseconds()
-        let ramp = max(0.5, min(5, settings.warmup))
+        let ramp = max(0.5, settings.warmup)
         for (index, rider) in simulation.riderList.enumerated() {
             guard let client = clients[settings.drivers + index] else { continue }
             let delay = Int64(ramp * 1000 * Double(index) / Double(max(1, settings.riders)))

@@ -61,6 +61,8 @@ public struct LoadTestReport: Codable, Sendable {
     public var tripsCompleted = 0
     /// Trips nobody accepted before the rider's accept timeout.
     public var tripsUnaccepted = 0
+    /// Alerts a driver let pass because it was already racing for, or driving, another trip.
+    public var alertsIgnored = 0
     /// Hub CPU time over the window (from its `/metrics`), per client message, per frame either way.
     public var hubCpuSeconds = 0.0
     public var hubCpuUsPerMessage = 0.0
@@ -102,6 +104,7 @@ public struct LoadTestReport: Codable, Sendable {
         )
         tripsCompleted = load.total[Measurements.Counter.tripsCompleted.rawValue]
         tripsUnaccepted = load.total[Measurements.Counter.unacceptedTrips.rawValue]
+        alertsIgnored = load.total[Measurements.Counter.ignoredAlerts.rawValue]
         hubCpuSeconds = load.hubCPUSeconds
         hubCpuUsPerMessage = load.hubMicrosecondsPerMessage
         hubCpuUsPerFrame = load.hubMicrosecondsPerFrame
@@ -154,7 +157,7 @@ public struct LoadTestReport: Codable, Sendable {
                 "| generator CPU in the window | \(String(format: "%.2f", generatorCpuSeconds)) s |",
                 "| hub resident memory | \(Format.count(hubRssBytes / 1024)) KiB |",
                 "| races: trips / winners (several / none) | \(races.trips) / \(races.winners) (\(races.tripsWithSeveralWinners) / \(races.tripsWithoutWinner)) |",
-                "| trips completed / unaccepted | \(tripsCompleted) / \(tripsUnaccepted) |",
+                "| trips completed / unaccepted; alerts let pass (driver busy) | \(tripsCompleted) / \(tripsUnaccepted); \(alertsIgnored) |",
                 "| connection failures | \(connectionFailures)\(connectionFailureReasons.isEmpty ? "" : " \(connectionFailureReasons)") |",
                 "| errors | \(errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |",
             ]

@@ -8,7 +8,7 @@ public struct LoadTestSettings: Sendable {
     public var gpsHz = 1.0
     /// Seconds measured, after the warm-up.
     public var duration = 30.0
-    /// Seconds of load before measuring starts.
+    /// Seconds of load before measuring starts; the riders' first requests are spread over it.
     public var warmup = 5.0
     /// Also run the same frames at the same rate against `/bench/echo`.
     public var baseline = false

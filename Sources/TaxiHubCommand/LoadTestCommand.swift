@@ -22,7 +22,7 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Option(help: "Simulated riders (default 100; 0 with --idle alone).") var riders: Int?
     @Option(name: .customLong("gps-hz"), help: "GPS fixes per second per driver.") var gpsHz = 1.0
     @Option(help: "Seconds measured after the warm-up.") var duration = 30.0
-    @Option(help: "Seconds of load before measuring.") var warmup = 5.0
+    @Option(help: "Seconds of load before measuring; riders' first requests are spread over it.") var warmup = 5.0
     @Flag(help: "Also send the drivers' frames at the same rate to the hub's bare /bench/echo route.") var baseline = false
     @Option(help: "Open and hold this many idle WebSockets and report the hub's memory per connection.") var idle = 0
     @Option(name: .customLong("idle-hold"), help: "Seconds the idle connections are held before the memory is read.")
