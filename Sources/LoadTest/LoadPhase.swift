@@ -64,13 +64,22 @@ struct LoadPhase {
         measurements.endWindow(at: MonotonicClock.nanoseconds())
         let last = try await Checkpoint.take(measurements, hub: endpoint)
         _ = await fixes.value
-
         simulation.stop()
-        for rider in simulation.riderList { rider.cancelOpenTrip() }
         try await Task.sleep(for: .seconds(1))
+        let results = PhaseResults(from: first, to: last, measurements: measurements)
+        try await leaveNoTripOpen(simulation)
         progress.cancel()
         await Connector.closeAll(clients)
-        return PhaseResults(from: first, to: last, measurements: measurements)
+        return results
+    }
+
+    /// Cancels the requests still waiting, then completes the trips still driven, so the next run
+    /// with the same users starts with every driver free. (Its errors are not in the results.)
+    private func leaveNoTripOpen(_ simulation: Simulation) async throws {
+        for rider in simulation.riderList { rider.cancelWaitingTrip() }
+        try await Task.sleep(for: .milliseconds(300))
+        for driver in simulation.driverList { driver.finishTrip() }
+        try await Task.sleep(for: .milliseconds(500))
     }
 
     /// Drivers first, then riders; every text frame goes to its client's simulated user.

@@ -101,6 +101,21 @@ final class SimulatedDriver: Sendable {
         simulation.measurements.add(.locationsSent)
     }
 
+    /// Completes the trip being driven, wherever the car is (at the end of a run).
+    func finishTrip() {
+        let finish = state.withLock { state -> (WebSocketClient, String)? in
+            switch state.job {
+            case .toPickUp(let trip, _), .toDropOff(let trip):
+                state.job = .roaming
+                state.fixes.removeAll()
+                return state.client.map { ($0, ClientFrames.updateTrip(trip, status: "COMPLETED")) }
+            case .roaming, .accepting:
+                return nil
+            }
+        }
+        if let finish { finish.0.send(finish.1) }
+    }
+
     func received(_ frame: HubFrame, in simulation: Simulation) {
         let measurements = simulation.measurements
         switch frame {

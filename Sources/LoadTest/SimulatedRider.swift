@@ -78,10 +78,10 @@ final class SimulatedRider: Sendable {
         }
     }
 
-    /// Cancels the current trip when trips should end (at the end of a run, so no driver stays busy).
-    func cancelOpenTrip() {
+    /// Cancels the current request if no driver has taken it yet (at the end of a run).
+    func cancelWaitingTrip() {
         let cancel = state.withLock { state -> (WebSocketClient, String)? in
-            guard let client = state.client, let trip = state.job.trip else { return nil }
+            guard let client = state.client, case .requesting(_, let trip?) = state.job else { return nil }
             return (client, ClientFrames.cancelTrip(trip))
         }
         if let cancel { cancel.0.send(cancel.1) }
