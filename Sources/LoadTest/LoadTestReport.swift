@@ -136,13 +136,12 @@ public struct LoadTestReport: Codable, Sendable {
 
     /// The results as Markdown tables.
     public var markdown: String {
-        var lines = [
-            "Machine: \(machine.summary)", "",
-            "Load: \(Format.count(settings.drivers)) drivers at \(settings.gpsHz) Hz, \(Format.count(settings.riders)) riders, "
-                + "\(settings.durationS.formatted()) s measured after \(settings.warmupS.formatted()) s of warm-up", "",
-        ]
+        var lines = ["Machine: \(machine.summary)"]
         if settings.drivers > 0 {
             lines += [
+                "",
+                "Load: \(Format.count(settings.drivers)) drivers at \(settings.gpsHz) Hz, \(Format.count(settings.riders)) riders, "
+                    + "\(settings.durationS.formatted()) s measured after \(settings.warmupS.formatted()) s of warm-up", "",
                 "| latency (ms) | count | p50 | p99 | p99.9 | max |", "|---|---:|---:|---:|---:|---:|",
                 Self.row("location → rider", locationLatencyMs), Self.row("create.trip → driver alert", alertLatencyMs),
                 Self.row("accept → rider STARTED", acceptLatencyMs),
