@@ -22,7 +22,7 @@ struct OutboundQueueTests {
 
     static func drain(_ queue: OutboundQueue) -> [HubEvent] {
         var events: [HubEvent] = []
-        while let item = queue.take() {
+        while case .item(let item) = queue.next() {
             if case .event(let event) = item { events.append(event) }
         }
         return events
@@ -36,11 +36,11 @@ struct OutboundQueueTests {
             Self.location(a, seq: 1), Self.location(b, seq: 1), Self.location(a, seq: 2), Self.state(a, seq: 3),
             Self.location(a, seq: 4), Self.location(a, seq: 5), Self.location(b, seq: 2),
         ] {
-            #expect(queue.enqueue(item))
+            #expect(queue.enqueue(item) != .refused)
         }
         #expect(Self.drain(queue).map { "\($0.tripID == a ? "a" : "b")\($0.seq)" } == ["a2", "b2", "a3", "a5"])
         // Once taken, a location is no longer replaceable: the next one queues anew.
-        #expect(queue.enqueue(Self.location(a, seq: 6)))
+        #expect(queue.enqueue(Self.location(a, seq: 6)) != .refused)
         #expect(Self.drain(queue).map(\.seq) == [6])
     }
 
@@ -48,32 +48,49 @@ struct OutboundQueueTests {
     func sealedAndReplayed() {
         let queue = OutboundQueue(limit: 2)
         let trip = Self.trips[0]
-        #expect(queue.enqueue(Self.location(trip, seq: 1)))
-        #expect(queue.enqueue(Self.state(trip, seq: 2)))
-        #expect(queue.take() == Self.location(trip, seq: 1))
-        #expect(queue.enqueue(.text("second ordered item")))
-        #expect(!queue.enqueue(.text("third")))
+        #expect(queue.enqueue(Self.location(trip, seq: 1)) != .refused)
+        #expect(queue.enqueue(Self.state(trip, seq: 2)) != .refused)
+        #expect(queue.next() == .item(Self.location(trip, seq: 1)))
+        #expect(queue.enqueue(.text("second ordered item")) != .refused)
+        #expect(queue.enqueue(.text("third")) == .refused)
         #expect(Self.drain(queue).map(\.seq) == [2])
 
         let replay = OutboundQueue(limit: 10)
-        for seq in 1...3 { #expect(replay.enqueue(Self.location(trip, seq: Int64(seq)), coalescing: false)) }
-        #expect(replay.enqueue(Self.location(trip, seq: 4)))
-        #expect(replay.enqueue(Self.location(trip, seq: 5)))
+        for seq in 1...3 { #expect(replay.enqueue(Self.location(trip, seq: Int64(seq)), coalescing: false) != .refused) }
+        #expect(replay.enqueue(Self.location(trip, seq: 4)) != .refused)
+        #expect(replay.enqueue(Self.location(trip, seq: 5)) != .refused)
         #expect(Self.drain(replay).map(\.seq) == [1, 2, 3, 5])
+    }
+
+    @Test("the first enqueue into an idle queue starts a drain, and only one drain runs at a time")
+    func drainHandOff() {
+        let queue = OutboundQueue(limit: 10)
+        #expect(queue.enqueue(.text("a")) == .startDrain)
+        #expect(queue.enqueue(.text("b")) == .queued)
+        #expect(queue.next() == .item(.text("a")))
+        #expect(queue.next() == .item(.text("b")))
+        #expect(queue.next() == .idle)
+        #expect(queue.enqueue(.text("c")) == .startDrain)
+        #expect(queue.next() == .item(.text("c")))
+        #expect(queue.next() == .idle)
+        // Finishing an idle queue asks for one more drain, which sees the end once.
+        #expect(queue.finish())
+        #expect(queue.next() == .finished)
+        #expect(queue.enqueue(.text("late")) == .refused)
     }
 
     @Test("state changes and replies are bounded; locations do not count against the bound")
     func bound() {
         let queue = OutboundQueue(limit: 3)
-        for seq in 1...3 { #expect(queue.enqueue(Self.state(Self.trips[0], seq: Int64(seq)))) }
-        #expect(!queue.enqueue(.text("one too many")))
-        #expect(queue.enqueue(Self.location(Self.trips[1], seq: 1)))
+        for seq in 1...3 { #expect(queue.enqueue(Self.state(Self.trips[0], seq: Int64(seq))) != .refused) }
+        #expect(queue.enqueue(.text("one too many")) == .refused)
+        #expect(queue.enqueue(Self.location(Self.trips[1], seq: 1)) != .refused)
         #expect(queue.count == 4)
-        _ = queue.take()
-        #expect(queue.enqueue(.text("room again")))
-        queue.finish()
-        #expect(queue.take() == nil)
-        #expect(!queue.enqueue(.text("after the end")))
+        _ = queue.next()
+        #expect(queue.enqueue(.text("room again")) != .refused)
+        #expect(!queue.finish(), "a drain is running")
+        #expect(queue.next() == .finished)
+        #expect(queue.enqueue(.text("after the end")) == .refused)
     }
 
     @Test("any interleaving: per trip seq ascends, no state change is lost, the latest location arrives, memory is bounded")
@@ -92,13 +109,13 @@ struct OutboundQueueTests {
                 let next = seq[trip]!
                 if Int.random(in: 0..<10, using: &generator) == 0 {
                     states[trip, default: []].append(next)
-                    #expect(queue.enqueue(Self.state(trip, seq: next)))
+                    #expect(queue.enqueue(Self.state(trip, seq: next)) != .refused)
                 } else {
                     lastLocation[trip] = next
-                    #expect(queue.enqueue(Self.location(trip, seq: next)))
+                    #expect(queue.enqueue(Self.location(trip, seq: next)) != .refused)
                 }
                 longest = max(longest, queue.count)
-                if Int.random(in: 0..<8, using: &generator) == 0, let item = queue.take(), case .event(let event) = item {
+                if Int.random(in: 0..<8, using: &generator) == 0, case .item(.event(let event)) = queue.next() {
                     taken.append(event)
                 }
             }

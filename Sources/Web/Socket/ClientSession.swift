@@ -4,8 +4,8 @@ import HummingbirdWebSocket
 import Logging
 import Persistence
 
-/// The two halves of one WebSocket session: reading and dispatching client messages in
-/// order, and writing the connection's outbound queue to the socket.
+/// The inbound half of one WebSocket session: reads client messages and dispatches them in
+/// order (the outbound half is `ClientConnection`).
 struct ClientSession: Sendable {
     let hub: Hub
     /// Where finished trips live once they leave memory.
@@ -36,33 +36,6 @@ struct ClientSession: Sendable {
             }
         } catch {
             logger.debug("inbound stream ended", metadata: ["error": "\(error)"])
-        }
-    }
-
-    func writeLoop(_ outbound: WebSocketOutboundWriter) async {
-        do {
-            for await _ in connection.outbound.doorbell {
-                while let item = connection.outbound.take() {
-                    switch item {
-                    case .event(let event):
-                        try await outbound.write(.text(OutboundEncoding.encode(event)))
-                        metrics.sent(type: OutboundEncoding.type(of: event))
-                    case .text(let text):
-                        try await outbound.write(.text(text))
-                    }
-                }
-            }
-            switch connection.closeReason {
-            case .overflow:
-                logger.warning("client too slow: outbound queue overflowed, closing with 1008")
-                try await outbound.close(.policyViolation, reason: "Outbound queue overflow: the client reads too slowly.")
-            case .shutdown:
-                try await outbound.close(.goingAway, reason: "The hub is shutting down.")
-            case .clientClosed, nil:
-                break
-            }
-        } catch {
-            logger.debug("outbound write failed", metadata: ["error": "\(error)"])
         }
     }
 

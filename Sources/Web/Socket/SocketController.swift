@@ -6,8 +6,8 @@ import Persistence
 import NIOCore
 
 /// The `/taxi/?token=` WebSocket: admits authenticated clients under the connection cap,
-/// joins them to their groups, and runs each session's inbound loop and outbound writer
-/// until both have ended.
+/// joins them to their groups, and runs each session's inbound loop in the connection's own
+/// task (the outbound side needs no task while idle).
 struct SocketController: Sendable {
     let hub: Hub
     let store: any SnapshotStore
@@ -19,8 +19,6 @@ struct SocketController: Sendable {
     let locationRate: Double
 
     static let path: RouterPath = "/taxi/"
-    static let overflowGrace: TimeAmount = .seconds(5)
-    static let closeGrace: Duration = .seconds(5)
 
     /// Why a handshake is refused.
     enum Refusal: Error {
@@ -78,36 +76,25 @@ struct SocketController: Sendable {
         defer { connections.release(slot) }
         metrics.connectionOpened()
         defer { metrics.connectionClosed() }
-        let connection = ClientConnection(id: ConnectionID(slot), user: user, queueLength: queueLength) {
-            // The writer may be stuck on a client that reads nothing; it gets a grace period to
-            // send its 1008 close, then the socket is closed under it.
-            channel.eventLoop.scheduleTask(in: Self.overflowGrace) { channel.close(promise: nil) }
-        }
-        connections.register(connection)
         var logger = logger
         logger[metadataKey: "connection"] = "\(slot)"
         logger[metadataKey: "user.id"] = "\(user.id)"
+        let connection = ClientConnection(
+            id: ConnectionID(slot), user: user, queueLength: queueLength, socket: outbound, channel: channel,
+            metrics: metrics, logger: logger
+        )
+        connections.register(connection)
         logger.info("connection opened", metadata: ["user.group": "\(user.group.rawValue)"])
         connection.joined(await hub.connect(connection.principal, mailbox: connection))
         let session = ClientSession(
             hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize,
             locationRate: locationRate, logger: logger
         )
-        // The writer runs as the one child task; the reader runs in this task, so a connection
-        // costs one task beyond the library's own.
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await session.writeLoop(outbound)
-                // When the hub closed first (overflow, shutdown), the reader goes on consuming until
-                // the client answers the close: a socket closed with unread input is reset, and the
-                // client would lose our close frame. Past the grace period the socket is closed.
-                guard connection.closeReason != .clientClosed else { return }
-                try? await Task.sleep(for: Self.closeGrace)
-                try? await channel.close()
-            }
-            await session.readLoop(inbound)
-            connection.close(.clientClosed)
-        }
+        // When the hub closes first (overflow, shutdown), reading goes on until the client answers
+        // the close: a socket closed with unread input is reset, and the client would lose our
+        // close frame. `ClientConnection` cuts the connection if the answer does not come.
+        await session.readLoop(inbound)
+        connection.close(.clientClosed)
         await hub.disconnect(connection.principal, mailbox: connection, joined: connection.joinedTrips)
         logger.info("connection closed", metadata: ["reason": "\(connection.closeReason.map { "\($0)" } ?? "unknown")"])
     }
