@@ -127,6 +127,7 @@ final class SimulatedDriver: Sendable {
         case .error(let code, let requestType):
             measurements.error(code: code, requestType: requestType)
             guard requestType == "update.trip" else { return }
+            // While accepting, an update.trip error answers the accept.
             state.withLock { state in
                 if case .accepting = state.job { state.job = .roaming }
             }
@@ -172,17 +173,18 @@ final class SimulatedDriver: Sendable {
         measurements.add(.framesOut)
     }
 
-    /// A later state of a trip: won or lost the race, or the trip was canceled under us.
+    /// A later state of a trip: the race won, or the trip canceled under us. A lost race is
+    /// learnt from the error answering the accept, not from the new state the hub sends every
+    /// offered driver: that state may come first, and the error, arriving later, would otherwise
+    /// end the next race this driver enters.
     private func learn(_ trip: HubFrame.TripState, in city: CityModel) {
         state.withLock { state in
             switch state.job {
-            case .accepting(let id) where id == trip.id:
-                guard trip.driverID == self.id, trip.status == "STARTED", let pickUp = trip.pickUp, let dropOff = trip.dropOff else {
-                    state.job = .roaming
-                    return
-                }
-                state.job = .toPickUp(trip: id, dropOff: city.nearestIntersection(to: city.position(of: dropOff)))
-                state.vehicle.drive(to: city.nearestIntersection(to: city.position(of: pickUp)), in: city)
+            case .accepting(let id) where id == trip.id && trip.driverID == self.id && trip.status == "STARTED":
+                let here = city.nearestIntersection(to: state.vehicle.position)
+                let pickUp = trip.pickUp.map { city.nearestIntersection(to: city.position(of: $0)) } ?? here
+                state.job = .toPickUp(trip: id, dropOff: trip.dropOff.map { city.nearestIntersection(to: city.position(of: $0)) } ?? here)
+                state.vehicle.drive(to: pickUp, in: city)
             case .toPickUp(let id, _) where id == trip.id && trip.status == "CANCELED",
                 .toDropOff(let id) where id == trip.id && trip.status == "CANCELED":
                 state.job = .roaming
