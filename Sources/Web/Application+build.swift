@@ -2,7 +2,6 @@ import Foundation
 import Hub
 import Hummingbird
 import HummingbirdCore
-import HummingbirdWebSocket
 import Logging
 import Persistence
 import ServiceLifecycle
@@ -75,19 +74,13 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         locationRate: configuration.locationRateLimit
     )
     sockets.addFallbackRoute(to: router)
-    let socketRouter = Router(context: SocketRequestContext.self)
-    sockets.addRoutes(to: socketRouter)
-
-    let socketResponder = socketRouter.buildResponder()
-    let socketConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
-        ws: .init(maxFrameSize: ClientSession.transportLimit(forMessageSize: configuration.maxFrameSize))
-    )
     let application = Application(
         router: router,
         server: HTTPServerBuilder { responder in
             CapacityGateChannel(
-                inner: HTTP1WebSocketUpgradeChannel(
-                    responder: responder, webSocketResponder: socketResponder, configuration: socketConfiguration
+                inner: HubSocketChannel(
+                    responder: responder, sockets: sockets,
+                    maxFrameSize: ClientSession.transportLimit(forMessageSize: configuration.maxFrameSize)
                 ),
                 connections: connections
             )
