@@ -17,6 +17,8 @@ struct SocketController: Sendable {
     let maxMessageSize: Int
     let queueLength: Int
     let locationRate: Double
+    /// Where a bare echo socket is served for load-test baselines (`benchRoutes`); nil: nowhere.
+    var echoPath: String? = nil
 
     static let path = "/taxi/"
 
@@ -26,9 +28,10 @@ struct SocketController: Sendable {
         case unavailable(String)
     }
 
-    /// A handshake that may become a socket: whose it is.
-    struct Admission: Sendable {
-        let user: User
+    /// A handshake that may become a socket: a client of the hub, or a bare echo.
+    enum Admission: Sendable {
+        case session(User)
+        case echo
     }
 
     /// Checks that sockets are accepted and the token is good.
@@ -43,11 +46,14 @@ struct SocketController: Sendable {
     /// The verdict on an upgrade request for `uri`: a socket for whom, or the error response.
     func admitUpgrade(uri: String) async -> Result<Admission, APIError> {
         let uri = URI(uri)
+        if let echoPath, uri.path == echoPath {
+            return .success(.echo)
+        }
         guard uri.path == Self.path else {
             return .failure(APIError.notFound)
         }
         switch await admit(token: uri.queryParameters.get("token")) {
-        case .success(let user): return .success(Admission(user: user))
+        case .success(let user): return .success(.session(user))
         case .failure(let refusal): return .failure(Self.response(to: refusal))
         }
     }
@@ -68,17 +74,21 @@ struct SocketController: Sendable {
         guard let slot = connections.reserve() else {
             return RefusedSocketHandler(reason: "The hub is at its connection limit; try again later.")
         }
+        guard case .session(let user) = admission else {
+            channel.closeFuture.whenComplete { [connections] _ in connections.release(slot) }
+            return EchoFrameHandler()
+        }
         var socketLogger = logger
         socketLogger[metadataKey: "connection"] = "\(slot)"
-        socketLogger[metadataKey: "user.id"] = "\(admission.user.id)"
+        socketLogger[metadataKey: "user.id"] = "\(user.id)"
         let logger = socketLogger
         let connection = ClientConnection(
-            id: ConnectionID(slot), user: admission.user, queueLength: queueLength, channel: channel, metrics: metrics,
+            id: ConnectionID(slot), user: user, queueLength: queueLength, channel: channel, metrics: metrics,
             logger: logger
         )
         connections.register(connection)
         metrics.connectionOpened()
-        logger.info("connection opened", metadata: ["user.group": "\(admission.user.group.rawValue)"])
+        logger.info("connection opened", metadata: ["user.group": "\(user.group.rawValue)"])
         let session = ClientSession(
             hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize,
             locationRate: locationRate, logger: logger
@@ -103,6 +113,29 @@ struct SocketController: Sendable {
             case .success:
                 throw APIError.detail(.upgradeRequired, "This endpoint only speaks WebSocket.")
             }
+        }
+    }
+}
+
+/// A bare WebSocket echo: each text or binary frame goes back as it came, nothing else runs.
+/// The load test's baseline for what the transport alone costs (never on a public hub).
+final class EchoFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary, .continuation:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: frame.fin, opcode: frame.opcode, data: frame.unmaskedData)), promise: nil)
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+        case .connectionClose:
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: frame.unmaskedData)))
+                .whenComplete { _ in channel.close(promise: nil) }
+        default:
+            break
         }
     }
 }
