@@ -2,7 +2,6 @@ import Foundation
 import Hub
 import Hummingbird
 import HummingbirdCore
-import HummingbirdWebSocket
 import Logging
 import Persistence
 import ServiceLifecycle
@@ -69,33 +68,24 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         hub: hub, startup: startup, snapshot: snapshotStatus, metrics: metrics, connections: connections,
         maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)
     ).addRoutes(to: router)
-    let sockets = SocketController(
-        hub: hub, store: store, auth: auth, connections: connections, metrics: metrics,
-        maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength,
-        locationRate: configuration.locationRateLimit
-    )
-    sockets.addFallbackRoute(to: router)
-    let socketRouter = Router(context: SocketRequestContext.self)
-    sockets.addRoutes(to: socketRouter)
     if configuration.benchRoutes {
         logger.warning("bench routes are on: /bench/users hands out tokens without passwords; never on a public hub")
         BenchController(users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost))
             .addRoutes(to: router)
-        BenchController.addEchoRoute(
-            to: socketRouter, maxMessageSize: ClientSession.transportLimit(forMessageSize: configuration.maxFrameSize)
-        )
     }
-
-    let socketResponder = socketRouter.buildResponder()
-    let socketConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
-        ws: .init(maxFrameSize: ClientSession.transportLimit(forMessageSize: configuration.maxFrameSize))
+    let sockets = SocketController(
+        hub: hub, store: store, auth: auth, connections: connections, metrics: metrics,
+        maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength,
+        locationRate: configuration.locationRateLimit, echoPath: configuration.benchRoutes ? BenchController.echoPath : nil
     )
+    sockets.addFallbackRoute(to: router)
     let application = Application(
         router: router,
         server: HTTPServerBuilder { responder in
             CapacityGateChannel(
-                inner: HTTP1WebSocketUpgradeChannel(
-                    responder: responder, webSocketResponder: socketResponder, configuration: socketConfiguration
+                inner: HubSocketChannel(
+                    responder: responder, sockets: sockets,
+                    maxFrameSize: ClientSession.transportLimit(forMessageSize: configuration.maxFrameSize)
                 ),
                 connections: connections
             )

@@ -1,7 +1,6 @@
 import Foundation
 import Hub
 import Hummingbird
-import HummingbirdWebSocket
 
 /// The load generator's helpers, served only with `benchRoutes` on. They hand out access tokens
 /// without a password: never enable them on a public hub.
@@ -10,14 +9,16 @@ import HummingbirdWebSocket
 ///   reuses those that exist in the same group) and answers 201 with `[{"id", "username",
 ///   "access"}]`. One bcrypt hash, of a random password nobody knows, serves the whole batch, so
 ///   thousands of users take a second, not minutes of bcrypt.
-/// - `/bench/echo` is a bare WebSocket echo: each text message comes back unchanged. No token, no
-///   hub, no JSON, so it measures the transport alone, in the same process as `/taxi/`.
+/// - `/bench/echo` is a bare WebSocket echo (`EchoFrameHandler`, on the same NIO stack as
+///   `/taxi/`): each frame comes back unchanged. No token, no hub, no JSON, so it measures the
+///   transport alone, in the same process.
 struct BenchController: Sendable {
     let users: UserDirectory
     let tokens: TokenService
     let passwords: PasswordHasher
 
     static let maxBatch = 100_000
+    static let echoPath = "/bench/echo"
 
     private struct Batch: Decodable {
         let prefix: String
@@ -33,14 +34,6 @@ struct BenchController: Sendable {
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/bench/users") { request, context in try await createUsers(request, context) }
-    }
-
-    static func addEchoRoute(to router: Router<SocketRequestContext>, maxMessageSize: Int) {
-        router.ws("/bench/echo") { inbound, outbound, _ in
-            for try await message in inbound.messages(maxSize: maxMessageSize) {
-                if case .text(let text) = message { try await outbound.write(.text(text)) }
-            }
-        }
     }
 
     private func createUsers(_ request: Request, _ context: BasicRequestContext) async throws -> Response {

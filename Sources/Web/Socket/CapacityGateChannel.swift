@@ -1,16 +1,14 @@
 import HummingbirdCore
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 
-/// The HTTP/1 + WebSocket child channel, with a gate in front that answers an upgrade
-/// request with HTTP 503 while the hub refuses sockets (at its connection cap, loading its
-/// state, shutting down), before any upgrade work.
-/// (A refused upgrade would otherwise get the library's bare 400.)
+/// The hub's child channel with a gate in front that answers an upgrade request with HTTP 503
+/// while the hub refuses sockets (at its connection cap, loading its state, shutting down),
+/// before any upgrade work or token check.
 struct CapacityGateChannel: ServerChildChannel {
-    typealias Value = HTTP1WebSocketUpgradeChannel.Value
+    typealias Value = HubSocketChannel.Value
 
-    let inner: HTTP1WebSocketUpgradeChannel
+    let inner: HubSocketChannel
     let connections: ConnectionRegistry
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {

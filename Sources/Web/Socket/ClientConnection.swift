@@ -1,8 +1,8 @@
 import Foundation
 import Hub
-import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOWebSocket
 import Synchronization
 
 /// One client's WebSocket session as the hub sees it: who it is, the trip groups it joined, and
@@ -24,7 +24,6 @@ final class ClientConnection: Mailbox {
     let connectionID: ConnectionID
     let user: User
     let outbound: OutboundQueue
-    private let socket: WebSocketOutboundWriter
     private let channel: any Channel
     private let metrics: HubMetrics
     private let logger: Logger
@@ -34,13 +33,11 @@ final class ClientConnection: Mailbox {
     var principal: Principal { Principal(userID: user.id, group: user.group) }
 
     init(
-        id: ConnectionID, user: User, queueLength: Int, socket: WebSocketOutboundWriter, channel: any Channel,
-        metrics: HubMetrics, logger: Logger
+        id: ConnectionID, user: User, queueLength: Int, channel: any Channel, metrics: HubMetrics, logger: Logger
     ) {
         self.connectionID = id
         self.user = user
         self.outbound = OutboundQueue(limit: queueLength)
-        self.socket = socket
         self.channel = channel
         self.metrics = metrics
         self.logger = logger
@@ -97,10 +94,10 @@ final class ClientConnection: Mailbox {
             while true {
                 switch outbound.next() {
                 case .item(.event(let event)):
-                    try await socket.write(.text(OutboundEncoding.encode(event)))
+                    try await write(OutboundEncoding.encode(event))
                     metrics.sent(type: OutboundEncoding.type(of: event))
                 case .item(.text(let text)):
-                    try await socket.write(.text(text))
+                    try await write(text)
                 case .idle:
                     return
                 case .finished:
@@ -113,15 +110,30 @@ final class ClientConnection: Mailbox {
         }
     }
 
+    /// Writes one text frame. While the socket takes more, the write is not awaited (one thread
+    /// hop less per message); once NIO's buffer for it is full, the drain waits, so a client that
+    /// reads slowly backs up into its own queue and nowhere else.
+    private func write(_ text: String) async throws {
+        let frame = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(string: text))
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(frame, promise: written)
+        if !channel.isWritable { try await written.futureResult.get() }
+    }
+
     private func sendCloseFrame() async throws {
+        let (code, reason): (WebSocketErrorCode, String)
         switch closeReason {
         case .overflow:
             logger.warning("client too slow: outbound queue overflowed, closing with 1008")
-            try await socket.close(.policyViolation, reason: "Outbound queue overflow: the client reads too slowly.")
+            (code, reason) = (.policyViolation, "Outbound queue overflow: the client reads too slowly.")
         case .shutdown:
-            try await socket.close(.goingAway, reason: "The hub is shutting down.")
+            (code, reason) = (.goingAway, "The hub is shutting down.")
         case .clientClosed, nil:
-            break
+            return
         }
+        var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: code)
+        data.writeString(reason)
+        try await channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
     }
 }

@@ -1,12 +1,13 @@
 import Foundation
 import Hub
-import HummingbirdWebSocket
 import Logging
 import Persistence
+import Synchronization
 
-/// The inbound half of one WebSocket session: reads client messages and dispatches them in
-/// order (the outbound half is `ClientConnection`).
-struct ClientSession: Sendable {
+/// What one client's messages do: each is parsed, checked and carried out through the hub, in
+/// arrival order (`InboundPump` calls `handle` one message at a time). Replies and events go out
+/// through the connection's queue (`ClientConnection`).
+final class ClientSession: Sendable {
     let hub: Hub
     /// Where finished trips live once they leave memory.
     let store: any SnapshotStore
@@ -16,6 +17,21 @@ struct ClientSession: Sendable {
     /// `update.location` messages a connection may send per second.
     let locationRate: Double
     let logger: Logger
+    private let locationLimiter: Mutex<RateLimiter>
+
+    init(
+        hub: Hub, store: any SnapshotStore, connection: ClientConnection, metrics: HubMetrics, maxMessageSize: Int,
+        locationRate: Double, logger: Logger
+    ) {
+        self.hub = hub
+        self.store = store
+        self.connection = connection
+        self.metrics = metrics
+        self.maxMessageSize = maxMessageSize
+        self.locationRate = locationRate
+        self.logger = logger
+        locationLimiter = Mutex(RateLimiter(perSecond: locationRate))
+    }
 
     /// Messages larger than this are not even assembled; the socket closes with 1009.
     /// Between `maxMessageSize` and this, the client gets a `too_large` error instead.
@@ -23,23 +39,27 @@ struct ClientSession: Sendable {
         max(size * 4, 1 << 20)
     }
 
-    func readLoop(_ inbound: WebSocketInboundStream) async {
-        var locationLimiter = RateLimiter(perSecond: locationRate)
-        do {
-            for try await message in inbound.messages(maxSize: Self.transportLimit(forMessageSize: maxMessageSize)) {
-                switch message {
-                case .text(let text):
-                    await handle(text, locationLimiter: &locationLimiter)
-                case .binary:
-                    reject(WireError(code: .badMessage, message: "Binary frames are not supported; send JSON text."))
-                }
-            }
-        } catch {
-            logger.debug("inbound stream ended", metadata: ["error": "\(error)"])
-        }
+    /// Joins the hub: driver map and trip groups.
+    func start() async {
+        connection.joined(await hub.connect(connection.principal, mailbox: connection))
     }
 
-    private func handle(_ text: String, locationLimiter: inout RateLimiter) async {
+    /// Leaves every group once the socket is gone.
+    func end() async {
+        connection.close(.clientClosed)
+        await hub.disconnect(connection.principal, mailbox: connection, joined: connection.joinedTrips)
+    }
+
+    /// A binary message: the protocol is JSON text.
+    func rejectBinary() {
+        metrics.received(type: nil)
+        reject(WireError(code: .badMessage, message: "Binary frames are not supported; send JSON text."))
+    }
+
+    /// Carries out one text message. Kept out of line: its large frame exists only while a
+    /// message is handled, not for the life of the connection.
+    @inline(never)
+    func handle(_ text: String) async {
         guard text.utf8.count <= maxMessageSize else {
             metrics.received(type: nil)
             reject(WireError(code: .tooLarge, message: "Messages may be at most \(maxMessageSize) bytes."))
@@ -85,7 +105,7 @@ struct ClientSession: Sendable {
             }
         case .updateLocation(let fix):
             metrics.received(type: "update.location")
-            guard locationLimiter.allow() else {
+            guard locationLimiter.withLock({ $0.allow() }) else {
                 reject(
                     WireError(
                         code: .rateLimited, message: "At most \(Int(locationRate)) locations per second; this one was dropped.",

@@ -1,13 +1,13 @@
 import Hub
 import Hummingbird
-import HummingbirdWebSocket
+import HummingbirdCore
 import Logging
-import Persistence
 import NIOCore
+import NIOWebSocket
+import Persistence
 
-/// The `/taxi/?token=` WebSocket: admits authenticated clients under the connection cap,
-/// joins them to their groups, and runs each session's inbound loop in the connection's own
-/// task (the outbound side needs no task while idle).
+/// The `/taxi/?token=` WebSocket: admits authenticated clients under the connection cap and
+/// builds each admitted socket's session (`HubSocketChannel` does the upgrade itself).
 struct SocketController: Sendable {
     let hub: Hub
     let store: any SnapshotStore
@@ -17,8 +17,10 @@ struct SocketController: Sendable {
     let maxMessageSize: Int
     let queueLength: Int
     let locationRate: Double
+    /// Where a bare echo socket is served for load-test baselines (`benchRoutes`); nil: nowhere.
+    var echoPath: String? = nil
 
-    static let path: RouterPath = "/taxi/"
+    static let path = "/taxi/"
 
     /// Why a handshake is refused.
     enum Refusal: Error {
@@ -26,76 +28,135 @@ struct SocketController: Sendable {
         case unavailable(String)
     }
 
-    /// Checks that sockets are accepted and the token is good; used by the upgrade and by
-    /// the plain-HTTP fallback.
-    func admit(_ request: Request) async -> Result<User, Refusal> {
+    /// A handshake that may become a socket: a client of the hub, or a bare echo.
+    enum Admission: Sendable {
+        case session(User)
+        case echo
+    }
+
+    /// Checks that sockets are accepted and the token is good.
+    func admit(token: String?) async -> Result<User, Refusal> {
         if let reason = connections.refusal { return .failure(.unavailable(reason)) }
-        guard let token = request.uri.queryParameters.get("token"), let user = await auth.user(forToken: token) else {
+        guard let token, let user = await auth.user(forToken: token) else {
             return .failure(.unauthorized)
         }
         return .success(user)
     }
 
-    func addRoutes(to router: Router<SocketRequestContext>) {
-        router.ws(Self.path) { request, _ in
-            switch await admit(request) {
-            case .success: .upgrade([:])
-            case .failure: .dontUpgrade
-            }
-        } onUpgrade: { inbound, outbound, context in
-            guard let token = context.request.uri.queryParameters.get("token"), let user = await auth.user(forToken: token) else {
-                return
-            }
-            await run(
-                user: user, inbound: inbound, outbound: outbound, channel: context.requestContext.channel, logger: context.logger
-            )
+    /// The verdict on an upgrade request for `uri`: a socket for whom, or the error response.
+    func admitUpgrade(uri: String) async -> Result<Admission, APIError> {
+        let uri = URI(uri)
+        if let echoPath, uri.path == echoPath {
+            return .success(.echo)
         }
+        guard uri.path == Self.path else {
+            return .failure(APIError.notFound)
+        }
+        switch await admit(token: uri.queryParameters.get("token")) {
+        case .success(let user): return .success(.session(user))
+        case .failure(let refusal): return .failure(Self.response(to: refusal))
+        }
+    }
+
+    /// What a refused handshake, or a plain `GET /taxi/`, is told.
+    static func response(to refusal: Refusal) -> APIError {
+        switch refusal {
+        case .unavailable(let reason):
+            APIError.detail(.serviceUnavailable, reason)
+        case .unauthorized:
+            APIError.detail(.unauthorized, "A valid access token is required (?token=).", code: "token_not_valid")
+        }
+    }
+
+    /// The handler that runs an admitted socket. Past the cap (two handshakes raced for the last
+    /// slot), the socket is closed at once with 1013.
+    func makeFrameHandler(_ admission: Admission, channel: any Channel, logger: Logger) -> any ChannelHandler {
+        guard let slot = connections.reserve() else {
+            return RefusedSocketHandler(reason: "The hub is at its connection limit; try again later.")
+        }
+        guard case .session(let user) = admission else {
+            channel.closeFuture.whenComplete { [connections] _ in connections.release(slot) }
+            return EchoFrameHandler()
+        }
+        var socketLogger = logger
+        socketLogger[metadataKey: "connection"] = "\(slot)"
+        socketLogger[metadataKey: "user.id"] = "\(user.id)"
+        let logger = socketLogger
+        let connection = ClientConnection(
+            id: ConnectionID(slot), user: user, queueLength: queueLength, channel: channel, metrics: metrics,
+            logger: logger
+        )
+        connections.register(connection)
+        metrics.connectionOpened()
+        logger.info("connection opened", metadata: ["user.group": "\(user.group.rawValue)"])
+        let session = ClientSession(
+            hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize,
+            locationRate: locationRate, logger: logger
+        )
+        let pump = InboundPump(session: session, channel: channel) { [connections, metrics] in
+            connections.release(slot)
+            metrics.connectionClosed()
+            logger.info("connection closed", metadata: ["reason": "\(connection.closeReason.map { "\($0)" } ?? "unknown")"])
+        }
+        return SocketFrameHandler(
+            connection: connection, pump: pump, session: session,
+            maxMessageSize: ClientSession.transportLimit(forMessageSize: maxMessageSize), logger: logger
+        )
     }
 
     /// A request for `/taxi/` that was not upgraded ends here with the reason.
     func addFallbackRoute(to router: Router<BasicRequestContext>) {
-        router.get(Self.path) { request, _ -> Response in
-            switch await admit(request) {
-            case .failure(.unavailable(let reason)):
-                throw APIError.detail(.serviceUnavailable, reason)
-            case .failure(.unauthorized):
-                throw APIError.detail(.unauthorized, "A valid access token is required (?token=).", code: "token_not_valid")
+        router.get(RouterPath(Self.path)) { request, _ -> Response in
+            switch await admit(token: request.uri.queryParameters.get("token")) {
+            case .failure(let refusal):
+                throw Self.response(to: refusal)
             case .success:
                 throw APIError.detail(.upgradeRequired, "This endpoint only speaks WebSocket.")
             }
         }
     }
+}
 
-    private func run(
-        user: User, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, logger: Logger
-    ) async {
-        guard let slot = connections.reserve() else {
-            try? await outbound.close(.unknown(1013), reason: "The hub is at its connection limit; try again later.")
-            return
+/// A bare WebSocket echo: each text or binary frame goes back as it came, nothing else runs.
+/// The load test's baseline for what the transport alone costs (never on a public hub).
+final class EchoFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary, .continuation:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: frame.fin, opcode: frame.opcode, data: frame.unmaskedData)), promise: nil)
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+        case .connectionClose:
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: frame.unmaskedData)))
+                .whenComplete { _ in channel.close(promise: nil) }
+        default:
+            break
         }
-        defer { connections.release(slot) }
-        metrics.connectionOpened()
-        defer { metrics.connectionClosed() }
-        var logger = logger
-        logger[metadataKey: "connection"] = "\(slot)"
-        logger[metadataKey: "user.id"] = "\(user.id)"
-        let connection = ClientConnection(
-            id: ConnectionID(slot), user: user, queueLength: queueLength, socket: outbound, channel: channel,
-            metrics: metrics, logger: logger
-        )
-        connections.register(connection)
-        logger.info("connection opened", metadata: ["user.group": "\(user.group.rawValue)"])
-        connection.joined(await hub.connect(connection.principal, mailbox: connection))
-        let session = ClientSession(
-            hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize,
-            locationRate: locationRate, logger: logger
-        )
-        // When the hub closes first (overflow, shutdown), reading goes on until the client answers
-        // the close: a socket closed with unread input is reset, and the client would lose our
-        // close frame. `ClientConnection` cuts the connection if the answer does not come.
-        await session.readLoop(inbound)
-        connection.close(.clientClosed)
-        await hub.disconnect(connection.principal, mailbox: connection, joined: connection.joinedTrips)
-        logger.info("connection closed", metadata: ["reason": "\(connection.closeReason.map { "\($0)" } ?? "unknown")"])
+    }
+}
+
+/// Closes an upgraded socket at once with 1013 ("try again later").
+final class RefusedSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let reason: String
+
+    init(reason: String) {
+        self.reason = reason
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: .unknown(1013))
+        data.writeString(reason)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+            .whenComplete { _ in channel.close(promise: nil) }
     }
 }

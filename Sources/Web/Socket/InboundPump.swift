@@ -1,0 +1,107 @@
+import DequeModule
+import NIOCore
+import Synchronization
+
+/// Feeds one socket's messages to its `ClientSession` in arrival order: the session joins the hub
+/// first, handles each message after the previous one is done, and leaves the hub last.
+///
+/// Work runs in short tasks that exist only while something waits, so an idle socket costs no
+/// task. When `pauseAt` messages wait, `push` asks the caller to stop reading the socket (TCP
+/// then slows the client down); reading resumes once the backlog is down to `resumeAt`.
+final class InboundPump: Sendable {
+    static let pauseAt = 64
+    static let resumeAt = 16
+
+    private struct State {
+        var messages: Deque<String> = []
+        /// A task is at work (or about to be).
+        var running = true
+        var started = false
+        var ended = false
+        var paused = false
+    }
+
+    private enum Step {
+        case start
+        case message(String, resumeReading: Bool)
+        case end
+        case idle
+    }
+
+    private let session: ClientSession
+    private let channel: any Channel
+    /// Runs once after the session has left the hub: gives the connection's slot back.
+    private let onEnd: @Sendable () -> Void
+    private let state = Mutex(State())
+
+    /// Starts at once: the session joins the hub before any message is handled.
+    init(session: ClientSession, channel: any Channel, onEnd: @escaping @Sendable () -> Void) {
+        self.session = session
+        self.channel = channel
+        self.onEnd = onEnd
+        Task { await self.work() }
+    }
+
+    /// Queues a complete text message; true when the caller should stop reading for now.
+    func push(_ text: String) -> Bool {
+        let (startTask, pause) = state.withLock { state -> (Bool, Bool) in
+            guard !state.ended else { return (false, false) }
+            state.messages.append(text)
+            let pause = !state.paused && state.messages.count >= Self.pauseAt
+            if pause { state.paused = true }
+            defer { state.running = true }
+            return (!state.running, pause)
+        }
+        if startTask { Task { await self.work() } }
+        return pause
+    }
+
+    /// The socket is gone: what was read is still handled, then the session leaves the hub.
+    func end() {
+        let startTask = state.withLock { state -> Bool in
+            guard !state.ended else { return false }
+            state.ended = true
+            defer { state.running = true }
+            return !state.running
+        }
+        if startTask { Task { await self.work() } }
+    }
+
+    private func work() async {
+        while true {
+            switch nextStep() {
+            case .start:
+                await session.start()
+            case .message(let text, let resumeReading):
+                if resumeReading { channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
+                await session.handle(text)
+            case .end:
+                await session.end()
+                onEnd()
+                return
+            case .idle:
+                return
+            }
+        }
+    }
+
+    private func nextStep() -> Step {
+        state.withLock { state in
+            if !state.started {
+                state.started = true
+                return .start
+            }
+            if let text = state.messages.popFirst() {
+                let resume = state.paused && state.messages.count <= Self.resumeAt
+                if resume { state.paused = false }
+                return .message(text, resumeReading: resume)
+            }
+            // Once ended, `running` stays true: the task that ends the session is the last one.
+            guard state.ended else {
+                state.running = false
+                return .idle
+            }
+            return .end
+        }
+    }
+}
