@@ -33,7 +33,7 @@ struct BaselinePhase {
         )
         guard clients.contains(where: { $0 != nil }) else {
             progress.cancel()
-            throw HubEndpoint.BadURL(
+            throw HubEndpoint.Unusable(
                 description: "No WebSocket to /bench/echo opened (\(measurements.connectionFailureReasons)); is the hub started with --bench-routes?"
             )
         }

@@ -18,7 +18,8 @@ struct HubEndpoint: Sendable {
         let residentBytes: Int
     }
 
-    struct BadURL: Error, CustomStringConvertible {
+    /// The hub cannot be load-tested as asked; the message says why.
+    struct Unusable: Error, CustomStringConvertible {
         let description: String
     }
 
@@ -31,7 +32,7 @@ struct HubEndpoint: Sendable {
 
     init(url: String) throws {
         guard let components = URLComponents(string: url), components.scheme == "http", let host = components.host, !host.isEmpty else {
-            throw BadURL(description: "--url must look like http://HOST:PORT, not \(url).")
+            throw Unusable(description: "--url must look like http://HOST:PORT, not \(url).")
         }
         self.host = host
         port = components.port ?? 80
@@ -47,7 +48,7 @@ struct HubEndpoint: Sendable {
             let answer = try await HubHTTP.post(base + "/bench/users", json: body, expecting: 201)
             return try JSONDecoder().decode([BenchUser].self, from: answer)
         } catch let error as HubHTTP.UnexpectedStatus where error.description.contains("answered 404") {
-            throw BadURL(description: "The hub has no /bench/ routes: start it with --bench-routes.")
+            throw Unusable(description: "The hub has no /bench/ routes: start it with --bench-routes.")
         }
     }
 

@@ -39,7 +39,7 @@ struct LoadPhase {
         }
         guard clients.contains(where: { $0 != nil }) else {
             progress.cancel()
-            throw HubEndpoint.BadURL(description: "No WebSocket opened: \(measurements.connectionFailureReasons)")
+            throw HubEndpoint.Unusable(description: "No WebSocket opened: \(measurements.connectionFailureReasons)")
         }
 
         let start = MonotonicClock.nanoseconds()

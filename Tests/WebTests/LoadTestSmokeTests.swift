@@ -19,7 +19,7 @@ struct LoadTestSmokeTests {
             settings.drivers = 20
             settings.riders = 5
             settings.gpsHz = 2
-            settings.duration = 3
+            settings.duration = 2
             settings.warmup = 0
             settings.baseline = true
             settings.idle = 50
