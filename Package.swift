@@ -80,10 +80,28 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "BenchSupport",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "LoadTest",
+            dependencies: [
+                "BenchSupport",
+                "Web",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "TaxiHubCommand",
             dependencies: [
                 "Web",
+                "LoadTest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -93,6 +111,7 @@ let package = Package(
         .executableTarget(
             name: "SnapshotBenchmark",
             dependencies: [
+                "BenchSupport",
                 "Hub",
                 "Persistence",
                 "Web",
@@ -106,6 +125,7 @@ let package = Package(
         .executableTarget(
             name: "HubBenchmark",
             dependencies: [
+                "BenchSupport",
                 "Hub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -127,6 +147,7 @@ let package = Package(
             name: "WebTests",
             dependencies: [
                 "Web",
+                "LoadTest",
                 "TaxiHubCommand",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BenchSupport
 import Foundation
 import Hub
 
@@ -9,28 +10,8 @@ enum Progress {
     }
 }
 
-/// The system's monotonic clock in nanoseconds.
-enum MonotonicClock {
-    static func nanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-    }
-}
-
-/// How numbers appear in the tables and progress lines.
-enum Format {
-    /// `100,000`.
-    static func count(_ value: Int) -> String {
-        let digits = String(value)
-        var grouped = ""
-        for (offset, digit) in digits.enumerated() {
-            if offset > 0, (digits.count - offset).isMultiple(of: 3) { grouped += "," }
-            grouped.append(digit)
-        }
-        return grouped
-    }
-
+/// How hub-bench's own numbers appear in its tables and progress lines.
+extension Format {
     /// Nanoseconds as microseconds: `1.23`, `12.3` or `123`.
     static func microseconds(_ nanoseconds: UInt64) -> String {
         let value = Double(nanoseconds) / 1_000

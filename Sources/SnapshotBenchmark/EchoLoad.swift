@@ -1,3 +1,4 @@
+import BenchSupport
 import Logging
 
 /// The latency load: WebSocket clients that send `echo.message` frames at a fixed total rate,

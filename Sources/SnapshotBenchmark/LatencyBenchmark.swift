@@ -1,3 +1,4 @@
+import BenchSupport
 import Histogram
 import Hub
 import Persistence
@@ -113,7 +114,7 @@ struct LatencyBenchmark {
     private func results(phases: [PhaseResult], recorder: LatencyRecorder) -> LatencyResults {
         func row(_ snapshotTrips: Int?, baselineP99: Double?) -> LatencyRow {
             let matching = phases.filter { $0.snapshotTrips == snapshotTrips }
-            var merged = LatencyRecorder.emptyHistogram()
+            var merged = Latency.emptyHistogram()
             for phase in matching {
                 merged.add(recorder.histogram(phase: phase.index))
             }

@@ -1,3 +1,4 @@
+import BenchSupport
 import Histogram
 import Synchronization
 
@@ -5,9 +6,6 @@ import Synchronization
 /// reader records here; the time is taken when the reply is read and measured from the time its
 /// message was scheduled (not sent), so a stalled sender cannot hide latency.
 final class LatencyRecorder: Sendable {
-    /// Larger round trips are recorded as this (one minute).
-    static let maxMicroseconds: UInt64 = 60_000_000
-
     private let histograms = Mutex<[Int: Histogram<UInt64>]>([:])
     private let unrecognized = Atomic<Int>(0)
 
@@ -17,15 +15,14 @@ final class LatencyRecorder: Sendable {
             unrecognized.add(1, ordering: .relaxed)
             return
         }
-        let microseconds = min(now > scheduled ? (now - scheduled) / 1_000 : 0, Self.maxMicroseconds)
         histograms.withLock { histograms in
-            _ = histograms[phase, default: Self.emptyHistogram()].record(microseconds)
+            Latency.record(from: scheduled, to: now, in: &histograms[phase, default: Latency.emptyHistogram()])
         }
     }
 
     /// What was recorded for `phase` so far.
     func histogram(phase: Int) -> Histogram<UInt64> {
-        histograms.withLock { $0[phase] } ?? Self.emptyHistogram()
+        histograms.withLock { $0[phase] } ?? Latency.emptyHistogram()
     }
 
     /// Replies that were not echo messages of this benchmark (errors from the hub, for instance).
@@ -41,9 +38,5 @@ final class LatencyRecorder: Sendable {
             if count >= expected || ContinuousClock.now >= deadline { return count }
             try? await Task.sleep(for: .milliseconds(10))
         }
-    }
-
-    static func emptyHistogram() -> Histogram<UInt64> {
-        Histogram(lowestDiscernibleValue: 1, highestTrackableValue: maxMicroseconds, numberOfSignificantValueDigits: .three)
     }
 }

@@ -1,4 +1,4 @@
-import Histogram
+import BenchSupport
 
 /// One store, size and kind of write, measured `seconds.count` times.
 struct FlushResult: Codable, Sendable {
@@ -23,24 +23,6 @@ struct FlushResult: Codable, Sendable {
         self.seconds = seconds
         medianSeconds = seconds.median ?? 0
         minSeconds = seconds.min() ?? 0
-    }
-}
-
-/// Percentiles of a round-trip histogram, in milliseconds.
-struct LatencySummary: Codable, Sendable {
-    let count: Int
-    let p50: Double
-    let p99: Double
-    let p999: Double
-    let max: Double
-
-    init(_ histogram: Histogram<UInt64>) {
-        func milliseconds(_ microseconds: UInt64) -> Double { Double(microseconds) / 1_000 }
-        count = Int(histogram.totalCount)
-        p50 = milliseconds(histogram.valueAtPercentile(50))
-        p99 = milliseconds(histogram.valueAtPercentile(99))
-        p999 = milliseconds(histogram.valueAtPercentile(99.9))
-        max = milliseconds(histogram.max)
     }
 }
 

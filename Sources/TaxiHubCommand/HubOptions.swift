@@ -35,6 +35,8 @@ struct HubOptions: ParsableArguments {
     @Option(name: .customLong("dispatch-drivers"), help: "Drivers alerted of a trip with a pick-up location.")
     var dispatchDrivers: Int?
     @Option(name: .customLong("trip-history-length"), help: "Events per trip kept for resume.") var tripHistoryLength: Int?
+    @Flag(name: .customLong("bench-routes"), help: "Serve the load generator's /bench/ routes (tokens without passwords: never on a public hub).")
+    var benchRoutes = false
 
     /// The resolved configuration, with logging bootstrapped at its level.
     func resolve() async throws -> HubConfiguration {
@@ -69,6 +71,7 @@ struct HubOptions: ParsableArguments {
         set("dispatchMaxRadius", dispatchMaxRadius.map(ConfigContent.double))
         set("dispatchDrivers", dispatchDrivers.map(ConfigContent.int))
         set("tripHistoryLength", tripHistoryLength.map(ConfigContent.int))
+        set("benchRoutes", benchRoutes ? .bool(true) : nil)
         return values
     }
 

@@ -68,10 +68,15 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         hub: hub, startup: startup, snapshot: snapshotStatus, metrics: metrics, connections: connections,
         maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)
     ).addRoutes(to: router)
+    if configuration.benchRoutes {
+        logger.warning("bench routes are on: /bench/users hands out tokens without passwords; never on a public hub")
+        BenchController(users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost))
+            .addRoutes(to: router)
+    }
     let sockets = SocketController(
         hub: hub, store: store, auth: auth, connections: connections, metrics: metrics,
         maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength,
-        locationRate: configuration.locationRateLimit
+        locationRate: configuration.locationRateLimit, echoPath: configuration.benchRoutes ? BenchController.echoPath : nil
     )
     sockets.addFallbackRoute(to: router)
     let application = Application(

@@ -40,6 +40,9 @@ public struct HubConfiguration: Sendable {
     public var dispatchDrivers = 10
     /// Events per trip kept for `resume`.
     public var tripHistoryLength = 256
+    /// The load generator's helpers (`POST /bench/users`, the `/bench/echo` WebSocket). They hand
+    /// out access tokens without passwords: never enable them on a public hub.
+    public var benchRoutes = false
 
     public init() {}
 
@@ -88,6 +91,7 @@ public struct HubConfiguration: Sendable {
         dispatchMaxRadius = reader.double(forKey: "dispatchMaxRadius", default: defaults.dispatchMaxRadius)
         dispatchDrivers = reader.int(forKey: "dispatchDrivers", default: defaults.dispatchDrivers)
         tripHistoryLength = reader.int(forKey: "tripHistoryLength", default: defaults.tripHistoryLength)
+        benchRoutes = reader.bool(forKey: "benchRoutes", default: defaults.benchRoutes)
         for (name, value) in [
             ("locationRateLimit", locationRateLimit), ("cellSize", cellSize), ("dispatchRadius", dispatchRadius),
             ("dispatchMaxRadius", dispatchMaxRadius),

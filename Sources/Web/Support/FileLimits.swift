@@ -5,9 +5,9 @@ import Darwin
 #endif
 
 /// The process's open-files limit, which bounds how many sockets it can hold.
-enum FileLimits {
+public enum FileLimits {
     /// Raises the soft open-files limit to the hard limit and returns the limit now in force.
-    static func raiseToHardLimit() -> (soft: Int, hard: Int) {
+    public static func raiseToHardLimit() -> (soft: Int, hard: Int) {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (1024, 1024) }
         if limit.rlim_cur < limit.rlim_max {

@@ -3,8 +3,9 @@ import Persistence
 import Prometheus
 
 /// The hub's Prometheus metrics: connections, messages in and out by type, errors by code,
-/// trips by status and the snapshot loop's health. Label values come from fixed lists,
-/// never from what a client sends, so a client cannot blow up the series count.
+/// trips by status, the snapshot loop's health, and the process's CPU time and resident
+/// memory. Label values come from fixed lists, never from what a client sends, so a client
+/// cannot blow up the series count.
 final class HubMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     private let connectionsOpen: Gauge
@@ -84,6 +85,6 @@ final class HubMetrics: Sendable {
         let queued = connections.queuedOutbound
         outboundQueued.set(Double(queued.total))
         outboundLongest.set(Double(queued.longest))
-        return registry.emitToString()
+        return registry.emitToString() + ProcessStats.prometheusText()
     }
 }

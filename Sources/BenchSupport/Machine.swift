@@ -1,16 +1,17 @@
 import Foundation
 
 /// The machine a run measured, as the results print it.
-struct Machine: Codable, Sendable {
+public struct Machine: Codable, Sendable {
     /// CPU model (`model name` in /proc/cpuinfo).
-    let cpu: String
-    let cores: Int
+    public let cpu: String
+    public let cores: Int
     /// `MemTotal` of /proc/meminfo.
-    let memoryGiB: Double
-    let kernel: String
-    let postgres: String
+    public let memoryGiB: Double
+    public let kernel: String
+    /// The PostgreSQL server's version, when the benchmark uses one.
+    public let postgres: String?
 
-    static func current(postgresVersion: String) -> Machine {
+    public static func current(postgresVersion: String? = nil) -> Machine {
         Machine(
             cpu: field("model name", in: "/proc/cpuinfo") ?? "unknown",
             cores: ProcessInfo.processInfo.activeProcessorCount,
@@ -22,8 +23,8 @@ struct Machine: Codable, Sendable {
         )
     }
 
-    var summary: String {
-        "\(cpu), \(cores) cores, \(String(format: "%.1f", memoryGiB)) GiB, Linux \(kernel), PostgreSQL \(postgres)"
+    public var summary: String {
+        "\(cpu), \(cores) cores, \(String(format: "%.1f", memoryGiB)) GiB, Linux \(kernel)" + (postgres.map { ", PostgreSQL \($0)" } ?? "")
     }
 
     /// The value of the first `key: value` line of a /proc file.

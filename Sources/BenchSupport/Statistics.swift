@@ -1,14 +1,14 @@
 /// Small helpers for summarizing repeated measurements.
 extension Duration {
     /// The duration in seconds, as a floating-point number.
-    var inSeconds: Double {
+    public var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
 
 extension Array where Element == Double {
     /// The middle value (mean of the two middle ones for an even count); nil when empty.
-    var median: Double? {
+    public var median: Double? {
         guard !isEmpty else { return nil }
         let sorted = self.sorted()
         let middle = sorted.count / 2

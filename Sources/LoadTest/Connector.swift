@@ -1,0 +1,63 @@
+import NIOCore
+
+/// Opens many WebSockets to the hub, a bounded number of attempts in flight, each bound to the
+/// next source address.
+struct Connector: Sendable {
+    let endpoint: HubEndpoint
+    let sources: SourceAddresses
+    let group: any EventLoopGroup
+    /// Attempts in flight at once.
+    let concurrency: Int
+
+    /// Opens one WebSocket to `path(i)` for each `i` in `indices` (which also picks its source
+    /// address). Each outcome goes to `outcome` as it happens (nil: opened); failures leave nil
+    /// in the result, which is in `indices` order.
+    func open(
+        _ indices: Range<Int>, path: @escaping @Sendable (Int) -> String, events: @escaping @Sendable (Int) -> WebSocketClient.Events,
+        outcome: @escaping @Sendable (WebSocketClient.OpenError?) -> Void
+    ) async -> [WebSocketClient?] {
+        await withTaskGroup(of: (Int, WebSocketClient?).self) { tasks in
+            var clients = [WebSocketClient?](repeating: nil, count: indices.count)
+            var next = indices.lowerBound
+            var inFlight = 0
+            while true {
+                while inFlight < concurrency, next < indices.upperBound {
+                    let index = next
+                    next += 1
+                    inFlight += 1
+                    tasks.addTask {
+                        do {
+                            let client = try await open(index, path: path(index), events: events(index))
+                            outcome(nil)
+                            return (index, client)
+                        } catch {
+                            outcome(error as? WebSocketClient.OpenError ?? .failed("\(error)"))
+                            return (index, nil)
+                        }
+                    }
+                }
+                guard let (index, client) = await tasks.next() else { break }
+                inFlight -= 1
+                clients[index - indices.lowerBound] = client
+            }
+            return clients
+        }
+    }
+
+    /// Opens connection number `index` to `path`.
+    func open(_ index: Int, path: String, events: WebSocketClient.Events) async throws -> WebSocketClient {
+        try await WebSocketClient.open(
+            server: endpoint.address, host: "\(endpoint.host):\(endpoint.port)", path: path, source: sources.address(for: index),
+            group: group, events: events
+        )
+    }
+
+    /// Closes every client, all at once, each waiting at most a couple of seconds for the server.
+    static func closeAll(_ clients: [WebSocketClient?]) async {
+        await withTaskGroup(of: Void.self) { tasks in
+            for client in clients.compactMap({ $0 }) {
+                tasks.addTask { await client.close() }
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import NIOPosix
+import Web
+
+/// The load generator of issue 6, as a library: `taxi-hub loadtest` and the smoke test both run it.
+///
+/// In one run, in this order: the hub load (simulated drivers and riders) when there are
+/// drivers; the same frames at the same rate through the bare echo route with `baseline`; and
+/// `idle` idle connections. Each phase closes its connections before the next starts.
+public enum LoadTest {
+    /// Runs `settings` against the hub at `settings.url`; progress lines go to `log`.
+    public static func run(_ settings: LoadTestSettings, log: @escaping @Sendable (String) -> Void) async throws -> LoadTestReport {
+        if let problem = settings.problems.first { throw InvalidSettings(description: problem) }
+        let limits = FileLimits.raiseToHardLimit()
+        if max(settings.drivers + settings.riders, settings.idle + 1) + 64 > limits.soft {
+            log("WARNING: \(limits.soft) open files allowed; the connections asked for may not all fit")
+        }
+        let endpoint = try HubEndpoint(url: settings.url)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
+        let connector = Connector(
+            endpoint: endpoint, sources: try SourceAddresses(settings.sourceAddresses), group: group, concurrency: settings.openConcurrency
+        )
+        var report = LoadTestReport(settings: settings)
+        do {
+            if settings.drivers > 0 {
+                report.record(load: try await LoadPhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
+            }
+            if settings.baseline {
+                report.record(baseline: try await BaselinePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
+            }
+            if settings.idle > 0 {
+                report.idle = try await IdlePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run()
+            }
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+        return report
+    }
+
+    /// Settings that cannot run; the message names the flag.
+    public struct InvalidSettings: Error, CustomStringConvertible {
+        public let description: String
+    }
+}

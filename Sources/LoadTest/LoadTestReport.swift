@@ -1,0 +1,191 @@
+import BenchSupport
+import Foundation
+
+/// Everything one `taxi-hub loadtest` run measured: written as JSON (keys in snake case, e.g.
+/// `location_latency_ms`) and printed as Markdown tables.
+public struct LoadTestReport: Codable, Sendable {
+    /// The run's settings, as given.
+    public struct Settings: Codable, Sendable {
+        public let url: String
+        public let drivers: Int
+        public let riders: Int
+        public let gpsHz: Double
+        public let durationS: Double
+        public let warmupS: Double
+        public let generatorThreads: Int
+        public let sourceAddresses: [String]
+    }
+
+    /// Accept races: trips at least one driver tried to accept, and the distinct drivers seen
+    /// holding each of them (summed); one winner per trip means `winners == trips`.
+    public struct Races: Codable, Sendable, Equatable {
+        public let trips: Int
+        public let winners: Int
+        public let tripsWithSeveralWinners: Int
+        public let tripsWithoutWinner: Int
+    }
+
+    /// The same frames at the same rate through the bare echo route.
+    public struct Baseline: Codable, Sendable {
+        /// Echo round trip of the drivers' frames.
+        public let locationLatencyMs: LatencySummary
+        public let messagesInPerS: Double
+        public let messagesOutPerS: Double
+        public let hubCpuSeconds: Double
+        public let hubCpuUsPerMessage: Double
+        public let hubCpuUsPerFrame: Double
+        public let connectionFailures: Int
+    }
+
+    public let settings: Settings
+    public let machine: Machine
+    /// Driver's scheduled fix → the rider's `trip.location`.
+    public var locationLatencyMs = LatencySummary(Latency.emptyHistogram())
+    /// Rider's `create.trip` → each driver alert.
+    public var alertLatencyMs = LatencySummary(Latency.emptyHistogram())
+    /// Winner's `update.trip` STARTED → the rider's STARTED state.
+    public var acceptLatencyMs = LatencySummary(Latency.emptyHistogram())
+    /// Location updates sent and not answered with an error, per second of the window.
+    public var locationUpdatesPerS = 0.0
+    /// Location updates the schedule asked for, per second.
+    public var locationUpdatesOfferedPerS = 0.0
+    /// Frames from the hub to the generator, and from the generator to the hub, per second.
+    public var messagesInPerS = 0.0
+    public var messagesOutPerS = 0.0
+    /// Error frames by code, whole run (losing an accept race is `trip_taken`).
+    public var errors: [String: Int] = [:]
+    /// Connections that failed to open or closed before the end.
+    public var connectionFailures = 0
+    public var connectionFailureReasons: [String: Int] = [:]
+    public var races = Races(trips: 0, winners: 0, tripsWithSeveralWinners: 0, tripsWithoutWinner: 0)
+    public var tripsCompleted = 0
+    /// Trips nobody accepted before the rider's accept timeout.
+    public var tripsUnaccepted = 0
+    /// Alerts a driver let pass because it was already racing for, or driving, another trip.
+    public var alertsIgnored = 0
+    /// Hub CPU time over the window (from its `/metrics`), per client message, per frame either way.
+    public var hubCpuSeconds = 0.0
+    public var hubCpuUsPerMessage = 0.0
+    public var hubCpuUsPerFrame = 0.0
+    public var hubRssBytes = 0
+    public var generatorCpuSeconds = 0.0
+    public var baseline: Baseline?
+    /// Hub CPU per client message under the hub load over the same with the echo route.
+    public var cpuPerMessageRatio: Double?
+    public var cpuPerFrameRatio: Double?
+    public var idle: IdleResults?
+    public var warnings: [String] = []
+
+    init(settings: LoadTestSettings) {
+        self.settings = Settings(
+            url: settings.url, drivers: settings.drivers, riders: settings.riders, gpsHz: settings.gpsHz, durationS: settings.duration,
+            warmupS: settings.warmup, generatorThreads: settings.threads, sourceAddresses: settings.sourceAddresses
+        )
+        machine = Machine.current()
+    }
+
+    mutating func record(load: PhaseResults) {
+        locationLatencyMs = load.location
+        alertLatencyMs = load.alert
+        acceptLatencyMs = load.accept
+        locationUpdatesPerS = load.locationUpdatesPerSecond
+        locationUpdatesOfferedPerS = Double(settings.drivers) * settings.gpsHz
+        messagesInPerS = load.perSecond(.framesIn)
+        messagesOutPerS = load.perSecond(.framesOut)
+        errors = load.errors
+        connectionFailures = load.total[Measurements.Counter.connectionFailures.rawValue]
+            + load.total[Measurements.Counter.unexpectedCloses.rawValue]
+        connectionFailureReasons = load.connectionFailureReasons
+        let unexpected = load.total[Measurements.Counter.unexpectedCloses.rawValue]
+        if unexpected > 0 { connectionFailureReasons["closed_by_hub"] = unexpected }
+        races = Races(
+            trips: load.races.trips, winners: load.races.winners, tripsWithSeveralWinners: load.races.severalWinners,
+            tripsWithoutWinner: load.races.noWinner
+        )
+        tripsCompleted = load.total[Measurements.Counter.tripsCompleted.rawValue]
+        tripsUnaccepted = load.total[Measurements.Counter.unacceptedTrips.rawValue]
+        alertsIgnored = load.total[Measurements.Counter.ignoredAlerts.rawValue]
+        hubCpuSeconds = load.hubCPUSeconds
+        hubCpuUsPerMessage = load.hubMicrosecondsPerMessage
+        hubCpuUsPerFrame = load.hubMicrosecondsPerFrame
+        hubRssBytes = load.hubResidentBytes
+        generatorCpuSeconds = load.generatorCPUSeconds
+        if let limited = errors["rate_limited"] { warnings.append(ProgressLine.rateLimitWarning(limited)) }
+        if load.location.count == 0 { warnings.append("No location latency was measured: no trip was driven in the window.") }
+    }
+
+    mutating func record(baseline results: PhaseResults) {
+        baseline = Baseline(
+            locationLatencyMs: results.location, messagesInPerS: results.perSecond(.framesIn), messagesOutPerS: results.perSecond(.framesOut),
+            hubCpuSeconds: results.hubCPUSeconds, hubCpuUsPerMessage: results.hubMicrosecondsPerMessage,
+            hubCpuUsPerFrame: results.hubMicrosecondsPerFrame,
+            connectionFailures: results.total[Measurements.Counter.connectionFailures.rawValue]
+        )
+        if hubCpuSeconds > 0, results.hubCPUSeconds > 0 {
+            cpuPerMessageRatio = hubCpuUsPerMessage / results.hubMicrosecondsPerMessage
+            cpuPerFrameRatio = hubCpuUsPerFrame / results.hubMicrosecondsPerFrame
+        }
+    }
+
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// The results as Markdown tables.
+    public var markdown: String {
+        var lines = ["Machine: \(machine.summary)"]
+        if settings.drivers > 0 {
+            lines += [
+                "",
+                "Load: \(Format.count(settings.drivers)) drivers at \(settings.gpsHz) Hz, \(Format.count(settings.riders)) riders, "
+                    + "\(settings.durationS.formatted()) s measured after \(settings.warmupS.formatted()) s of warm-up", "",
+                "| latency (ms) | count | p50 | p99 | p99.9 | max |", "|---|---:|---:|---:|---:|---:|",
+                Self.row("location → rider", locationLatencyMs), Self.row("create.trip → driver alert", alertLatencyMs),
+                Self.row("accept → rider STARTED", acceptLatencyMs),
+            ]
+            if let baseline { lines.append(Self.row("echo round trip (baseline)", baseline.locationLatencyMs)) }
+            lines += [
+                "", "| measure | value |", "|---|---:|",
+                "| location updates/s (achieved / offered) | \(Format.count(Int(locationUpdatesPerS.rounded()))) / \(Format.count(Int(locationUpdatesOfferedPerS.rounded()))) |",
+                "| frames/s to the hub / from the hub | \(Format.count(Int(messagesOutPerS.rounded()))) / \(Format.count(Int(messagesInPerS.rounded()))) |",
+                "| hub CPU in the window | \(String(format: "%.2f", hubCpuSeconds)) s (\(String(format: "%.0f", 100 * hubCpuSeconds / settings.durationS)) % of one core) |",
+                "| hub CPU per client message / per frame | \(String(format: "%.1f", hubCpuUsPerMessage)) µs / \(String(format: "%.1f", hubCpuUsPerFrame)) µs |",
+                "| generator CPU in the window | \(String(format: "%.2f", generatorCpuSeconds)) s |",
+                "| hub resident memory | \(Format.count(hubRssBytes / 1024)) KiB |",
+                "| races: trips / winners (several / none) | \(races.trips) / \(races.winners) (\(races.tripsWithSeveralWinners) / \(races.tripsWithoutWinner)) |",
+                "| trips completed / unaccepted; alerts let pass (driver busy) | \(tripsCompleted) / \(tripsUnaccepted); \(alertsIgnored) |",
+                "| connection failures | \(connectionFailures)\(connectionFailureReasons.isEmpty ? "" : " \(connectionFailureReasons)") |",
+                "| errors | \(errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |",
+            ]
+        }
+        if let baseline {
+            lines += [
+                "", "| echo baseline (same frames, same rate) | value |", "|---|---:|",
+                "| frames/s to the hub / from the hub | \(Format.count(Int(baseline.messagesOutPerS.rounded()))) / \(Format.count(Int(baseline.messagesInPerS.rounded()))) |",
+                "| hub CPU in the window | \(String(format: "%.2f", baseline.hubCpuSeconds)) s |",
+                "| hub CPU per client message / per frame | \(String(format: "%.1f", baseline.hubCpuUsPerMessage)) µs / \(String(format: "%.1f", baseline.hubCpuUsPerFrame)) µs |",
+                "| hub ÷ echo CPU per client message / per frame | \(cpuPerMessageRatio.map(Format.ratio) ?? "–") / \(cpuPerFrameRatio.map(Format.ratio) ?? "–") |",
+            ]
+        }
+        if let idle {
+            lines += [
+                "", "| idle connections | value |", "|---|---:|",
+                "| open | \(Format.count(idle.connections))\(idle.failures.isEmpty ? "" : " (failed: \(idle.failures))") |",
+                "| hub resident memory before / after | \(Format.count(idle.hubRssBytesBefore / 1024)) KiB / \(Format.count(idle.hubRssBytes / 1024)) KiB |",
+                "| hub memory per connection | \(Format.count(Int(idle.bytesPerConnection.rounded()))) bytes |",
+                "| one more connection | \(idle.extraConnection) |",
+                "| /healthz afterwards | \(idle.healthzAfter.map(String.init) ?? "no answer") |",
+            ]
+        }
+        if !warnings.isEmpty { lines += [""] + warnings }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func row(_ name: String, _ summary: LatencySummary) -> String {
+        "| \(name) | \(Format.count(summary.count)) | "
+            + [summary.p50, summary.p99, summary.p999, summary.max].map(Format.milliseconds).joined(separator: " | ") + " |"
+    }
+}

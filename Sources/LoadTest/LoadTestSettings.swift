@@ -1,0 +1,66 @@
+/// What one load test run does; `taxi-hub loadtest` fills it from its flags.
+public struct LoadTestSettings: Sendable {
+    /// The hub's base URL, `http://HOST:PORT`.
+    public var url = "http://127.0.0.1:8000"
+    public var drivers = 1_000
+    public var riders = 100
+    /// GPS fixes per second per driver.
+    public var gpsHz = 1.0
+    /// Seconds measured, after the warm-up.
+    public var duration = 30.0
+    /// Seconds of load before measuring starts; the riders' first requests are spread over it.
+    public var warmup = 5.0
+    /// Also run the same frames at the same rate against `/bench/echo`.
+    public var baseline = false
+    /// Idle connections to open and hold (0: no idle measurement).
+    public var idle = 0
+    /// Seconds the idle connections are held before the hub's memory is read.
+    public var idleHold = 5.0
+    /// Local addresses to bind connections to, round robin; empty: the kernel chooses.
+    public var sourceAddresses: [String] = []
+    /// Most connections bound to one source address.
+    public var connectionsPerAddress = 25_000
+    /// Connection attempts in flight at once while opening.
+    public var openConcurrency = 200
+    /// Driving speed in metres per second.
+    public var speed = 10.0
+    /// Blocks (200 m each, along the streets) from pick-up to drop-off.
+    public var tripBlocks = 3
+    /// Seconds a rider waits between the end of a trip and the next request.
+    public var riderPause = 2.0
+    /// Seconds after which a rider cancels a trip nobody accepted.
+    public var acceptTimeout = 10.0
+    /// Event-loop threads of the generator.
+    public var threads = 2
+    /// Users are `PREFIX-driver-N` and `PREFIX-rider-N`, created (or reused) through `/bench/users`.
+    public var userPrefix = "loadtest"
+    /// Seed of the simulation's random choices.
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    /// `127.0.0.2-127.0.0.20,127.0.1.1` as the list of addresses it names.
+    public static func sourceAddresses(_ text: String) throws -> [String] {
+        try SourceAddresses.expand(text)
+    }
+
+    /// Problems with these settings, as messages naming the flag; empty when they are usable.
+    public var problems: [String] {
+        var problems: [String] = []
+        if drivers < 0 || riders < 0 || idle < 0 { problems.append("--drivers, --riders and --idle must not be negative.") }
+        if riders > 0 && drivers == 0 { problems.append("--riders needs drivers to pick up near (--drivers > 0).") }
+        if baseline && drivers == 0 { problems.append("--baseline sends the drivers' frames: it needs --drivers > 0.") }
+        if !(gpsHz > 0 && gpsHz <= 100) { problems.append("--gps-hz must be in (0, 100].") }
+        if !(duration > 0) || warmup < 0 || idleHold < 0 { problems.append("--duration must be positive, --warmup and --idle-hold not negative.") }
+        if !(speed > 0 && speed <= 100) { problems.append("--speed must be in (0, 100] m/s (the hub refuses faster fixes).") }
+        if tripBlocks < 1 || threads < 1 || openConcurrency < 1 || connectionsPerAddress < 1 {
+            problems.append("--trip-blocks, --threads, --open-concurrency and --connections-per-address must be at least 1.")
+        }
+        if !sourceAddresses.isEmpty, max(drivers + riders, idle + 1) > sourceAddresses.count * connectionsPerAddress {
+            problems.append(
+                "\(sourceAddresses.count) source addresses × \(connectionsPerAddress) connections are too few; add addresses."
+            )
+        }
+        return problems
+    }
+}

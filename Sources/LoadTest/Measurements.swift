@@ -1,0 +1,128 @@
+import BenchSupport
+import Histogram
+import Synchronization
+
+/// Everything a run counts, shared by every simulated client (any thread).
+///
+/// Latencies go into HdrHistograms in microseconds, and only for messages *sent* inside the
+/// measured window (after the warm-up, before the end), so the ramp-up and the drain do not
+/// count. Counters run for the whole run; the report takes differences across the window.
+final class Measurements: Sendable {
+    /// The kinds of latency measured.
+    enum Kind: Int, CaseIterable {
+        /// Driver's `update.location` scheduled → the rider's `trip.location` (or the echo's round trip).
+        case location
+        /// Rider's `create.trip` sent → a driver's alert.
+        case alert
+        /// The winning driver's `update.trip` STARTED sent → the rider's STARTED state.
+        case accept
+    }
+
+    /// Monotonic counters.
+    enum Counter: Int, CaseIterable {
+        case framesOut, framesIn, locationsSent, locationErrors, tripsCompleted, unacceptedTrips, ignoredAlerts
+        case connectionFailures, unexpectedCloses, connectionsOpen
+    }
+
+    private struct Histograms {
+        var total = Kind.allCases.map { _ in Latency.emptyHistogram() }
+        /// Location latencies since the last progress line.
+        var recentLocation = Latency.emptyHistogram()
+    }
+
+    private struct Races {
+        /// Trips at least one driver tried to accept.
+        var raced: Set<String> = []
+        /// The drivers seen as a trip's driver in its states from STARTED on.
+        var winners: [String: Set<Int>] = [:]
+    }
+
+    private let histograms = Mutex(Histograms())
+    private let counters = Mutex([Int](repeating: 0, count: Counter.allCases.count))
+    private let errors = Mutex<[String: Int]>([:])
+    private let failureReasons = Mutex<[String: Int]>([:])
+    private let races = Mutex(Races())
+    /// The measured window in monotonic nanoseconds; 0 while unset.
+    private let windowStart = Atomic<UInt64>(0)
+    private let windowEnd = Atomic<UInt64>(0)
+
+    func startWindow(at time: UInt64) { windowStart.store(time, ordering: .releasing) }
+    func endWindow(at time: UInt64) { windowEnd.store(time, ordering: .releasing) }
+
+    /// Whether something sent at `time` belongs to the measured window.
+    func inWindow(_ time: UInt64) -> Bool {
+        let start = windowStart.load(ordering: .acquiring)
+        let end = windowEnd.load(ordering: .acquiring)
+        return start != 0 && time >= start && (end == 0 || time < end)
+    }
+
+    /// Records `now - sentAt` if `sentAt` lies in the window.
+    func latency(_ kind: Kind, sentAt: UInt64, now: UInt64 = MonotonicClock.nanoseconds()) {
+        guard inWindow(sentAt) else { return }
+        histograms.withLock { histograms in
+            Latency.record(from: sentAt, to: now, in: &histograms.total[kind.rawValue])
+            if kind == .location { Latency.record(from: sentAt, to: now, in: &histograms.recentLocation) }
+        }
+    }
+
+    func summary(_ kind: Kind) -> LatencySummary {
+        LatencySummary(histograms.withLock { $0.total[kind.rawValue] })
+    }
+
+    /// The location latency since the last call, and a fresh start for the next.
+    func takeRecentLocation() -> LatencySummary {
+        histograms.withLock { histograms in
+            defer { histograms.recentLocation.reset() }
+            return LatencySummary(histograms.recentLocation)
+        }
+    }
+
+    func add(_ counter: Counter, _ amount: Int = 1) {
+        counters.withLock { $0[counter.rawValue] += amount }
+    }
+
+    /// Every counter's value, indexed by `Counter.rawValue`.
+    var counterValues: [Int] { counters.withLock { $0 } }
+
+    subscript(_ counter: Counter) -> Int {
+        counters.withLock { $0[counter.rawValue] }
+    }
+
+    func error(code: String, requestType: String?) {
+        errors.withLock { $0[code, default: 0] += 1 }
+        if requestType == "update.location" { add(.locationErrors) }
+    }
+
+    var errorCounts: [String: Int] { errors.withLock { $0 } }
+
+    /// A connection attempt ended: opened (nil) or failed.
+    func connectionOutcome(_ failure: WebSocketClient.OpenError?) {
+        guard let failure else {
+            add(.connectionsOpen)
+            return
+        }
+        add(.connectionFailures)
+        failureReasons.withLock { $0[failure.label, default: 0] += 1 }
+    }
+
+    var connectionFailureReasons: [String: Int] { failureReasons.withLock { $0 } }
+
+    /// A driver sent `update.trip` STARTED for `trip`.
+    func raced(_ trip: String) {
+        _ = races.withLock { $0.raced.insert(trip) }
+    }
+
+    /// A trip state was seen by some connection; from STARTED on, its driver is a winner.
+    func observe(_ state: HubFrame.TripState) {
+        guard let driver = state.driverID, ["STARTED", "IN_PROGRESS", "COMPLETED"].contains(state.status) else { return }
+        _ = races.withLock { $0.winners[state.id, default: []].insert(driver) }
+    }
+
+    /// Trips raced, winners summed over them, and the trips with several winners or none.
+    var raceResults: (trips: Int, winners: Int, severalWinners: Int, noWinner: Int) {
+        races.withLock { races in
+            let counts = races.raced.map { races.winners[$0]?.count ?? 0 }
+            return (counts.count, counts.reduce(0, +), counts.filter { $0 > 1 }.count, counts.filter { $0 == 0 }.count)
+        }
+    }
+}

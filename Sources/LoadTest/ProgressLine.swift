@@ -1,0 +1,39 @@
+import BenchSupport
+import Foundation
+
+/// The live line on stderr, once a second: elapsed time, open connections, frames per second
+/// out and in, location updates per second, and the p99 location latency of that second.
+struct ProgressLine: Sendable {
+    let phase: String
+    let measurements: Measurements
+    let log: @Sendable (String) -> Void
+
+    /// Prints a line each second until the task is cancelled; warns once when the hub rate-limits locations.
+    func run(from start: UInt64) async {
+        var last = measurements.counterValues
+        var warned = false
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            guard !Task.isCancelled else { return }
+            let now = measurements.counterValues
+            func delta(_ counter: Measurements.Counter) -> Int { now[counter.rawValue] - last[counter.rawValue] }
+            let recent = measurements.takeRecentLocation()
+            let elapsed = Double(MonotonicClock.nanoseconds() - start) / 1e9
+            log(
+                "\(phase) \(String(format: "%5.1f", elapsed)) s  connections \(Format.count(now[Measurements.Counter.connectionsOpen.rawValue]))"
+                    + "  out \(Format.count(delta(.framesOut)))/s  in \(Format.count(delta(.framesIn)))/s"
+                    + "  locations \(Format.count(delta(.locationsSent)))/s"
+                    + "  p99 location \(recent.count > 0 ? Format.milliseconds(recent.p99) + " ms" : "–")"
+            )
+            if !warned, let limited = measurements.errorCounts["rate_limited"], limited > 0 {
+                warned = true
+                log(Self.rateLimitWarning(limited))
+            }
+            last = now
+        }
+    }
+
+    static func rateLimitWarning(_ count: Int) -> String {
+        "WARNING: the hub answered \(count) location updates with rate_limited: start it with --location-rate-limit at or above --gps-hz (e.g. 100), or the load is not what it claims"
+    }
+}

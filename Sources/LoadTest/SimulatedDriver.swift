@@ -1,0 +1,197 @@
+import BenchSupport
+import Foundation
+import Synchronization
+
+/// One simulated driver: drives between random intersections, sends a GPS fix at each tick of
+/// the schedule, races to accept every trip it is alerted of while it is free, and drives the
+/// trip it won to the pick-up (then `IN_PROGRESS`) and the drop-off (then `COMPLETED`).
+///
+/// It remembers the fixes it sent while driving a trip, so the rider's `trip.location` can be
+/// matched to the moment the fix was scheduled (by exact coordinates: each fix is somewhere else).
+final class SimulatedDriver: Sendable {
+    /// What the driver is busy with.
+    private enum Job {
+        case roaming
+        case accepting(trip: String)
+        case toPickUp(trip: String, dropOff: CityModel.Intersection)
+        case toDropOff(trip: String)
+
+        var isDriving: Bool {
+            switch self {
+            case .toPickUp, .toDropOff: true
+            case .roaming, .accepting: false
+            }
+        }
+    }
+
+    private struct SentFix {
+        let point: Coordinates
+        let scheduledAt: UInt64
+    }
+
+    private struct State {
+        var client: WebSocketClient?
+        var vehicle: Vehicle
+        var random: SplitMix64
+        var job = Job.roaming
+        /// Fixes sent while driving a trip and not yet seen by the rider, oldest first.
+        var fixes: [SentFix] = []
+        /// The last `update.trip` STARTED this driver sent.
+        var accept: (trip: String, sentAt: UInt64)?
+    }
+
+    /// Fixes kept for matching; older ones were coalesced by the hub or lost.
+    static let keptFixes = 64
+
+    let id: Int
+    let token: String
+    private let state: Mutex<State>
+
+    init(id: Int, token: String, city: CityModel, seed: UInt64) {
+        self.id = id
+        self.token = token
+        var random = SplitMix64(seed: seed)
+        var vehicle = Vehicle(at: city.randomIntersection(using: &random), in: city)
+        vehicle.drive(to: city.randomIntersection(using: &random), in: city)
+        state = Mutex(State(vehicle: vehicle, random: random))
+    }
+
+    func attach(_ client: WebSocketClient) {
+        state.withLock { $0.client = client }
+    }
+
+    var position: CityModel.Position {
+        state.withLock { $0.vehicle.position }
+    }
+
+    /// One step of the GPS schedule: move, maybe reach the pick-up or drop-off, send the fix.
+    func tick(scheduledAt: UInt64, in simulation: Simulation) {
+        let city = simulation.city
+        let settings = simulation.settings
+        let (client, frames) = state.withLock { state -> (WebSocketClient?, [String]) in
+            var frames: [String] = []
+            state.vehicle.advance(settings.speed / settings.gpsHz, in: city)
+            if state.vehicle.hasArrived {
+                switch state.job {
+                case .toPickUp(let trip, let dropOff):
+                    frames.append(ClientFrames.updateTrip(trip, status: "IN_PROGRESS"))
+                    state.vehicle.drive(to: dropOff, in: city)
+                    state.job = .toDropOff(trip: trip)
+                case .toDropOff(let trip):
+                    frames.append(ClientFrames.updateTrip(trip, status: "COMPLETED"))
+                    state.job = .roaming
+                    state.fixes.removeAll()
+                    state.vehicle.drive(to: city.randomIntersection(using: &state.random), in: city)
+                case .roaming, .accepting:
+                    state.vehicle.drive(to: city.randomIntersection(using: &state.random), in: city)
+                }
+            }
+            let point = city.coordinates(of: state.vehicle.position)
+            if state.job.isDriving {
+                state.fixes.append(SentFix(point: point, scheduledAt: scheduledAt))
+                if state.fixes.count > Self.keptFixes { state.fixes.removeFirst() }
+            }
+            let milliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
+            frames.append(ClientFrames.location(point, heading: state.vehicle.heading, speed: settings.speed, timestamp: milliseconds))
+            return (state.client, frames)
+        }
+        guard let client else { return }
+        for frame in frames { client.send(frame) }
+        simulation.measurements.add(.framesOut, frames.count)
+        simulation.measurements.add(.locationsSent)
+    }
+
+    /// Completes the trip being driven, wherever the car is (at the end of a run).
+    func finishTrip() {
+        let finish = state.withLock { state -> (WebSocketClient, String)? in
+            switch state.job {
+            case .toPickUp(let trip, _), .toDropOff(let trip):
+                state.job = .roaming
+                state.fixes.removeAll()
+                return state.client.map { ($0, ClientFrames.updateTrip(trip, status: "COMPLETED")) }
+            case .roaming, .accepting:
+                return nil
+            }
+        }
+        if let finish { finish.0.send(finish.1) }
+    }
+
+    func received(_ frame: HubFrame, in simulation: Simulation) {
+        let measurements = simulation.measurements
+        switch frame {
+        case .trip(let trip) where trip.status == "REQUESTED" && trip.riderID != id:
+            alerted(of: trip, in: simulation)
+        case .trip(let trip):
+            measurements.observe(trip)
+            learn(trip, in: simulation.city)
+        case .error(let code, let requestType):
+            measurements.error(code: code, requestType: requestType)
+            guard requestType == "update.trip" else { return }
+            // While accepting, an update.trip error answers the accept.
+            state.withLock { state in
+                if case .accepting = state.job { state.job = .roaming }
+            }
+        case .location, .echoedFix, .other:
+            break
+        }
+    }
+
+    /// When this driver's `update.trip` STARTED for `trip` was sent.
+    func acceptSentAt(trip: String) -> UInt64? {
+        state.withLock { state in state.accept.flatMap { $0.trip == trip ? $0.sentAt : nil } }
+    }
+
+    /// The scheduled time of the fix at `point`, if this driver sent it while driving a trip;
+    /// forgets it and every older fix.
+    func matchFix(at point: Coordinates) -> UInt64? {
+        state.withLock { state in
+            guard let index = state.fixes.firstIndex(where: { $0.point == point }) else { return nil }
+            let scheduled = state.fixes[index].scheduledAt
+            state.fixes.removeFirst(index + 1)
+            return scheduled
+        }
+    }
+
+    /// An alert: measured, and raced for when the driver is free.
+    private func alerted(of trip: HubFrame.TripState, in simulation: Simulation) {
+        let measurements = simulation.measurements
+        if let sentAt = trip.riderID.flatMap({ simulation.riders[$0] })?.requestSentAt(trip: trip.id) {
+            measurements.latency(.alert, sentAt: sentAt)
+        }
+        let client = state.withLock { state -> WebSocketClient? in
+            guard case .roaming = state.job else { return nil }
+            state.job = .accepting(trip: trip.id)
+            state.accept = (trip.id, MonotonicClock.nanoseconds())
+            return state.client
+        }
+        guard let client else {
+            measurements.add(.ignoredAlerts)
+            return
+        }
+        measurements.raced(trip.id)
+        client.send(ClientFrames.updateTrip(trip.id, status: "STARTED"))
+        measurements.add(.framesOut)
+    }
+
+    /// A later state of a trip: the race won, or the trip canceled under us. A lost race is
+    /// learnt from the error answering the accept, not from the new state the hub sends every
+    /// offered driver: that state may come first, and the error, arriving later, would otherwise
+    /// end the next race this driver enters.
+    private func learn(_ trip: HubFrame.TripState, in city: CityModel) {
+        state.withLock { state in
+            switch state.job {
+            case .accepting(let id) where id == trip.id && trip.driverID == self.id && trip.status == "STARTED":
+                let here = city.nearestIntersection(to: state.vehicle.position)
+                let pickUp = trip.pickUp.map { city.nearestIntersection(to: city.position(of: $0)) } ?? here
+                state.job = .toPickUp(trip: id, dropOff: trip.dropOff.map { city.nearestIntersection(to: city.position(of: $0)) } ?? here)
+                state.vehicle.drive(to: pickUp, in: city)
+            case .toPickUp(let id, _) where id == trip.id && trip.status == "CANCELED",
+                .toDropOff(let id) where id == trip.id && trip.status == "CANCELED":
+                state.job = .roaming
+                state.fixes.removeAll()
+            default:
+                break
+            }
+        }
+    }
+}

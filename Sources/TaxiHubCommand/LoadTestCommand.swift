@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import LoadTest
+
+/// `taxi-hub loadtest`: drives a running hub with simulated drivers and riders and reports latency,
+/// throughput, CPU and memory (issue 6).
+struct LoadTestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loadtest",
+        abstract: "Load a running hub with simulated drivers and riders; report latencies, rates, CPU and memory.",
+        discussion: """
+            The hub must run with --bench-routes (users and tokens are made through POST /bench/users; \
+            --baseline uses the /bench/echo WebSocket), and with --location-rate-limit at or above --gps-hz, \
+            or its per-connection rate limit answers fixes with rate_limited (the tool warns). \
+            Progress goes to stderr once a second, the results as Markdown to stdout, and to --json FILE.
+            Example: taxi-hub loadtest --url http://127.0.0.1:8080 --drivers 2000 --riders 500 --gps-hz 5 --duration 30 --json out.json
+            """
+    )
+
+    @Option(help: "The hub, http://HOST:PORT.") var url = "http://127.0.0.1:8000"
+    @Option(help: "Simulated drivers (default 1000; 0 with --idle alone).") var drivers: Int?
+    @Option(help: "Simulated riders (default 100; 0 with --idle alone).") var riders: Int?
+    @Option(name: .customLong("gps-hz"), help: "GPS fixes per second per driver.") var gpsHz = 1.0
+    @Option(help: "Seconds measured after the warm-up.") var duration = 30.0
+    @Option(help: "Seconds of load before measuring; riders' first requests are spread over it.") var warmup = 5.0
+    @Flag(help: "Also send the drivers' frames at the same rate to the hub's bare /bench/echo route.") var baseline = false
+    @Option(help: "Open and hold this many idle WebSockets and report the hub's memory per connection.") var idle = 0
+    @Option(name: .customLong("idle-hold"), help: "Seconds the idle connections are held before the memory is read.")
+    var idleHold = 5.0
+    @Option(
+        name: .customLong("source-addresses"),
+        help: "Local addresses to bind connections to, round robin, e.g. 127.0.0.2-127.0.0.20 (default: the kernel chooses)."
+    )
+    var sourceAddresses: String?
+    @Option(name: .customLong("connections-per-address"), help: "Most connections on one source address.")
+    var connectionsPerAddress = 25_000
+    @Option(name: .customLong("open-concurrency"), help: "Connection attempts in flight at once.") var openConcurrency = 200
+    @Option(help: "Driving speed, m/s.") var speed = 10.0
+    @Option(name: .customLong("trip-blocks"), help: "Blocks (200 m) from pick-up to drop-off.") var tripBlocks = 3
+    @Option(name: .customLong("rider-pause"), help: "Seconds between a trip's end and the rider's next request.") var riderPause = 2.0
+    @Option(name: .customLong("accept-timeout"), help: "Seconds before a rider cancels a trip nobody accepted.")
+    var acceptTimeout = 10.0
+    @Option(help: "Event-loop threads of the generator.") var threads = 2
+    @Option(name: .customLong("user-prefix"), help: "Users are PREFIX-driver-N, PREFIX-rider-N (created or reused).")
+    var userPrefix = "loadtest"
+    @Option(help: "Seed of the simulation's random choices.") var seed: UInt64 = 1
+    @Option(help: "Also write the results as JSON to this file.") var json: String?
+
+    func run() async throws {
+        var settings = LoadTestSettings()
+        settings.url = url
+        settings.drivers = drivers ?? (idle > 0 ? 0 : 1_000)
+        settings.riders = riders ?? (idle > 0 && drivers == nil ? 0 : 100)
+        settings.gpsHz = gpsHz
+        settings.duration = duration
+        settings.warmup = warmup
+        settings.baseline = baseline
+        settings.idle = idle
+        settings.idleHold = idleHold
+        settings.connectionsPerAddress = connectionsPerAddress
+        settings.openConcurrency = openConcurrency
+        settings.speed = speed
+        settings.tripBlocks = tripBlocks
+        settings.riderPause = riderPause
+        settings.acceptTimeout = acceptTimeout
+        settings.threads = threads
+        settings.userPrefix = userPrefix
+        settings.seed = seed
+        do {
+            settings.sourceAddresses = try sourceAddresses.map(LoadTestSettings.sourceAddresses) ?? []
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if let problem = settings.problems.first { throw ValidationError(problem) }
+        let report = try await LoadTest.run(settings) { line in
+            FileHandle.standardError.write(Data("loadtest: \(line)\n".utf8))
+        }
+        print(report.markdown)
+        if let json {
+            try report.jsonData().write(to: URL(fileURLWithPath: json))
+            FileHandle.standardError.write(Data("loadtest: wrote \(json)\n".utf8))
+        }
+    }
+}

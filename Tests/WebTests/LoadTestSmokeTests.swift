@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+import Web
+
+@testable import LoadTest
+
+/// The load generator runs against a live hub for a few seconds with small counts, so it cannot
+/// rot: every report field is there, latencies were measured, every race had one winner.
+@Suite("Load generator")
+struct LoadTestSmokeTests {
+    @Test("a short run with baseline and idle connections reports every field, one winner per race, no failed connection")
+    func smokeRun() async throws {
+        try await LiveHub.run(configure: {
+            $0.benchRoutes = true
+            $0.locationRateLimit = 1_000
+        }) { hub in
+            var settings = LoadTestSettings()
+            settings.url = "http://127.0.0.1:\(hub.port)"
+            settings.drivers = 20
+            settings.riders = 5
+            settings.gpsHz = 2
+            settings.duration = 3
+            settings.warmup = 0
+            settings.baseline = true
+            settings.idle = 50
+            settings.idleHold = 0.5
+            settings.sourceAddresses = try LoadTestSettings.sourceAddresses("127.0.0.1-127.0.0.2")
+            let report = try await LoadTest.run(settings) { _ in }
+            let json = try #require(try JSONSerialization.jsonObject(with: report.jsonData()) as? [String: Any])
+
+            for key in ["location_latency_ms", "alert_latency_ms", "accept_latency_ms"] {
+                let summary = try #require(json[key] as? [String: Any], "\(key) missing")
+                #expect(Set(summary.keys).isSuperset(of: ["p50", "p99", "p999", "max", "count"]))
+                #expect(summary["count"] as? Int ?? 0 > 0, "no \(key) measured")
+            }
+            #expect(json["location_updates_per_s"] as? Double ?? 0 > 0)
+            #expect(json["errors"] is [String: Any])
+            #expect(json["errors"].flatMap { ($0 as? [String: Int])?["rate_limited"] } == nil)
+            let races = try #require(json["races"] as? [String: Any])
+            #expect(races["trips"] as? Int ?? 0 > 0)
+            #expect(races["winners"] as? Int == races["trips"] as? Int)
+            #expect(json["hub_cpu_seconds"] as? Double ?? 0 > 0)
+            #expect(json["connection_failures"] as? Int == 0)
+
+            let baseline = try #require(json["baseline"] as? [String: Any])
+            #expect((baseline["location_latency_ms"] as? [String: Any])?["count"] as? Int ?? 0 > 0)
+            #expect(json["cpu_per_message_ratio"] is Double)
+
+            let idle = try #require(json["idle"] as? [String: Any])
+            #expect(idle["connections"] as? Int == 50)
+            #expect(idle["hub_rss_bytes"] as? Int ?? 0 > 0)
+            #expect(idle["bytes_per_connection"] is Double)
+            #expect(idle["healthz_after"] as? Int == 200)
+        }
+    }
+
+    @Test("without bench routes, /bench/users and /bench/echo are 404")
+    func benchRoutesOff() async throws {
+        try await LiveHub.run { hub in
+            let users = try await hub.request("/bench/users", method: .post, json: ["prefix": "x", "count": 1, "group": "rider"])
+            #expect(users.status == .notFound)
+            #expect(try await hub.request("/bench/echo").status == .notFound)
+        }
+    }
+
+    @Test("bench routes are off unless the flag, the environment or the file turns them on")
+    func benchRoutesKnob() async throws {
+        #expect(try await ConfigurationTests.resolve([]).benchRoutes == false)
+        #expect(try await ConfigurationTests.resolve(["--bench-routes"]).benchRoutes)
+        #expect(try await ConfigurationTests.resolve([], environment: ["TAXI_HUB_BENCH_ROUTES": "true"]).benchRoutes)
+    }
+
+    @Test("/bench/users makes the batch once and reuses it; the tokens open /taxi/")
+    func benchUsers() async throws {
+        try await LiveHub.run(configure: { $0.benchRoutes = true }) { hub in
+            let body: [String: Any] = ["prefix": "lt-driver", "count": 3, "group": "driver"]
+            let first = try parseJSONArray(String(buffer: try await hub.request("/bench/users", method: .post, json: body).body))
+            let again = try parseJSONArray(String(buffer: try await hub.request("/bench/users", method: .post, json: body).body))
+            #expect(first.map { $0["username"] as? String } == ["lt-driver-1", "lt-driver-2", "lt-driver-3"])
+            #expect(first.map { $0["id"] as? Int } == again.map { $0["id"] as? Int })
+            let token = try #require(first.first?["access"] as? String)
+            let socket = try await TestSocket.connect(port: hub.port, token: token)
+            socket.send(["type": "echo.message", "data": "hello"])
+            #expect(try await socket.receiveJSON()["data"] as? String == "hello")
+            let wrongGroup = try await hub.request("/bench/users", method: .post, json: ["prefix": "lt-driver", "count": 1, "group": "rider"])
+            #expect(wrongGroup.status == .badRequest)
+        }
+    }
+
+    @Test("the generator reads the hub's frames: trips with nested users and locations, errors")
+    func parsesFrames() {
+        let trip = #"{"data":{"created":"2026-11-24T10:00:00.123456Z","driver":{"first_name":"D","group":"driver","id":7,"#
+            + #""last_name":"x","photo":null,"username":"d"},"drop_off_address":"B","drop_off_location":{"lat":52.5,"lng":13.4},"#
+            + #""id":"8d5c0b55-0000-4000-8000-000000000001","pick_up_address":"A \"quoted\"","pick_up_location":{"lat":52.51,"lng":13.41},"#
+            + #""rider":{"first_name":"R","group":"rider","id":3,"last_name":"y","photo":null,"username":"r"},"status":"STARTED","#
+            + #""updated":"2026-11-24T10:00:00.123456Z"},"seq":2,"type":"echo.message"}"#
+        #expect(
+            HubFrame.parse(trip)
+                == .trip(
+                    .init(
+                        id: "8d5c0b55-0000-4000-8000-000000000001", status: "STARTED", riderID: 3, driverID: 7,
+                        pickUp: Coordinates(lat: 52.51, lng: 13.41), dropOff: Coordinates(lat: 52.5, lng: 13.4)
+                    )
+                )
+        )
+        let location = #"{"data":{"accuracy":5,"driver_id":7,"heading":90,"lat":52.5212346,"lng":13.4,"seq":3,"speed":10,"#
+            + #""timestamp":"2026-11-24T10:00:00.123000Z","trip_id":"t-1"},"seq":3,"type":"trip.location"}"#
+        #expect(HubFrame.parse(location) == .location(tripID: "t-1", driverID: 7, at: Coordinates(lat: 52.5212346, lng: 13.4)))
+        let error = #"{"data":{"code":"trip_taken","message":"Another driver has taken this trip.","request_type":"update.trip"},"type":"error"}"#
+        #expect(HubFrame.parse(error) == .error(code: "trip_taken", requestType: "update.trip"))
+        let fix = ClientFrames.location(Coordinates(lat: 52.5, lng: 13.4), heading: 90, speed: 10, timestamp: 123_456_789)
+        #expect(HubFrame.parse(fix) == .echoedFix(scheduledAt: 123_456_789))
+        #expect(HubFrame.parse("not json") == .other)
+    }
+
+    @Test("drivers follow the streets and arrive where they were sent")
+    func cityRoutes() throws {
+        let city = CityModel(side: 1_000)
+        var vehicle = Vehicle(at: .init(column: 0, row: 0), in: city)
+        vehicle.drive(to: .init(column: 2, row: 1), in: city)
+        vehicle.advance(300, in: city)
+        #expect(vehicle.position == .init(x: 300, y: 0))
+        #expect(vehicle.heading == 90)
+        vehicle.advance(150, in: city)
+        #expect(vehicle.position == .init(x: 400, y: 50))
+        #expect(vehicle.heading == 0)
+        vehicle.advance(1_000, in: city)
+        #expect(vehicle.hasArrived)
+        #expect(vehicle.position == city.position(of: .init(column: 2, row: 1)))
+        #expect(try LoadTestSettings.sourceAddresses("127.0.0.2-127.0.0.4,127.0.1.1") == ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.1.1"])
+    }
+}
