@@ -85,6 +85,15 @@ struct GPSSocketTests {
                 #expect(points.compactMap { $0["seq"] as? Int } == seqs)
                 #expect(points.last?["lat"] as? Double == Self.latitude(59))
             }
+            // Once the trip is finished and has left memory, the same track comes from the store.
+            ride.driverSocket.send(["type": "update.trip", "data": ["id": ride.tripID, "status": "COMPLETED"]])
+            _ = try await ride.riderSocket.receiveJSON()
+            try await Task.sleep(for: .seconds(1))
+            let stored = try await hub.request("/api/trip/\(ride.tripID)/track/", token: ride.rider.access)
+            let storedPoints = try #require(try parseJSONObject(String(buffer: stored.body))["points"] as? [[String: Any]])
+            #expect(storedPoints.compactMap { $0["seq"] as? Int } == seqs)
+            #expect(storedPoints.last?["speed"] as? Double == 9.25 && storedPoints.last?["heading"] as? Double == 45.5)
+
             let stranger = try await hub.account("stranger@example.com", group: "driver")
             #expect(try await hub.request("/api/trip/\(ride.tripID)/track/", token: stranger.access).status == .notFound)
             #expect(try await hub.request("/api/trip/\(UUID().uuidString)/track/", token: ride.rider.access).status == .notFound)

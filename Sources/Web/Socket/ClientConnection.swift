@@ -24,6 +24,8 @@ final class ClientConnection: Mailbox {
     let connectionID: ConnectionID
     let user: User
     let outbound: OutboundQueue
+    /// The socket's event loop as a task executor: drains run there.
+    let executor: EventLoopTaskExecutor
     private let channel: any Channel
     private let metrics: HubMetrics
     private let logger: Logger
@@ -38,6 +40,7 @@ final class ClientConnection: Mailbox {
         self.connectionID = id
         self.user = user
         self.outbound = OutboundQueue(limit: queueLength)
+        self.executor = EventLoopTaskExecutor(channel.eventLoop)
         self.channel = channel
         self.metrics = metrics
         self.logger = logger
@@ -85,7 +88,7 @@ final class ClientConnection: Mailbox {
     }
 
     private func startDrain() {
-        Task { await self.drain() }
+        Task(executorPreference: executor) { await self.drain() }
     }
 
     /// Writes what waits, in order, until the queue is idle or finished.

@@ -30,16 +30,18 @@ final class InboundPump: Sendable {
 
     private let session: ClientSession
     private let channel: any Channel
+    private let executor: EventLoopTaskExecutor
     /// Runs once after the session has left the hub: gives the connection's slot back.
     private let onEnd: @Sendable () -> Void
     private let state = Mutex(State())
 
     /// Starts at once: the session joins the hub before any message is handled.
-    init(session: ClientSession, channel: any Channel, onEnd: @escaping @Sendable () -> Void) {
+    init(session: ClientSession, channel: any Channel, executor: EventLoopTaskExecutor, onEnd: @escaping @Sendable () -> Void) {
         self.session = session
         self.channel = channel
+        self.executor = executor
         self.onEnd = onEnd
-        Task { await self.work() }
+        startTask()
     }
 
     /// Queues a complete text message; true when the caller should stop reading for now.
@@ -52,7 +54,7 @@ final class InboundPump: Sendable {
             defer { state.running = true }
             return (!state.running, pause)
         }
-        if startTask { Task { await self.work() } }
+        if startTask { self.startTask() }
         return pause
     }
 
@@ -64,7 +66,12 @@ final class InboundPump: Sendable {
             defer { state.running = true }
             return !state.running
         }
-        if startTask { Task { await self.work() } }
+        if startTask { self.startTask() }
+    }
+
+    /// Work runs on the socket's event loop (see `EventLoopTaskExecutor`).
+    private func startTask() {
+        Task(executorPreference: executor) { await self.work() }
     }
 
     private func work() async {

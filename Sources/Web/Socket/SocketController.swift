@@ -93,7 +93,7 @@ struct SocketController: Sendable {
             hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize,
             locationRate: locationRate, logger: logger
         )
-        let pump = InboundPump(session: session, channel: channel) { [connections, metrics] in
+        let pump = InboundPump(session: session, channel: channel, executor: connection.executor) { [connections, metrics] in
             connections.release(slot)
             metrics.connectionClosed()
             logger.info("connection closed", metadata: ["reason": "\(connection.closeReason.map { "\($0)" } ?? "unknown")"])

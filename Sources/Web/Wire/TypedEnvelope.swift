@@ -44,16 +44,19 @@ struct TypedFields: Decodable {
             isObject = false
             return
         }
-        for key in [Key.id, .status, .pickUpAddress, .dropOffAddress] {
-            if let value = try container.decodeIfPresent(String.self, forKey: key) { strings[key.rawValue] = value }
+        // Only the keys the message has: a location names 2 to 6 of the 15.
+        for key in container.allKeys {
+            switch key {
+            case .id, .status, .pickUpAddress, .dropOffAddress:
+                strings[key.rawValue] = try container.decodeIfPresent(String.self, forKey: key)
+            case .rider, .driver, .lat, .lng, .heading, .speed, .accuracy, .timestamp:
+                numbers[key.rawValue] = try container.decodeIfPresent(Double.self, forKey: key)
+            case .pickUpLocation, .dropOffLocation:
+                points[key.rawValue] = try container.decodeIfPresent(Point.self, forKey: key)
+            case .trips:
+                trips = try container.decodeIfPresent([String: Int64].self, forKey: key)
+            }
         }
-        for key in [Key.rider, .driver, .lat, .lng, .heading, .speed, .accuracy, .timestamp] {
-            if let value = try container.decodeIfPresent(Double.self, forKey: key) { numbers[key.rawValue] = value }
-        }
-        for key in [Key.pickUpLocation, .dropOffLocation] {
-            if let value = try container.decodeIfPresent(Point.self, forKey: key) { points[key.rawValue] = value }
-        }
-        trips = try container.decodeIfPresent([String: Int64].self, forKey: .trips)
     }
 
     var jsonValue: JSONValue {
