@@ -185,3 +185,25 @@ struct WireFastPathTests {
         #expect(normalized(typed) == normalized(generic))
     }
 }
+
+@Suite("Trip frame cache")
+struct TripFrameCacheTests {
+    @Test("a trip state is encoded once per seq, and the cache keeps only the newest entries")
+    func encodesOncePerSeq() {
+        let cache = TripFrameCache(capacity: 3)
+        let trip = UUID()
+        var encoded = 0
+        func frame(_ seq: Int64) -> String {
+            cache.frame(for: .init(tripID: trip, seq: seq)) {
+                encoded += 1
+                return "frame \(seq)"
+            }
+        }
+        #expect(frame(1) == "frame 1" && frame(1) == "frame 1")
+        #expect(encoded == 1)
+        #expect(frame(2) == "frame 2" && frame(3) == "frame 3" && frame(4) == "frame 4")
+        #expect(cache.count == 3)
+        #expect(frame(1) == "frame 1")
+        #expect(encoded == 5, "seq 1 was evicted by the newer ones and encoded again")
+    }
+}

@@ -48,10 +48,15 @@ enum OutboundEncoding {
         }
     }
 
+    /// Trip states encoded once for all their receivers.
+    static let tripFrames = TripFrameCache()
+
     static func encode(_ event: HubEvent) -> String {
         switch event {
         case .trip(let view):
-            WireEncoding.encode(Frame(type: type(of: event), data: TripJSON(view: view), seq: event.seq))
+            tripFrames.frame(for: .init(tripID: view.trip.id, seq: view.trip.seq)) {
+                WireEncoding.encode(Frame(type: type(of: event), data: TripJSON(view: view), seq: event.seq))
+            }
         case .location(let location):
             encode(location)
         }
