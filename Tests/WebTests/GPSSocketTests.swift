@@ -129,9 +129,9 @@ struct GPSSocketTests {
             #expect((try await ride.riderSocket.receiveJSON()["data"] as? [String: Any])?["code"] as? String == "forbidden")
             #expect(await ride.riderSocket.staysQuiet(), "no bad location reached the rider")
 
-            // A full bucket holds 2 tokens: of 8 fixes sent at once, 2 pass (3 if the bucket refilled
-            // while they were read) and the rest get rate_limited. The rider may see the passed ones
-            // coalesced into the latest.
+            // A full bucket holds 2 tokens: of 8 fixes sent at once, 2 pass (more if the bucket
+            // refilled while a busy machine read them) and the rest get rate_limited. The rider may
+            // see the passed ones coalesced into the latest.
             try await Task.sleep(for: .seconds(1))
             for n in 0..<8 { ride.driverSocket.send(Self.location(n)) }
             var limited = 0
@@ -144,7 +144,7 @@ struct GPSSocketTests {
                 #expect(frame["type"] as? String == "trip.location")
                 delivered += 1
             }
-            #expect((5...6).contains(limited) && (1...3).contains(delivered))
+            #expect((3...6).contains(limited) && (1...5).contains(delivered))
             let echo = #"{"type":"echo.message","data":"still here"}"#
             ride.driverSocket.send(echo)
             #expect(try await ride.driverSocket.receive() == echo)
