@@ -54,18 +54,18 @@ public final class DriverMap: Sendable {
     }
 
     /// Moves a connected driver to `point`, from one cell to another in one step when it
-    /// crosses a border. Returns false for a connection that is not a connected driver.
-    @discardableResult
-    func move(_ connection: ConnectionID, to point: GeoPoint) -> Bool {
+    /// crosses a border, and returns the trip the driver is busy with (read in the same critical
+    /// section, so a fix costs one lock). A connection that is not a connected driver is ignored.
+    func move(_ connection: ConnectionID, to point: GeoPoint) -> UUID? {
         let cell = grid.cell(containing: point)
         return state.withLock { state in
-            guard var driver = state.drivers[connection] else { return false }
+            guard var driver = state.drivers[connection] else { return nil }
             if let old = driver.cell, old != cell { Self.remove(connection, from: old, in: &state) }
             state.cells[cell, default: [:]][connection] = point
             driver.point = point
             driver.cell = cell
             state.drivers[connection] = driver
-            return true
+            return state.activeTrips[driver.driverID]
         }
     }
 

@@ -111,9 +111,9 @@ public final class Hub: Sendable {
             throw HubError(.forbidden, "Only drivers send locations.")
         }
         try LocationRules.validate(fix)
-        drivers.move(mailbox.connectionID, to: fix.point)
+        let activeTrip = drivers.move(mailbox.connectionID, to: fix.point)
         changes.record(DriverPosition(driverID: sender.userID, fix: fix))
-        if let tripID = drivers.activeTrip(of: sender.userID), let actor = tripActor(id: tripID) {
+        if let tripID = activeTrip, let actor = tripActor(id: tripID) {
             _ = await actor.recordLocation(fix, from: sender.userID, via: mailbox.connectionID)
         }
     }
