@@ -135,7 +135,7 @@ struct OutboundQueueTests {
     }
 }
 
-@Suite("Wire encoding and parsing fast paths agree with the generic ones")
+@Suite("Wire encoding fast path agrees with the encoder")
 struct WireFastPathTests {
     @Test("trip.location written by hand is the JSON the encoder writes, for any fix")
     func locationEncoding() throws {
@@ -152,37 +152,9 @@ struct WireFastPathTests {
             let location = TripLocation(tripID: UUID(), driverID: .random(in: 1...1_000_000, using: &generator), fix: fix, seq: .random(in: 1...Int64.max, using: &generator))
             let fast = OutboundEncoding.encode(location)
             let generic = OutboundEncoding.encodeWithEncoder(location)
-            let decoder = JSONDecoder()
-            #expect(try decoder.decode(JSONValue.self, from: Data(fast.utf8)) == decoder.decode(JSONValue.self, from: Data(generic.utf8)), "\(fast)")
+            #expect(JSONReader.parse(fast) != nil)
+            #expect(JSONReader.parse(fast) == JSONReader.parse(generic), "\(fast)")
         }
-    }
-
-    @Test("a message parses the same on the typed fast path and the generic path", arguments: [
-        #"{"type":"update.location","data":{"lat":40.5,"lng":-74.25,"heading":90,"speed":8.5,"accuracy":3,"timestamp":1795000000000}}"#,
-        #"{"type":"update.location","data":{"lat":40.5,"lng":-74.25,"heading":null}}"#,
-        #"{"type":"create.trip","data":{"pick_up_address":"A","drop_off_address":"B","rider":3,"pick_up_location":{"lat":1,"lng":2}}}"#,
-        #"{"type":"update.trip","data":{"id":"9c6a4c2e-7a53-4d0b-9a55-0c1b2b0b8f11","status":"STARTED","driver":7,"rider":null}}"#,
-        #"{"type":"cancel.trip","data":{"id":"9c6a4c2e-7a53-4d0b-9a55-0c1b2b0b8f11"}}"#,
-        #"{"type":"resume","data":{"trips":{"9c6a4c2e-7a53-4d0b-9a55-0c1b2b0b8f11":4}}}"#,
-        #"{"type":"echo.message","data":"hello"}"#,
-        #"{"type":"update.location","data":"north"}"#,
-        #"{"type":"update.location"}"#,
-        #"{"type":"update.trip","data":{"id":"x","rider":2.5}}"#,
-    ])
-    func parsing(_ text: String) throws {
-        let typed = try JSONDecoder().decode(TypedEnvelope.self, from: Data(text.utf8)).jsonObject
-        let generic = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)).objectValue)
-        // The typed path drops nulls and non-object data the generic path keeps; both mean the same.
-        func normalized(_ object: [String: JSONValue]) -> [String: JSONValue] {
-            var object = object
-            if case .object(let data)? = object["data"] {
-                object["data"] = .object(data.filter { $0.value != .null })
-            } else if object["data"] != nil {
-                object["data"] = .array([])
-            }
-            return object
-        }
-        #expect(normalized(typed) == normalized(generic))
     }
 }
 

@@ -34,7 +34,7 @@ struct FormBody {
 
     private static func json(_ buffer: ByteBuffer) throws -> FormBody {
         guard buffer.readableBytes > 0 else { return FormBody() }
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView)),
+        guard let value = buffer.withUnsafeReadableBytes({ JSONReader.parse($0) }),
             let object = value.objectValue
         else {
             throw APIError.detail(.badRequest, "JSON parse error - the body must be a JSON object.")

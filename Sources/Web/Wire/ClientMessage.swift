@@ -36,20 +36,11 @@ enum ClientMessageParser {
     static let maxResumedTrips = 100
 
     static func parse(_ text: String, receivedAt now: Timestamp = .now()) -> Result<ClientMessage, WireError> {
-        let bytes = Data(text.utf8)
-        let object: [String: JSONValue]
-        // Well-formed messages take the typed decoder (several times faster); anything it refuses
-        // is read again as generic JSON, which finds the exact field to blame.
-        if let typed = try? JSONDecoder().decode(TypedEnvelope.self, from: bytes) {
-            object = typed.jsonObject
-        } else {
-            guard let envelope = try? JSONDecoder().decode(JSONValue.self, from: bytes) else {
-                return .failure(WireError(code: .badMessage, message: "The message is not valid JSON."))
-            }
-            guard let value = envelope.objectValue else {
-                return .failure(WireError(code: .badMessage, message: "The message must be a JSON object."))
-            }
-            object = value
+        guard let envelope = JSONReader.parse(text) else {
+            return .failure(WireError(code: .badMessage, message: "The message is not valid JSON."))
+        }
+        guard let object = envelope.objectValue else {
+            return .failure(WireError(code: .badMessage, message: "The message must be a JSON object."))
         }
         guard case .string(let type)? = object["type"] else {
             return .failure(WireError(code: .badMessage, message: "The message has no string field \"type\"."))
