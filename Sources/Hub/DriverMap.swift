@@ -59,13 +59,14 @@ public final class DriverMap: Sendable {
     func move(_ connection: ConnectionID, to point: GeoPoint) -> UUID? {
         let cell = grid.cell(containing: point)
         return state.withLock { state in
-            guard var driver = state.drivers[connection] else { return nil }
-            if let old = driver.cell, old != cell { Self.remove(connection, from: old, in: &state) }
+            // Updated in place: copying the driver out and back costs a retain and release of
+            // its mailbox and offers on every fix.
+            guard let index = state.drivers.index(forKey: connection) else { return nil }
+            if let old = state.drivers.values[index].cell, old != cell { Self.remove(connection, from: old, in: &state) }
             state.cells[cell, default: [:]][connection] = point
-            driver.point = point
-            driver.cell = cell
-            state.drivers[connection] = driver
-            return state.activeTrips[driver.driverID]
+            state.drivers.values[index].point = point
+            state.drivers.values[index].cell = cell
+            return state.activeTrips[state.drivers.values[index].driverID]
         }
     }
 

@@ -107,15 +107,24 @@ public final class Hub: Sendable {
     public func updateLocation(_ fix: LocationFix, by sender: Principal, from mailbox: any Mailbox)
         async throws(HubError)
     {
+        if let trip = try moveDriver(fix, by: sender, from: mailbox) {
+            _ = await trip.recordLocation(fix, from: sender.userID, via: mailbox.connectionID)
+        }
+    }
+
+    /// The part of `updateLocation` that needs no actor: checks the fix, moves the driver on the
+    /// map and records its position. Returns the actor of the trip the driver drives, which the
+    /// caller then has record the fix (`TripActor.recordLocation`); nil when it drives none.
+    public func moveDriver(_ fix: LocationFix, by sender: Principal, from mailbox: any Mailbox)
+        throws(HubError) -> TripActor?
+    {
         guard sender.group == .driver else {
             throw HubError(.forbidden, "Only drivers send locations.")
         }
         try LocationRules.validate(fix)
         let activeTrip = drivers.move(mailbox.connectionID, to: fix.point)
         changes.record(DriverPosition(driverID: sender.userID, fix: fix))
-        if let tripID = activeTrip, let actor = tripActor(id: tripID) {
-            _ = await actor.recordLocation(fix, from: sender.userID, via: mailbox.connectionID)
-        }
+        return activeTrip.flatMap(tripActor(id:))
     }
 
     /// Replays to a reconnected client what it missed of a live trip after `lastSeen`.

@@ -93,7 +93,7 @@ public actor TripActor {
     /// Records a location of the trip's driver while the trip is active: it gets the next `seq`,
     /// joins the track and reaches the group except the connection that sent it. Returns false
     /// (and changes nothing) otherwise.
-    func recordLocation(_ fix: LocationFix, from driverID: Int, via sender: ConnectionID) -> Bool {
+    public func recordLocation(_ fix: LocationFix, from driverID: Int, via sender: ConnectionID) -> Bool {
         guard trip.status.isActive, trip.driverID == driverID else { return false }
         trip.seq += 1
         let point = TrackPoint(tripID: trip.id, seq: trip.seq, fix: fix)

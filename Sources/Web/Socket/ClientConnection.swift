@@ -6,9 +6,9 @@ import NIOWebSocket
 import Synchronization
 
 /// One client's WebSocket session as the hub sees it: who it is, the trip groups it joined, and
-/// its outbound side. Events wait in a bounded `OutboundQueue`; a short-lived task drains it to
-/// the socket whenever it has something (an idle connection has no writer task). A client that
-/// lets the queue overflow is closed with 1008 rather than slowing anyone else down.
+/// its outbound side. Events wait in a bounded `OutboundQueue`, drained to the socket on its event
+/// loop whenever it has something (an idle connection has no writer). A client that lets the
+/// queue overflow is closed with 1008 rather than slowing anyone else down.
 final class ClientConnection: Mailbox {
     /// Why the outbound side ended.
     enum CloseReason: Sendable, Equatable {
@@ -24,7 +24,7 @@ final class ClientConnection: Mailbox {
     let connectionID: ConnectionID
     let user: User
     let outbound: OutboundQueue
-    /// The socket's event loop as a task executor: drains run there.
+    /// The socket's event loop as a task executor: the tasks that handle its messages run there.
     let executor: EventLoopTaskExecutor
     private let channel: any Channel
     private let metrics: HubMetrics
@@ -87,43 +87,67 @@ final class ClientConnection: Mailbox {
         joined.withLock { $0 }
     }
 
+    /// Drains on the socket's event loop: at once when already there (a trip actor running on
+    /// this loop delivers straight to the socket), otherwise as one event-loop job. No task is
+    /// made per frame (BENCHMARKS.md: tasks per write cost more than the writes).
     private func startDrain() {
-        Task(executorPreference: executor) { await self.drain() }
-    }
-
-    /// Writes what waits, in order, until the queue is idle or finished.
-    private func drain() async {
-        do {
-            while true {
-                switch outbound.next() {
-                case .item(.event(let event)):
-                    try await write(OutboundEncoding.encode(event))
-                    metrics.sent(type: OutboundEncoding.type(of: event))
-                case .item(.text(let text)):
-                    try await write(text)
-                case .idle:
-                    return
-                case .finished:
-                    try await sendCloseFrame()
-                    return
-                }
-            }
-        } catch {
-            logger.debug("outbound write failed", metadata: ["error": "\(error)"])
+        if channel.eventLoop.inEventLoop {
+            drain()
+        } else {
+            channel.eventLoop.execute { self.drain() }
         }
     }
 
-    /// Writes one text frame. While the socket takes more, the write is not awaited (one thread
-    /// hop less per message); once NIO's buffer for it is full, the drain waits, so a client that
-    /// reads slowly backs up into its own queue and nowhere else.
-    private func write(_ text: String) async throws {
-        let frame = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(string: text))
-        let written = channel.eventLoop.makePromise(of: Void.self)
-        channel.writeAndFlush(frame, promise: written)
-        if !channel.isWritable { try await written.futureResult.get() }
+    /// Writes what waits, in order, until the queue is idle or finished. While the socket takes
+    /// more, writes are not awaited; once NIO's buffer for it is full, the drain stops and goes
+    /// on when the last write completes, so a client that reads slowly backs up into its own
+    /// queue and nowhere else. A failed write ends the drain: the socket is closing.
+    private func drain() {
+        while true {
+            switch outbound.next() {
+            case .item(.event(let event)):
+                let written = write(OutboundEncoding.encode(event))
+                metrics.sent(type: OutboundEncoding.type(of: event))
+                if let written {
+                    resume(after: written)
+                    return
+                }
+            case .item(.text(let text)):
+                if let written = write(text) {
+                    resume(after: written)
+                    return
+                }
+            case .idle:
+                return
+            case .finished:
+                sendCloseFrame()
+                return
+            }
+        }
     }
 
-    private func sendCloseFrame() async throws {
+    private func resume(after written: EventLoopFuture<Void>) {
+        written.whenComplete { result in
+            switch result {
+            case .success: self.drain()
+            case .failure(let error): self.logger.debug("outbound write failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Writes one text frame; returns its completion when the socket takes no more for now.
+    private func write(_ text: String) -> EventLoopFuture<Void>? {
+        let frame = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(string: text))
+        guard !channel.isWritable else {
+            channel.writeAndFlush(frame, promise: nil)
+            return nil
+        }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(frame, promise: written)
+        return written.futureResult
+    }
+
+    private func sendCloseFrame() {
         let (code, reason): (WebSocketErrorCode, String)
         switch closeReason {
         case .overflow:
@@ -137,6 +161,6 @@ final class ClientConnection: Mailbox {
         var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
         data.writeString(reason)
-        try await channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data), promise: nil)
     }
 }

@@ -56,54 +56,40 @@ final class ClientSession: Sendable {
         reject(WireError(code: .badMessage, message: "Binary frames are not supported; send JSON text."))
     }
 
-    /// Carries out one text message. Kept out of line: its large frame exists only while a
-    /// message is handled, not for the life of the connection.
-    @inline(never)
+    /// The part of a message that waits for an actor, left over by `handleNow`.
+    enum Remainder: Sendable {
+        /// A fix already on the driver map, still to be recorded by the trip its driver drives.
+        case location(LocationFix, TripActor)
+        /// Anything else that awaits: carried out whole by `finish`.
+        case message(ClientMessage)
+    }
+
+    /// Carries out one text message.
     func handle(_ text: String) async {
+        if let remainder = handleNow(text) { await finish(remainder) }
+    }
+
+    /// Carries out what of a message needs no waiting: checks, parsing, errors, echo, and a GPS
+    /// fix's move on the driver map (most fixes: a driver on no trip). What needs an actor is
+    /// returned for `finish`. `InboundPump` calls this on the socket's event loop when nothing
+    /// else of the socket waits, so most messages need no task at all.
+    func handleNow(_ text: String) -> Remainder? {
         guard text.utf8.count <= maxMessageSize else {
             metrics.received(type: nil)
             reject(WireError(code: .tooLarge, message: "Messages may be at most \(maxMessageSize) bytes."))
-            return
+            return nil
         }
-        let message: ClientMessage
         switch ClientMessageParser.parse(text) {
         case .failure(let error):
             metrics.received(type: error.requestType)
             reject(error)
-            return
-        case .success(let parsed):
-            message = parsed
-        }
-        let principal = connection.principal
-        switch message {
-        case .echo:
+            return nil
+        case .success(.echo):
             metrics.received(type: "echo.message")
             connection.enqueue(.text(text))
             metrics.sent(type: "echo.message")
-        case .createTrip(let request):
-            metrics.received(type: "create.trip")
-            do throws(HubError) {
-                let view = try await hub.createTrip(request, by: principal, from: connection)
-                connection.joined([view.trip.id])
-            } catch {
-                reject(error, requestType: "create.trip")
-            }
-        case .updateTrip(let id, let update):
-            metrics.received(type: "update.trip")
-            do throws(HubError) {
-                let view = try await hub.updateTrip(id: id, update, by: principal, from: connection)
-                connection.joined([view.trip.id])
-            } catch {
-                await reject(error, tripID: id, requestType: "update.trip")
-            }
-        case .cancelTrip(let id):
-            metrics.received(type: "cancel.trip")
-            do throws(HubError) {
-                _ = try await hub.cancelTrip(id: id, by: principal)
-            } catch {
-                await reject(error, tripID: id, requestType: "cancel.trip")
-            }
-        case .updateLocation(let fix):
+            return nil
+        case .success(.updateLocation(let fix)):
             metrics.received(type: "update.location")
             guard locationLimiter.withLock({ $0.allow() }) else {
                 reject(
@@ -112,18 +98,58 @@ final class ClientSession: Sendable {
                         requestType: "update.location"
                     )
                 )
-                return
+                return nil
             }
             do throws(HubError) {
-                try await hub.updateLocation(fix, by: principal, from: connection)
+                return try hub.moveDriver(fix, by: connection.principal, from: connection).map { .location(fix, $0) }
             } catch {
                 reject(error, requestType: "update.location")
+                return nil
             }
-        case .resume(let trips):
+        case .success(let message):
+            return .message(message)
+        }
+    }
+
+    /// Carries out what `handleNow` left over. Kept out of line: its large frame exists only
+    /// while a message is handled, not for the life of the connection.
+    @inline(never)
+    func finish(_ remainder: Remainder) async {
+        let principal = connection.principal
+        switch remainder {
+        case .location(let fix, let trip):
+            _ = await trip.recordLocation(fix, from: principal.userID, via: connection.connectionID)
+        case .message(.createTrip(let request)):
+            metrics.received(type: "create.trip")
+            do throws(HubError) {
+                let view = try await hub.createTrip(request, by: principal, from: connection)
+                connection.joined([view.trip.id])
+            } catch {
+                reject(error, requestType: "create.trip")
+            }
+        case .message(.updateTrip(let id, let update)):
+            metrics.received(type: "update.trip")
+            do throws(HubError) {
+                let view = try await hub.updateTrip(id: id, update, by: principal, from: connection)
+                connection.joined([view.trip.id])
+            } catch {
+                await reject(error, tripID: id, requestType: "update.trip")
+            }
+        case .message(.cancelTrip(let id)):
+            metrics.received(type: "cancel.trip")
+            do throws(HubError) {
+                _ = try await hub.cancelTrip(id: id, by: principal)
+            } catch {
+                await reject(error, tripID: id, requestType: "cancel.trip")
+            }
+        case .message(.resume(let trips)):
             metrics.received(type: "resume")
             for (id, lastSeen) in trips.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
                 await resume(id, after: lastSeen)
             }
+        case .message(.echo), .message(.updateLocation):
+            // `handleNow` carries these out whole.
+            break
         }
     }
 

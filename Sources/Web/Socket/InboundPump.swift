@@ -5,15 +5,24 @@ import Synchronization
 /// Feeds one socket's messages to its `ClientSession` in arrival order: the session joins the hub
 /// first, handles each message after the previous one is done, and leaves the hub last.
 ///
-/// Work runs in short tasks that exist only while something waits, so an idle socket costs no
-/// task. When `pauseAt` messages wait, `push` asks the caller to stop reading the socket (TCP
-/// then slows the client down); reading resumes once the backlog is down to `resumeAt`.
+/// A message that arrives while nothing else of the socket waits is handled at once, on the
+/// event loop that read it (`ClientSession.handleNow`); only what has to await an actor goes on
+/// to a task. Tasks exist only while something waits, so an idle socket costs none, and most
+/// GPS fixes (drivers on no trip) none either. When `pauseAt` messages wait, `push` asks the
+/// caller to stop reading the socket (TCP then slows the client down); reading resumes once the
+/// backlog is down to `resumeAt`.
 final class InboundPump: Sendable {
     static let pauseAt = 64
     static let resumeAt = 16
 
+    /// A message waiting for the task: whole, or what `handleNow` left of it.
+    private enum Pending {
+        case text(String)
+        case remainder(ClientSession.Remainder)
+    }
+
     private struct State {
-        var messages: Deque<String> = []
+        var messages: Deque<Pending> = []
         /// A task is at work (or about to be).
         var running = true
         var started = false
@@ -23,7 +32,7 @@ final class InboundPump: Sendable {
 
     private enum Step {
         case start
-        case message(String, resumeReading: Bool)
+        case message(Pending, resumeReading: Bool)
         case end
         case idle
     }
@@ -44,18 +53,35 @@ final class InboundPump: Sendable {
         startTask()
     }
 
-    /// Queues a complete text message; true when the caller should stop reading for now.
+    /// Takes a complete text message; true when the caller should stop reading for now. Called
+    /// on the socket's event loop.
     func push(_ text: String) -> Bool {
-        let (startTask, pause) = state.withLock { state -> (Bool, Bool) in
+        let (handleHere, pause) = state.withLock { state -> (Bool, Bool) in
             guard !state.ended else { return (false, false) }
-            state.messages.append(text)
+            guard state.running else {
+                // Idle: nothing of this socket waits, so handling it here keeps the order.
+                state.running = true
+                return (true, false)
+            }
+            state.messages.append(.text(text))
             let pause = !state.paused && state.messages.count >= Self.pauseAt
             if pause { state.paused = true }
-            defer { state.running = true }
-            return (!state.running, pause)
+            return (false, pause)
+        }
+        if handleHere { handleNow(text) }
+        return pause
+    }
+
+    private func handleNow(_ text: String) {
+        let remainder = session.handleNow(text)
+        let startTask = state.withLock { state -> Bool in
+            if let remainder { state.messages.prepend(.remainder(remainder)) }
+            // The socket may have ended meanwhile (a write failed): the task ends the session.
+            guard state.messages.isEmpty, !state.ended else { return true }
+            state.running = false
+            return false
         }
         if startTask { self.startTask() }
-        return pause
     }
 
     /// The socket is gone: what was read is still handled, then the session leaves the hub.
@@ -79,9 +105,12 @@ final class InboundPump: Sendable {
             switch nextStep() {
             case .start:
                 await session.start()
-            case .message(let text, let resumeReading):
+            case .message(let pending, let resumeReading):
                 if resumeReading { channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
-                await session.handle(text)
+                switch pending {
+                case .text(let text): await session.handle(text)
+                case .remainder(let remainder): await session.finish(remainder)
+                }
             case .end:
                 await session.end()
                 onEnd()
@@ -98,10 +127,10 @@ final class InboundPump: Sendable {
                 state.started = true
                 return .start
             }
-            if let text = state.messages.popFirst() {
+            if let pending = state.messages.popFirst() {
                 let resume = state.paused && state.messages.count <= Self.resumeAt
                 if resume { state.paused = false }
-                return .message(text, resumeReading: resume)
+                return .message(pending, resumeReading: resume)
             }
             // Once ended, `running` stays true: the task that ends the session is the last one.
             guard state.ended else {
