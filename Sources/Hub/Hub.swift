@@ -85,9 +85,9 @@ public final class Hub: Sendable {
         // Recorded before the trip can be found, so a racing accept's record is always the later one.
         changes.record(trip)
         let actor = register(trip, track: [])
-        await actor.publish(to: mailbox)
-        await actor.offer(to: drivers.driversToAlert(for: trip.id, near: trip.pickUpLocation, policy: settings.dispatch))
-        return await actor.view
+        let alerted = drivers.driversToAlert(for: trip.id, near: trip.pickUpLocation, policy: settings.dispatch)
+        // One hop to the actor, not three: under load each hop waits a full turn of the event loop.
+        return await actor.open(creator: mailbox, alerting: alerted)
     }
 
     /// Applies a client's update to a live trip.

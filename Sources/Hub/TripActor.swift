@@ -56,21 +56,25 @@ public actor TripActor {
         offeredTo[connection] = nil
     }
 
-    /// Alerts drivers (nearest first) of a trip that still waits for one, and remembers them
-    /// so they learn when it is taken or canceled.
-    func offer(to drivers: [any Mailbox]) {
+    /// Opens a new trip in one step: joins the rider who created it and sends it the trip,
+    /// then alerts `drivers` (nearest first). Returns the trip as the rider got it.
+    func open(creator: any Mailbox, alerting drivers: [any Mailbox]) -> TripView {
+        members[creator.connectionID] = Member(mailbox: creator, replayableThrough: nil)
+        let view = self.view
+        emit(.trip(view), toOffered: false)
+        offer(to: drivers, view)
+        return view
+    }
+
+    /// Alerts drivers of a trip that still waits for one, and remembers them so they learn when
+    /// it is taken or canceled.
+    private func offer(to drivers: [any Mailbox], _ view: TripView) {
         guard trip.status == .requested else { return }
         let event = HubEvent.trip(view)
         for driver in drivers where members[driver.connectionID] == nil {
             offeredTo[driver.connectionID] = driver
             driver.deliver(event)
         }
-    }
-
-    /// Joins the rider who created the trip and sends it the trip's first event.
-    func publish(to creator: any Mailbox) {
-        members[creator.connectionID] = Member(mailbox: creator, replayableThrough: nil)
-        emit(.trip(view), toOffered: false)
     }
 
     /// Validates and applies an update; on success the sender joins the group and everyone
