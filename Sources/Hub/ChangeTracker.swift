@@ -46,12 +46,9 @@ public final class ChangeTracker: Sendable {
         pending.withLock { $0.driverPositions[position.driverID] = position }
     }
 
-    /// Records a trip's new state together with the track point its location event added.
-    public func record(_ trip: Trip, trackPoint: TrackPoint) {
-        pending.withLock {
-            $0.trips[trip.id] = trip
-            $0.trackPoints.append(trackPoint)
-        }
+    /// Records a point added to a trip's track.
+    public func record(_ trackPoint: TrackPoint) {
+        pending.withLock { $0.trackPoints.append(trackPoint) }
     }
 
     /// Takes every pending change, leaving the tracker empty.

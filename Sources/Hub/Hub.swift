@@ -37,8 +37,12 @@ public final class Hub: Sendable {
     /// Rebuilds live state from the store at start; nothing restored counts as changed.
     public func restore(users: [User], trips: [Trip], tracks: [UUID: [TrackPoint]] = [:]) {
         self.users.restore(users)
-        for trip in trips where !trip.status.isFinished {
-            register(trip, track: tracks[trip.id] ?? [])
+        for var trip in trips where !trip.status.isFinished {
+            let track = tracks[trip.id] ?? []
+            // A location is stored as a track point only, not as a new trip row: the trip's
+            // `seq` goes on from its newest point.
+            trip.seq = max(trip.seq, track.last?.seq ?? 0)
+            register(trip, track: track)
             if trip.status.isActive, let driver = trip.driverID {
                 _ = drivers.claim(trip.id, for: driver)
             }

@@ -102,7 +102,9 @@ public actor TripActor {
         trip.seq += 1
         let point = TrackPoint(tripID: trip.id, seq: trip.seq, fix: fix)
         track.append(point)
-        changes.record(trip, trackPoint: point)
+        // The point alone: the trip row stays as it was (a restart takes `seq` from the track),
+        // so a snapshot writes one row per location, not a trip row per moving trip too.
+        changes.record(point)
         emit(.location(TripLocation(tripID: trip.id, driverID: driverID, fix: fix, seq: trip.seq)), toOffered: false, except: sender)
         return true
     }

@@ -43,6 +43,12 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.label = "TaxiHub"
+        configuration.prepareDatabase { db in
+            // A multi-row upsert keeps a statement journal: the old content of every page it
+            // changes, in a temporary file by default. In memory, a snapshot of 5,000 track points
+            // no longer writes each page twice (BENCHMARKS.md, "Where the CPU went").
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+        }
         let path = URL(fileURLWithPath: directory).appendingPathComponent(Self.fileName).path
         pool = try DatabasePool(path: path, configuration: configuration)
     }

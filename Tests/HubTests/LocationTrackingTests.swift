@@ -46,8 +46,30 @@ struct LocationTrackingTests {
         #expect(await actor.current.seq == seqs.last)
         let changes = world.hub.changes.drain()
         #expect(changes.trackPoints.map(\.seq) == seqs)
-        #expect(changes.trips[trip]?.seq == seqs.last)
+        #expect(changes.trips[trip] == nil, "a location is stored as its track point, not as a new trip row")
         #expect(changes.driverPositions[driver.principal.userID]?.fix.point == Self.fix(49).point)
+    }
+
+    @Test("a trip restored with its track goes on from the newest point's seq, not the stored row's")
+    func restoredTripContinuesAfterItsTrack() async throws {
+        let rider = User(id: 3, username: "rider", firstName: "R", lastName: "R", group: .rider, photo: nil, passwordHash: "h")
+        let driver = User(id: 7, username: "driver", firstName: "D", lastName: "D", group: .driver, photo: nil, passwordHash: "h")
+        var started = Fixture.trip(status: .started, riderID: rider.id, driverID: driver.id)
+        started.seq = 2
+        let track = (3...9).map { TrackPoint(tripID: started.id, seq: Int64($0), fix: Self.fix($0)) }
+        let hub = Hub()
+        hub.restore(users: [rider, driver], trips: [started], tracks: [started.id: track])
+        let actor = try #require(hub.tripActor(id: started.id))
+        #expect(await actor.current.seq == 9)
+        #expect(await actor.trackPoints == track)
+
+        let socket = TestMailbox()
+        let principal = Principal(userID: driver.id, group: .driver)
+        _ = await hub.connect(principal, mailbox: socket)
+        try await hub.updateLocation(Self.fix(10), by: principal, from: socket)
+        #expect(await actor.trackPoints.map(\.seq) == Array(3...10))
+        let moved = try await hub.updateTrip(id: started.id, TripUpdate(status: .inProgress), by: principal, from: socket)
+        #expect(moved.trip.seq == 11)
     }
 
     @Test("a location without an active trip moves the driver but reaches no one; a bad one changes nothing")
