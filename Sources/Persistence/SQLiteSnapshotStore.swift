@@ -44,10 +44,14 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         var configuration = Configuration()
         configuration.label = "TaxiHub"
         configuration.prepareDatabase { db in
-            // A multi-row upsert keeps a statement journal: the old content of every page it
-            // changes, in a temporary file by default. In memory, a snapshot of 5,000 track points
-            // no longer writes each page twice (BENCHMARKS.md, "Where the CPU went").
+            // A snapshot touches a page per live trip (its track's newest points) and per block
+            // of drivers. Measured at 5,000 track points/s (BENCHMARKS.md, "Where the CPU went"):
+            // a multi-row upsert keeps a statement journal, the old content of every page it
+            // changes, in a temporary file by default (kept in memory here); and the default
+            // page cache (2 MB) read most of those pages back from the file at every snapshot.
+            // The cache grows to 32 MB only as pages are used.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            try db.execute(sql: "PRAGMA cache_size = -32768")
         }
         let path = URL(fileURLWithPath: directory).appendingPathComponent(Self.fileName).path
         pool = try DatabasePool(path: path, configuration: configuration)
