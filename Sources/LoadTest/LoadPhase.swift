@@ -19,7 +19,9 @@ struct LoadPhase {
         let simulation = Simulation(
             settings: settings, city: city, measurements: measurements,
             drivers: driverUsers.enumerated().map { index, user in
-                SimulatedDriver(id: user.id, token: user.access, city: city, seed: settings.seed &* 1_000_003 &+ UInt64(index))
+                SimulatedDriver(
+                    id: user.id, token: user.access, city: city, speed: settings.speed, seed: settings.seed &* 1_000_003 &+ UInt64(index)
+                )
             },
             riders: riderUsers.enumerated().map { index, user in
                 SimulatedRider(id: user.id, token: user.access, seed: settings.seed &* 2_000_003 &+ UInt64(index))

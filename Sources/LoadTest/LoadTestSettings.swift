@@ -22,7 +22,7 @@ public struct LoadTestSettings: Sendable {
     public var connectionsPerAddress = 25_000
     /// Connection attempts in flight at once while opening.
     public var openConcurrency = 200
-    /// Driving speed in metres per second.
+    /// Mean driving speed in metres per second (each driver keeps its own, 70–130 % of it).
     public var speed = 10.0
     /// Blocks (200 m each, along the streets) from pick-up to drop-off.
     public var tripBlocks = 3

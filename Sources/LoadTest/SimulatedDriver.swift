@@ -32,6 +32,8 @@ final class SimulatedDriver: Sendable {
     private struct State {
         var client: WebSocketClient?
         var vehicle: Vehicle
+        /// This driver's own speed (m/s).
+        let speed: Double
         var random: SplitMix64
         var job = Job.roaming
         /// Fixes sent while driving a trip and not yet seen by the rider, oldest first.
@@ -47,13 +49,18 @@ final class SimulatedDriver: Sendable {
     let token: String
     private let state: Mutex<State>
 
-    init(id: Int, token: String, city: CityModel, seed: UInt64) {
+    /// Every driver starts at an intersection and keeps a speed of its own, 70–130 % of
+    /// `speed`: at one common speed, every car of the grid city reached an intersection at the
+    /// same moments (each block takes the same time), so trips reached their pick-ups and
+    /// drop-offs in lockstep and riders requested in waves of hundreds within one second.
+    init(id: Int, token: String, city: CityModel, speed: Double, seed: UInt64) {
         self.id = id
         self.token = token
         var random = SplitMix64(seed: seed)
         var vehicle = Vehicle(at: city.randomIntersection(using: &random), in: city)
         vehicle.drive(to: city.randomIntersection(using: &random), in: city)
-        state = Mutex(State(vehicle: vehicle, random: random))
+        let ownSpeed = min(100, speed * Double.random(in: 0.7...1.3, using: &random))
+        state = Mutex(State(vehicle: vehicle, speed: ownSpeed, random: random))
     }
 
     func attach(_ client: WebSocketClient) {
@@ -70,7 +77,7 @@ final class SimulatedDriver: Sendable {
         let settings = simulation.settings
         let (client, frames) = state.withLock { state -> (WebSocketClient?, [String]) in
             var frames: [String] = []
-            state.vehicle.advance(settings.speed / settings.gpsHz, in: city)
+            state.vehicle.advance(state.speed / settings.gpsHz, in: city)
             if state.vehicle.hasArrived {
                 switch state.job {
                 case .toPickUp(let trip, let dropOff):
@@ -92,7 +99,7 @@ final class SimulatedDriver: Sendable {
                 if state.fixes.count > Self.keptFixes { state.fixes.removeFirst() }
             }
             let milliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
-            frames.append(ClientFrames.location(point, heading: state.vehicle.heading, speed: settings.speed, timestamp: milliseconds))
+            frames.append(ClientFrames.location(point, heading: state.vehicle.heading, speed: state.speed, timestamp: milliseconds))
             return (state.client, frames)
         }
         guard let client else { return }

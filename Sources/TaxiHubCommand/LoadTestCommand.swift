@@ -35,7 +35,7 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Option(name: .customLong("connections-per-address"), help: "Most connections on one source address.")
     var connectionsPerAddress = 25_000
     @Option(name: .customLong("open-concurrency"), help: "Connection attempts in flight at once.") var openConcurrency = 200
-    @Option(help: "Driving speed, m/s.") var speed = 10.0
+    @Option(help: "Mean driving speed, m/s; each driver keeps its own, 70–130 % of it (at most 100).") var speed = 10.0
     @Option(name: .customLong("trip-blocks"), help: "Blocks (200 m) from pick-up to drop-off.") var tripBlocks = 3
     @Option(name: .customLong("rider-pause"), help: "Seconds between a trip's end and the rider's next request.") var riderPause = 2.0
     @Option(name: .customLong("accept-timeout"), help: "Seconds before a rider cancels a trip nobody accepted.")
