@@ -90,21 +90,8 @@ struct JSONReader {
             guard let member = value(depth: depth) else { return nil }
             // A repeated key keeps its first value, as with `JSONDecoder`.
             if members[key] == nil { members[key] = member }
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","):
-                index += 1
-                skipWhitespace()
-                if current == UInt8(ascii: "}") {
-                    index += 1
-                    return .object(members)
-                }
-            case UInt8(ascii: "}"):
-                index += 1
-                return .object(members)
-            default:
-                return nil
-            }
+            guard let closed = endOfItem(closing: UInt8(ascii: "}")) else { return nil }
+            if closed { return .object(members) }
         }
     }
 
@@ -120,21 +107,27 @@ struct JSONReader {
         while true {
             guard let element = value(depth: depth) else { return nil }
             elements.append(element)
+            guard let closed = endOfItem(closing: UInt8(ascii: "]")) else { return nil }
+            if closed { return .array(elements) }
+        }
+    }
+
+    /// What follows a member or element: true when `bracket` closes the container (consumed;
+    /// one trailing comma before it is allowed), false after a comma, nil on anything else.
+    private mutating func endOfItem(closing bracket: UInt8) -> Bool? {
+        skipWhitespace()
+        switch current {
+        case UInt8(ascii: ","):
+            index += 1
             skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","):
-                index += 1
-                skipWhitespace()
-                if current == UInt8(ascii: "]") {
-                    index += 1
-                    return .array(elements)
-                }
-            case UInt8(ascii: "]"):
-                index += 1
-                return .array(elements)
-            default:
-                return nil
-            }
+            guard current == bracket else { return false }
+            index += 1
+            return true
+        case bracket:
+            index += 1
+            return true
+        default:
+            return nil
         }
     }
 
