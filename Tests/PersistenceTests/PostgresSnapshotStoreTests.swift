@@ -221,7 +221,7 @@ struct PostgresSnapshotStoreTests {
                 try await group.waitForAll()
             }
             #expect(try await stores[0].schemaVersions() == PostgresMigrations.all.map(\.version))
-            #expect(PostgresMigrations.latestVersion == 2)
+            #expect(PostgresMigrations.latestVersion == 3)
 
             let check = PostgresConnection(url: url)
             let columns = try await check.query(
@@ -255,7 +255,11 @@ struct PostgresSnapshotStoreTests {
             let indexes = try await check.query(
                 "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'trips' ORDER BY indexname"
             ).map { $0[0] }
-            #expect(indexes == ["trips_driver_id", "trips_pkey", "trips_rider_id", "trips_status"])
+            #expect(indexes == ["trips_driver_id", "trips_pkey", "trips_rider_id"])
+            let options = try await check.query(
+                "SELECT reloptions FROM pg_class WHERE oid = 'trips'::regclass"
+            )[0][0]
+            #expect(options == "{fillfactor=70}")
             await check.close()
         }
     }
