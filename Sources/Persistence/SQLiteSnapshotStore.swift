@@ -201,6 +201,11 @@ public final class SQLiteSnapshotStore: SnapshotStore {
                     """
             )
         }
+        migrator.registerMigration("v3") { db in
+            // As PostgreSQL's migration 3: no query can use an index on status (start-up reads
+            // unfinished trips with NOT IN), and every status change had to update it.
+            try db.execute(sql: "DROP INDEX IF EXISTS trips_status")
+        }
         return migrator
     }
 

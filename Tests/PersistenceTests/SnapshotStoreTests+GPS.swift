@@ -260,7 +260,7 @@ extension SnapshotStoreTests {
         }
     }
 
-    @Test("every store names its tables and columns alike", arguments: StoreKind.allCases)
+    @Test("every store names its tables, columns and indexes alike", arguments: StoreKind.allCases)
     func schemaNames(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in
             _ = try await fixture.open()
@@ -275,6 +275,7 @@ extension SnapshotStoreTests {
             ]
             let named = expected.flatMap { table, columns in columns.map { "\(table).\($0)" } }
             #expect(try await fixture.columns() == named.sorted())
+            #expect(try await fixture.indexes() == ["trips.trips_driver_id", "trips.trips_rider_id"])
         }
     }
 }

@@ -75,26 +75,42 @@ extension StoreFixture {
     /// Every column of the store's own tables as `table.column`, sorted (the migration
     /// bookkeeping tables left out).
     func columns() async throws -> [String] {
+        try await names(
+            sqlite: """
+                SELECT m.name || '.' || c.name FROM sqlite_master m, pragma_table_info(m.name) c
+                WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> 'grdb_migrations'
+                """,
+            postgres: """
+                SELECT table_name || '.' || column_name FROM information_schema.columns
+                WHERE table_schema = current_schema() AND table_name <> 'schema_migrations'
+                """
+        )
+    }
+
+    /// The secondary indexes of the store's own tables as `table.index`, sorted (primary keys
+    /// and unique constraints, which each database names its own way, left out).
+    func indexes() async throws -> [String] {
+        try await names(
+            sqlite: """
+                SELECT tbl_name || '.' || name FROM sqlite_master
+                WHERE type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'
+                """,
+            postgres: """
+                SELECT tablename || '.' || indexname FROM pg_indexes
+                WHERE schemaname = current_schema() AND indexdef NOT LIKE 'CREATE UNIQUE%'
+                """
+        )
+    }
+
+    /// The one text column a catalog query returns, sorted: `sqlite` or `postgres` by the store.
+    private func names(sqlite: String, postgres: String) async throws -> [String] {
         let names: [String]
         switch kind {
         case .sqlite:
-            names = try await DatabaseQueue(path: sqlitePath).read { db in
-                try String.fetchAll(
-                    db,
-                    sql: """
-                        SELECT m.name || '.' || c.name FROM sqlite_master m, pragma_table_info(m.name) c
-                        WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> 'grdb_migrations'
-                        """
-                )
-            }
+            names = try await DatabaseQueue(path: sqlitePath).read { db in try String.fetchAll(db, sql: sqlite) }
         case .postgres:
             names = try await withConnection { connection in
-                try await connection.query(
-                    """
-                    SELECT table_name || '.' || column_name FROM information_schema.columns
-                    WHERE table_schema = current_schema() AND table_name <> 'schema_migrations'
-                    """
-                ).map { try $0.decode(String.self, at: 0) }
+                try await connection.query(postgres).map { try $0.decode(String.self, at: 0) }
             }
         }
         return names.sorted()
