@@ -155,9 +155,11 @@ struct SocketSafetyTests {
         try await LiveHub.run { $0.outboundQueueLength = 8 } _: { hub in
             let slow = try await hub.account("slow@example.com")
             let healthy = try await hub.account("healthy@example.com")
-            // The slow client reads nothing for 6 s: long enough for the hub to read everything it sent
-            // (a socket closed with unread input is reset, which would hide the close frame).
-            let slowSocket = try await hub.connect(slow, readDelay: .seconds(6))
+            // The slow client reads nothing for 4 s: long enough for the hub to read everything it sent
+            // (a socket closed with unread input is reset, which would hide the close frame) and to
+            // overflow the queue, and shorter than the time the hub gives a client after closing it
+            // (`ClientConnection.closeGrace`, 5 s from the overflow), so the close frame is still there.
+            let slowSocket = try await hub.connect(slow, readDelay: .seconds(4))
             let healthySocket = try await hub.connect(healthy)
             // Echo replies of 16 KB each pile up: the kernel buffers fill, then the queue overflows.
             let payload = String(repeating: "x", count: 16 * 1024)
