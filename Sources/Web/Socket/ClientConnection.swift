@@ -105,15 +105,8 @@ final class ClientConnection: Mailbox {
     private func drain() {
         while true {
             switch outbound.next() {
-            case .item(.event(let event)):
-                let written = write(OutboundEncoding.encode(event))
-                metrics.sent(type: OutboundEncoding.type(of: event))
-                if let written {
-                    resume(after: written)
-                    return
-                }
-            case .item(.text(let text)):
-                if let written = write(text) {
+            case .item(let item):
+                if let written = write(text(of: item)) {
                     resume(after: written)
                     return
                 }
@@ -123,6 +116,17 @@ final class ClientConnection: Mailbox {
                 sendCloseFrame()
                 return
             }
+        }
+    }
+
+    /// The frame text of a queued item; an event is counted as sent by its type.
+    private func text(of item: Outbound) -> String {
+        switch item {
+        case .event(let event):
+            metrics.sent(type: OutboundEncoding.type(of: event))
+            return OutboundEncoding.encode(event)
+        case .text(let text):
+            return text
         }
     }
 
