@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// GPS tracking, nearby dispatch, cancel, slow readers and resume over real sockets.
-@Suite("GPS tracking over WebSockets")
+@Suite("GPS tracking over WebSockets", .timeLimit(.minutes(4)))
 struct GPSSocketTests {
     static let downtown = (lat: 40.7128, lng: -74.0060)
 

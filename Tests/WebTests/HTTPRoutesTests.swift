@@ -4,7 +4,7 @@ import Testing
 
 /// The REST half of the compatible API over real sockets: what the reference's
 /// `test_http.py` checks, plus the DRF-style errors for bad input.
-@Suite("HTTP routes")
+@Suite("HTTP routes", .timeLimit(.minutes(4)))
 struct HTTPRoutesTests {
     /// A 1×1 PNG.
     static let png: [UInt8] = Array(

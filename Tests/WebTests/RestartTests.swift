@@ -4,7 +4,7 @@ import Testing
 
 /// State written by one `taxi-hub` process is there when the next one starts on the same
 /// data folder: after a graceful stop, and after SIGKILL following a snapshot.
-@Suite("Restart and durability")
+@Suite("Restart and durability", .timeLimit(.minutes(4)))
 struct RestartTests {
     static func withDirectory(_ body: (URL) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-restart-\(UUID().uuidString)")

@@ -3,7 +3,7 @@ import Testing
 
 /// The compatible `/taxi/` protocol over real sockets: what the reference's own
 /// `test_websocket.py` checks, and the safety rules TaxiHub adds.
-@Suite("WebSocket protocol")
+@Suite("WebSocket protocol", .timeLimit(.minutes(4)))
 struct SocketProtocolTests {
     @Test("a socket without a token or with a bad token is refused")
     func refusesBadTokens() async throws {

@@ -101,12 +101,33 @@ final class TestSocket: Sendable {
     @discardableResult
     func close() async -> WebSocketCloseFrame? {
         outgoing.finish()
-        return try? await session.value
+        return await sessionEnd()
     }
 
     /// Waits for the server to close the socket and returns its close frame.
     func closedByServer() async -> WebSocketCloseFrame? {
-        try? await session.value
+        await sessionEnd()
+    }
+
+    /// The session's close frame once it ends; nil after `defaultTimeout` (the session is then
+    /// cancelled, which closes the socket), so a close handshake that never completes fails the
+    /// test that expects it instead of hanging the run.
+    private func sessionEnd() async -> WebSocketCloseFrame? {
+        let session = self.session
+        return await withTaskGroup(of: WebSocketCloseFrame??.self) { group in
+            group.addTask { .some(try? await session.value) }
+            group.addTask {
+                try? await Task.sleep(for: Self.defaultTimeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            guard let ended = first else {
+                session.cancel()
+                return nil
+            }
+            return ended
+        }
     }
 }
 
