@@ -148,7 +148,7 @@ public final class Hub: Sendable {
 
     private func liveTrip(_ id: UUID) throws(HubError) -> TripActor {
         guard let actor = tripActor(id: id) else {
-            throw HubError(.notFound, "Trip \(id.uuidString.lowercased()) does not exist.")
+            throw HubError(.notFound, "Trip \(id.lowercasedText) does not exist.")
         }
         return actor
     }

@@ -97,14 +97,14 @@ public final class SQLiteSnapshotStore: SnapshotStore {
     }
 
     public func trip(id: UUID) async throws -> Trip? {
-        try await fetchTrips(where: "id = ?", arguments: [id.uuidString.lowercased()]).first
+        try await fetchTrips(where: "id = ?", arguments: [id.lowercasedText]).first
     }
 
     public func track(of tripID: UUID) async throws -> [TrackPoint] {
         try await pool.read { db in
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT * FROM trip_track_points WHERE trip_id = ? ORDER BY seq",
-                arguments: [tripID.uuidString.lowercased()]
+                arguments: [tripID.lowercasedText]
             )
             return try Array(rows.map(Self.decodeTrackPoint))
         }
@@ -221,7 +221,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
     /// A trip's column values, in `trips.columns` order.
     private static func values(_ trip: Trip) -> [DatabaseValue] {
         [
-            trip.id.uuidString.lowercased().databaseValue, trip.created.microseconds.databaseValue,
+            trip.id.lowercasedText.databaseValue, trip.created.microseconds.databaseValue,
             trip.updated.microseconds.databaseValue, trip.pickUpAddress.databaseValue,
             trip.dropOffAddress.databaseValue, trip.status.rawValue.databaseValue, trip.riderID.databaseValue,
             trip.driverID.databaseValue, trip.seq.databaseValue, (trip.pickUpLocation?.lat).databaseValue,
@@ -237,7 +237,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
 
     /// A track point's column values, in `trackPoints.columns` order.
     private static func values(_ point: TrackPoint) -> [DatabaseValue] {
-        [point.tripID.uuidString.lowercased().databaseValue, point.seq.databaseValue] + values(point.fix)
+        [point.tripID.lowercasedText.databaseValue, point.seq.databaseValue] + values(point.fix)
     }
 
     /// A fix's column values, in `fixColumns` order.

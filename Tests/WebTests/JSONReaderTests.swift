@@ -124,7 +124,7 @@ struct JSONReaderTests {
             for _ in 0..<Int.random(in: 0...5, using: &rng) {
                 object[randomString(rng: &rng)] = randomValue(depth: depth + 1, rng: &rng)
             }
-            return .object(object)
+            return .object(JSONObject(object.map { ($0.key, $0.value) }))
         }
     }
 
@@ -156,8 +156,8 @@ struct JSONReaderTests {
         case .string(let string): return space + quoted(string, rng: &rng)
         case .array(let elements):
             return "[" + elements.map { write($0, rng: &rng) }.joined(separator: ",") + space + "]"
-        case .object(let members):
-            return "{" + space + members.map { quoted($0.key, rng: &rng) + space + ":" + write($0.value, rng: &rng) }.joined(separator: ",") + "}"
+        case .object(let object):
+            return "{" + space + object.uniqueMembers.map { quoted($0.key, rng: &rng) + space + ":" + write($0.value, rng: &rng) }.joined(separator: ",") + "}"
         }
     }
 
@@ -203,7 +203,7 @@ struct JSONReaderTests {
             } else if let array = try? container.decode([ReferenceValue].self) {
                 value = .array(array.map(\.value))
             } else {
-                value = .object(try container.decode([String: ReferenceValue].self).mapValues(\.value))
+                value = .object(JSONObject(try container.decode([String: ReferenceValue].self).map { ($0.key, $0.value.value) }))
             }
         }
     }

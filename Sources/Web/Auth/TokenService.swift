@@ -25,7 +25,7 @@ struct TokenService: Sendable {
         try await keys.sign(
             AccessClaims(
                 tokenType: "access", exp: .init(value: now.addingTimeInterval(accessLifetime.seconds)), iat: .init(value: now),
-                jti: .init(value: UUID().uuidString.lowercased()), id: user.id, username: user.username,
+                jti: .init(value: UUID().lowercasedText), id: user.id, username: user.username,
                 firstName: user.firstName, lastName: user.lastName, group: user.group.rawValue,
                 photo: MediaPath.url(for: user.photo)
             )
@@ -36,7 +36,7 @@ struct TokenService: Sendable {
         try await keys.sign(
             RefreshClaims(
                 tokenType: "refresh", exp: .init(value: now.addingTimeInterval(refreshLifetime.seconds)), iat: .init(value: now),
-                jti: .init(value: UUID().uuidString.lowercased()), id: user.id
+                jti: .init(value: UUID().lowercasedText), id: user.id
             )
         )
     }

@@ -40,7 +40,7 @@ struct FormBody {
             throw APIError.detail(.badRequest, "JSON parse error - the body must be a JSON object.")
         }
         var body = FormBody()
-        for (key, value) in object {
+        for (key, value) in object.uniqueMembers {
             switch value {
             case .string(let string): body.fields[key] = string
             case .null: continue

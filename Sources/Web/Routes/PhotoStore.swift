@@ -28,7 +28,7 @@ struct PhotoStore: Sendable {
 
     /// Writes the photo and returns its path relative to the media folder (`photos/<uuid>.png`).
     func save(_ bytes: ByteBuffer, format: Format) async throws -> String {
-        let relative = "photos/\(UUID().uuidString.lowercased()).\(format.rawValue)"
+        let relative = "photos/\(UUID().lowercasedText).\(format.rawValue)"
         let directory = URL(fileURLWithPath: mediaDirectory).appendingPathComponent("photos")
         let target = URL(fileURLWithPath: mediaDirectory).appendingPathComponent(relative)
         let data = Data(bytes.readableBytesView)

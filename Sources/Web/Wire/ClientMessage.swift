@@ -91,11 +91,12 @@ enum ClientMessageParser {
                 guard let trips = data["trips"]?.objectValue else {
                     throw WireError(code: .badMessage, message: "\"trips\" must be an object of trip id to last seq.", requestType: type)
                 }
-                guard trips.count <= maxResumedTrips else {
+                let members = trips.uniqueMembers
+                guard members.count <= maxResumedTrips else {
                     throw WireError(code: .invalid, message: "resume names at most \(maxResumedTrips) trips.", requestType: type)
                 }
                 var lastSeen: [UUID: Int64] = [:]
-                for (key, value) in trips {
+                for (key, value) in members {
                     guard let id = UUID(uuidString: key) else {
                         throw WireError(code: .invalid, message: "\"\(key)\" is not a valid trip id.", requestType: type)
                     }
@@ -139,21 +140,21 @@ enum ClientMessageParser {
         let type: String
         let data: JSONValue?
 
-        func object() throws(WireError) -> [String: JSONValue] {
+        func object() throws(WireError) -> JSONObject {
             guard let object = data?.objectValue else {
                 throw WireError(code: .badMessage, message: "\"data\" must be a JSON object.", requestType: type)
             }
             return object
         }
 
-        func requiredString(_ key: String, in object: [String: JSONValue]) throws(WireError) -> String {
+        func requiredString(_ key: String, in object: JSONObject) throws(WireError) -> String {
             guard let value = try optionalString(key, in: object) else {
                 throw WireError(code: .invalid, message: "\"\(key)\" is required.", requestType: type)
             }
             return value
         }
 
-        func optionalString(_ key: String, in object: [String: JSONValue]) throws(WireError) -> String? {
+        func optionalString(_ key: String, in object: JSONObject) throws(WireError) -> String? {
             switch object[key] {
             case nil, .null?: return nil
             case .string(let value)?: return value
@@ -161,21 +162,21 @@ enum ClientMessageParser {
             }
         }
 
-        func tripID(in object: [String: JSONValue]) throws(WireError) -> UUID {
+        func tripID(in object: JSONObject) throws(WireError) -> UUID {
             guard let id = UUID(uuidString: try requiredString("id", in: object)) else {
                 throw WireError(code: .invalid, message: "\"id\" is not a valid UUID.", requestType: type)
             }
             return id
         }
 
-        func requiredNumber(_ key: String, in object: [String: JSONValue]) throws(WireError) -> Double {
+        func requiredNumber(_ key: String, in object: JSONObject) throws(WireError) -> Double {
             guard let value = try optionalNumber(key, in: object) else {
                 throw WireError(code: .invalid, message: "\"\(key)\" is required.", requestType: type)
             }
             return value
         }
 
-        func optionalNumber(_ key: String, in object: [String: JSONValue]) throws(WireError) -> Double? {
+        func optionalNumber(_ key: String, in object: JSONObject) throws(WireError) -> Double? {
             switch object[key] {
             case nil, .null?: return nil
             case .number(let value)?: return value
@@ -184,7 +185,7 @@ enum ClientMessageParser {
         }
 
         /// An optional `{"lat", "lng"}` object.
-        func optionalPoint(_ key: String, in object: [String: JSONValue]) throws(WireError) -> GeoPoint? {
+        func optionalPoint(_ key: String, in object: JSONObject) throws(WireError) -> GeoPoint? {
             switch object[key] {
             case nil, .null?: return nil
             case .object(let point)?:
@@ -194,7 +195,7 @@ enum ClientMessageParser {
             }
         }
 
-        func optionalInt(_ key: String, in object: [String: JSONValue]) throws(WireError) -> Int? {
+        func optionalInt(_ key: String, in object: JSONObject) throws(WireError) -> Int? {
             switch object[key] {
             case nil, .null?: return nil
             case let value?:

@@ -75,12 +75,13 @@ struct JSONReader {
     private mutating func object(depth: Int) -> JSONValue? {
         guard depth <= Self.maxDepth else { return nil }
         index += 1  // {
-        var members: [String: JSONValue] = [:]
+        var members: [(key: String, value: JSONValue)] = []
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
-            return .object(members)
+            return .object(JSONObject(members))
         }
+        members.reserveCapacity(8)
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\""), let key = string() else { return nil }
@@ -88,10 +89,9 @@ struct JSONReader {
             guard current == UInt8(ascii: ":") else { return nil }
             index += 1
             guard let member = value(depth: depth) else { return nil }
-            // A repeated key keeps its first value, as with `JSONDecoder`.
-            if members[key] == nil { members[key] = member }
+            members.append((key, member))
             guard let closed = endOfItem(closing: UInt8(ascii: "}")) else { return nil }
-            if closed { return .object(members) }
+            if closed { return .object(JSONObject(members)) }
         }
     }
 
@@ -132,20 +132,24 @@ struct JSONReader {
     }
 
     /// A string starting at its opening quote. Strings without escapes, nearly all of them, are
-    /// one validated copy of their bytes.
+    /// one copy of their bytes: ASCII needs no validation (`String(validating:)` is generic and
+    /// cost 2 % of the hub's CPU at 20,000 messages/s), anything else is validated as UTF-8.
     private mutating func string() -> String? {
         index += 1  // "
         let start = index
+        var ascii = true
         while let byte = current {
             switch byte {
             case UInt8(ascii: "\""):
                 defer { index += 1 }
-                return String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                let content = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
+                return ascii ? String(decoding: content, as: UTF8.self) : String(validating: content, as: UTF8.self)
             case UInt8(ascii: "\\"):
                 return escapedString(from: start)
             case 0..<0x20:
                 return nil
             default:
+                if byte >= 0x80 { ascii = false }
                 index += 1
             }
         }

@@ -78,7 +78,7 @@ enum OutboundEncoding {
         text += number(fix.heading)
         text += #","lat":\#(fix.point.lat),"lng":\#(fix.point.lng),"seq":\#(location.seq),"speed":"#
         text += number(fix.speed)
-        text += #","timestamp":"\#(fix.timestamp.iso8601)","trip_id":"\#(location.tripID.uuidString.lowercased())"},"#
+        text += #","timestamp":"\#(fix.timestamp.iso8601)","trip_id":"\#(location.tripID.lowercasedText)"},"#
         text += #""seq":\#(location.seq),"type":"trip.location"}"#
         return text
     }

@@ -37,7 +37,7 @@ struct TripJSON: Encodable {
     func encode(to encoder: any Encoder) throws {
         let trip = view.trip
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(trip.id.uuidString.lowercased(), forKey: .id)
+        try container.encode(trip.id.lowercasedText, forKey: .id)
         try container.encode(trip.created.iso8601, forKey: .created)
         try container.encode(trip.updated.iso8601, forKey: .updated)
         try container.encode(trip.pickUpAddress, forKey: .pickUpAddress)
@@ -95,7 +95,7 @@ struct TripLocationJSON: Encodable {
     func encode(to encoder: any Encoder) throws {
         try FixJSON(fix: location.fix, seq: location.seq).encode(to: encoder)
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(location.tripID.uuidString.lowercased(), forKey: .tripID)
+        try container.encode(location.tripID.lowercasedText, forKey: .tripID)
         try container.encode(location.driverID, forKey: .driverID)
     }
 }
@@ -112,7 +112,7 @@ struct TrackJSON: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(tripID.uuidString.lowercased(), forKey: .tripID)
+        try container.encode(tripID.lowercasedText, forKey: .tripID)
         try container.encode(points.map { FixJSON(fix: $0.fix, seq: $0.seq) }, forKey: .points)
     }
 }
