@@ -207,7 +207,7 @@ public final class PostgresSnapshotStore: SnapshotStore {
         let status = try row.decode(String.self, at: 5)
         guard let tripStatus = TripStatus(rawValue: status) else {
             throw SnapshotStoreError.unreadableValue(
-                table: "trips", column: "status", rowID: id.uuidString.lowercased(), value: status
+                table: "trips", column: "status", rowID: id.lowercasedText, value: status
             )
         }
         return Trip(
@@ -218,11 +218,11 @@ public final class PostgresSnapshotStore: SnapshotStore {
             driverID: try row.decodeIfPresent(Int.self, at: 7),
             pickUpLocation: try .stored(
                 "pick_up", lat: try row.decodeIfPresent(Double.self, at: 9),
-                lng: try row.decodeIfPresent(Double.self, at: 10), tripID: id.uuidString.lowercased()
+                lng: try row.decodeIfPresent(Double.self, at: 10), tripID: id.lowercasedText
             ),
             dropOffLocation: try .stored(
                 "drop_off", lat: try row.decodeIfPresent(Double.self, at: 11),
-                lng: try row.decodeIfPresent(Double.self, at: 12), tripID: id.uuidString.lowercased()
+                lng: try row.decodeIfPresent(Double.self, at: 12), tripID: id.lowercasedText
             ),
             seq: try row.decode(Int64.self, at: 8)
         )
@@ -242,7 +242,7 @@ public final class PostgresSnapshotStore: SnapshotStore {
     }
 
     /// A fix's column values, in `fixColumns` order (nil is NULL).
-    private static func fields(_ fix: LocationFix) -> [(any PostgresTextEncodable)?] {
+    private static func fields(_ fix: LocationFix) -> [(any PostgresEncodable)?] {
         [fix.point.lat, fix.point.lng, fix.heading, fix.speed, fix.accuracy, fix.timestamp.microseconds]
     }
 }
@@ -256,7 +256,7 @@ struct PostgresUpsert<Row: Sendable>: Sendable {
     var keyCount = 1
     var onConflict = ConflictAction.update
     /// One entity's column values, in `columns` order (nil is NULL).
-    let fields: @Sendable (Row) -> [(any PostgresTextEncodable)?]
+    let fields: @Sendable (Row) -> [(any PostgresEncodable)?]
 
     /// Parameters in one multi-row `INSERT`: PostgreSQL's limit is 65,535.
     static var maxParameters: Int { 60_000 }
@@ -304,7 +304,7 @@ struct PostgresUpsert<Row: Sendable>: Sendable {
             for row in chunk {
                 let values = fields(row)
                 let first = parameters.count
-                parameters.append(contentsOf: values)
+                for value in values { parameters.append(value) }
                 let row = columns.enumerated().map { index, column in "$\(first + index + 1)::\(column.type)" }
                 placeholders.append("(" + row.joined(separator: ", ") + ")")
             }
@@ -316,7 +316,7 @@ struct PostgresUpsert<Row: Sendable>: Sendable {
     private func writeThroughStaging(_ rows: [Row], on connection: isolated PostgresConnection) throws {
         let staging = "staging_\(table)"
         try connection.execute(script: "CREATE TEMP TABLE \(staging) (LIKE \(table)) ON COMMIT DROP")
-        let copied = try connection.copyIn("COPY \(staging) (\(columnList)) FROM STDIN") { writer in
+        let copied = try connection.copyIn("COPY \(staging) (\(columnList)) FROM STDIN (FORMAT binary)") { writer in
             for row in rows {
                 for value in fields(row) {
                     try writer.append(value)

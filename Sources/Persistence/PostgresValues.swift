@@ -1,4 +1,5 @@
 import Foundation
+import Hub
 
 /// A Swift value that can be sent to PostgreSQL as a query parameter or COPY field in the text
 /// format. The server parses the text as the parameter's type, so quotes, backslashes or SQL in a
@@ -7,33 +8,59 @@ public protocol PostgresTextEncodable: Sendable {
     var postgresText: String { get }
 }
 
+/// A Swift value that can be sent as a field of a `COPY … (FORMAT binary)`: the bytes of the
+/// column type's binary form (big-endian), which the server takes without parsing text.
+/// The column must have that type (`Int`, `Int64`: `bigint`; `Int32`: `integer`; `Double`:
+/// `float8`; `String`: `text`; `UUID`: `uuid`; `Bool`: `boolean`); otherwise the server refuses
+/// the COPY.
+public protocol PostgresBinaryEncodable: Sendable {
+    func appendPostgresBinary(to buffer: inout [UInt8])
+}
+
+/// A value that can be a query parameter and a COPY field alike.
+public typealias PostgresEncodable = PostgresTextEncodable & PostgresBinaryEncodable
+
 /// A Swift value that can be read from a column in PostgreSQL's text format.
 public protocol PostgresTextDecodable: Sendable {
     /// nil when `text` is not a valid value of the type.
     init?(postgresText text: String)
 }
 
-extension String: PostgresTextEncodable, PostgresTextDecodable {
+extension String: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { buffer.append(contentsOf: utf8) }
+
     public var postgresText: String { self }
     public init?(postgresText text: String) { self = text }
 }
 
-extension Int: PostgresTextEncodable, PostgresTextDecodable {
+extension Int: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { Int64(self).appendPostgresBinary(to: &buffer) }
+
     public var postgresText: String { String(self) }
     public init?(postgresText text: String) { self.init(text) }
 }
 
-extension Int64: PostgresTextEncodable, PostgresTextDecodable {
+extension Int64: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) {
+        withUnsafeBytes(of: bigEndian) { buffer.append(contentsOf: $0) }
+    }
+
     public var postgresText: String { String(self) }
     public init?(postgresText text: String) { self.init(text) }
 }
 
-extension Int32: PostgresTextEncodable, PostgresTextDecodable {
+extension Int32: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) {
+        withUnsafeBytes(of: bigEndian) { buffer.append(contentsOf: $0) }
+    }
+
     public var postgresText: String { String(self) }
     public init?(postgresText text: String) { self.init(text) }
 }
 
-extension Bool: PostgresTextEncodable, PostgresTextDecodable {
+extension Bool: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { buffer.append(self ? 1 : 0) }
+
     public var postgresText: String { self ? "t" : "f" }
     public init?(postgresText text: String) {
         switch text {
@@ -44,7 +71,10 @@ extension Bool: PostgresTextEncodable, PostgresTextDecodable {
     }
 }
 
-extension Double: PostgresTextEncodable, PostgresTextDecodable {
+extension Double: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
+    /// The IEEE 754 bits, so every value (NaN and infinities too) arrives exactly.
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { Int64(bitPattern: bitPattern).appendPostgresBinary(to: &buffer) }
+
     /// Swift's shortest representation that reads back as the same bits; PostgreSQL's float8
     /// input is exact, so the value round-trips.
     public var postgresText: String {
@@ -63,8 +93,10 @@ extension Double: PostgresTextEncodable, PostgresTextDecodable {
     }
 }
 
-extension UUID: PostgresTextEncodable, PostgresTextDecodable {
-    public var postgresText: String { uuidString.lowercased() }
+extension UUID: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { withUnsafeBytes(of: uuid) { buffer.append(contentsOf: $0) } }
+
+    public var postgresText: String { lowercasedText }
     public init?(postgresText text: String) { self.init(uuidString: text) }
 }
 

@@ -145,19 +145,19 @@ struct PostgresConnectionTests {
         }
     }
 
-    @Test("COPY FROM STDIN round-trips tabs, newlines, backslashes, quotes, unicode and NULL")
+    @Test("binary COPY round-trips tabs, newlines, backslashes, quotes, unicode and NULL")
     func copyRoundTrip() async throws {
         try await Self.withConnection { connection, _ in
             try await connection.query("CREATE TABLE lines (id BIGINT PRIMARY KEY, body TEXT, note TEXT)")
             let texts = Self.trickyTexts
-            let copied = try await connection.copyIn("COPY lines (id, body, note) FROM STDIN") { writer in
+            let copied = try await connection.copyIn("COPY lines (id, body, note) FROM STDIN (FORMAT binary)") { writer in
                 for (index, text) in texts.enumerated() {
                     try writer.append(index)
                     try writer.append(text)
                     try writer.append(index.isMultiple(of: 2) ? nil : "note \(text)")
                     try writer.endRow()
                 }
-                try writer.appendRow(["-1", nil, ""])
+                try writer.appendRow([-1, nil, ""])
             }
             #expect(copied == texts.count + 1)
 
@@ -174,32 +174,79 @@ struct PostgresConnectionTests {
         }
     }
 
+    @Test("binary COPY carries every value of each type exactly: uuid, float8, bigint, integer, boolean")
+    func copyTypes() async throws {
+        let doubles: [Double] = [
+            0, -0.0, 1, -1, .pi, 52.520_008_123_456_78, 13.404_954_1, .ulpOfOne, .leastNonzeroMagnitude,
+            .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .infinity, -.infinity, .nan,
+        ]
+        let ids = [UUID(), UUID(), try #require(UUID(uuidString: "00000000-0000-0000-0000-000000000000"))]
+        try await Self.withConnection { connection, _ in
+            try await connection.query("CREATE TABLE kinds (n INT PRIMARY KEY, u UUID, d FLOAT8, b BIGINT, i INTEGER, f BOOLEAN)")
+            try await connection.copyIn("COPY kinds (n, u, d, b, i, f) FROM STDIN (FORMAT binary)") { writer in
+                for (index, double) in doubles.enumerated() {
+                    let values: [(any PostgresBinaryEncodable)?] = [
+                        Int32(index), ids[index % ids.count], double, Int64.min + Int64(index), Int32.max - Int32(index),
+                        index.isMultiple(of: 2),
+                    ]
+                    try writer.appendRow(values)
+                }
+            }
+            let rows = try await connection.query("SELECT n, u, d, b, i, f FROM kinds ORDER BY n")
+            #expect(rows.count == doubles.count)
+            for (index, double) in doubles.enumerated() {
+                let row = rows[index]
+                #expect(try row.decode(UUID.self, at: 1) == ids[index % ids.count])
+                let stored = try row.decode(Double.self, at: 2)
+                #expect(stored.bitPattern == double.bitPattern || (stored.isNaN && double.isNaN), "\(double)")
+                #expect(try row.decode(Int64.self, at: 3) == Int64.min + Int64(index))
+                #expect(try row.decode(Int32.self, at: 4) == Int32.max - Int32(index))
+                #expect(try row.decode(Bool.self, at: 5) == index.isMultiple(of: 2))
+            }
+        }
+    }
+
     @Test("a COPY the server rejects, or the client aborts, fails cleanly and leaves the connection usable")
     func copyFailures() async throws {
         struct Abort: Error {}
         try await Self.withConnection { connection, _ in
             try await connection.query("CREATE TABLE numbers (n BIGINT NOT NULL)")
+            try await connection.query("CREATE TABLE notes (t TEXT)")
+            let copy = "COPY numbers (n) FROM STDIN (FORMAT binary)"
+            // A row of two fields for one column, then four bytes where bigint takes eight.
             let rejected = await #expect(throws: PostgresError.self) {
-                try await connection.copyIn("COPY numbers (n) FROM STDIN") { writer in
-                    try writer.appendRow(["1"])
-                    try writer.appendRow(["not a number"])
+                try await connection.copyIn(copy) { writer in
+                    try writer.appendRow([1])
+                    try writer.appendRow([2, 3])
                 }
             }
-            #expect(rejected?.sqlState == "22P02")
+            #expect(rejected?.sqlState == "22P04")
             #expect(rejected?.kind == .server)
+            let short = await #expect(throws: PostgresError.self) {
+                try await connection.copyIn(copy) { writer in
+                    try writer.appendRow([Int32(2)])
+                }
+            }
+            #expect(short?.kind == .server)
 
             await #expect(throws: Abort.self) {
-                try await connection.copyIn("COPY numbers (n) FROM STDIN") { writer in
-                    try writer.appendRow(["1"])
+                try await connection.copyIn(copy) { writer in
+                    try writer.appendRow([1])
                     throw Abort()
                 }
             }
             let nul = await #expect(throws: PostgresError.self) {
-                try await connection.copyIn("COPY numbers (n) FROM STDIN") { writer in
-                    try writer.append(text: "1\u{0}")
+                try await connection.copyIn("COPY notes (t) FROM STDIN (FORMAT binary)") { writer in
+                    try writer.appendRow(["1\u{0}"])
                 }
             }
             #expect(nul?.sqlState == .characterNotInRepertoire)
+            // Text where binary is announced.
+            await #expect(throws: PostgresError.self) {
+                try await connection.copyIn("COPY numbers (n) FROM STDIN") { writer in
+                    try writer.appendRow([1])
+                }
+            }
 
             let notCopy = await #expect(throws: PostgresError.self) {
                 try await connection.copyIn("SELECT 1") { _ in }
@@ -208,7 +255,8 @@ struct PostgresConnectionTests {
             await #expect(throws: PostgresError.self) { try await connection.query("COPY numbers (n) FROM STDIN") }
 
             #expect(try await connection.query("SELECT count(*) FROM numbers")[0][0] == "0")
-            let large = try await connection.copyIn("COPY numbers (n) FROM STDIN") { writer in
+            #expect(try await connection.query("SELECT count(*) FROM notes")[0][0] == "0")
+            let large = try await connection.copyIn(copy) { writer in
                 for n in 0..<200_000 {
                     try writer.append(n)
                     try writer.endRow()
