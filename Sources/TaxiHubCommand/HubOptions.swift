@@ -23,6 +23,8 @@ struct HubOptions: ParsableArguments {
     @Option(name: .customLong("max-frame-size"), help: "Largest client message in bytes.") var maxFrameSize: Int?
     @Option(name: .customLong("outbound-queue-length"), help: "Events queued for one client before it is dropped.")
     var outboundQueueLength: Int?
+    @Option(name: .customLong("close-grace"), help: "Seconds a client the hub closed has to read its close frame.")
+    var closeGrace: Double?
     @Option(name: .customLong("bcrypt-cost"), help: "bcrypt work factor for password hashes (4-31).") var bcryptCost: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
     @Option(name: .customLong("location-rate-limit"), help: "update.location messages per second per connection.")
@@ -63,6 +65,7 @@ struct HubOptions: ParsableArguments {
         set("maxConnections", maxConnections.map(ConfigContent.int))
         set("maxFrameSize", maxFrameSize.map(ConfigContent.int))
         set("outboundQueueLength", outboundQueueLength.map(ConfigContent.int))
+        set("closeGrace", closeGrace.map(ConfigContent.double))
         set("bcryptCost", bcryptCost.map(ConfigContent.int))
         set("logLevel", logLevel.map(ConfigContent.string))
         set("locationRateLimit", locationRateLimit.map(ConfigContent.double))

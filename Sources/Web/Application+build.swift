@@ -76,6 +76,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     let sockets = SocketController(
         hub: hub, store: store, auth: auth, connections: connections, metrics: metrics,
         maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength,
+        closeGrace: configuration.closeGrace,
         locationRate: configuration.locationRateLimit, echoPath: configuration.benchRoutes ? BenchController.echoPath : nil
     )
     sockets.addFallbackRoute(to: router)

@@ -23,6 +23,9 @@ public struct HubConfiguration: Sendable {
     public var maxFrameSize = 64 * 1024
     /// Events that may wait for one slow client before it is disconnected with code 1008.
     public var outboundQueueLength = 1024
+    /// After the hub closes a socket (1008, 1001), how long the client has to read its close
+    /// frame and answer before the connection is cut.
+    public var closeGrace: Duration = .seconds(5)
     /// Open WebSockets accepted at once; nil means the open-files limit minus `fileReserve`.
     public var maxConnections: Int?
     /// Descriptors kept free for files, the database and plain HTTP when capping sockets.
@@ -77,6 +80,11 @@ public struct HubConfiguration: Sendable {
         snapshotInterval = .milliseconds(Int64(interval * 1000))
         maxFrameSize = reader.int(forKey: "maxFrameSize", default: defaults.maxFrameSize)
         outboundQueueLength = reader.int(forKey: "outboundQueueLength", default: defaults.outboundQueueLength)
+        let grace = reader.double(forKey: "closeGrace", default: 5)
+        guard grace > 0, grace <= 3600 else {
+            throw ConfigurationError("closeGrace must be a number of seconds above 0 and at most 3600, not \(grace).")
+        }
+        closeGrace = .milliseconds(Int64(grace * 1000))
         maxConnections = reader.int(forKey: "maxConnections")
         fileReserve = reader.int(forKey: "fileReserve", default: defaults.fileReserve)
         maxUploadSize = reader.int(forKey: "maxUploadSize", default: defaults.maxUploadSize)

@@ -49,6 +49,7 @@ struct ConfigurationTests {
         #expect(configuration.bcryptCost == defaults.bcryptCost)
         #expect(configuration.maxFrameSize == defaults.maxFrameSize)
         #expect(configuration.outboundQueueLength == defaults.outboundQueueLength)
+        #expect(configuration.closeGrace == defaults.closeGrace)
     }
 
     @Test("unusable values are refused with a message naming the setting", arguments: [
@@ -57,6 +58,8 @@ struct ConfigurationTests {
         (["--log-level", "loud"], "logLevel"),
         (["--max-connections", "0"], "maxConnections"),
         (["--outbound-queue-length", "0"], "outboundQueueLength"),
+        (["--close-grace", "0"], "closeGrace"),
+        (["--close-grace", "nan"], "closeGrace"),
     ])
     func refusesBadValues(arguments: [String], setting: String) async throws {
         let error = await #expect(throws: ConfigurationError.self) { try await Self.resolve(arguments) }

@@ -152,14 +152,17 @@ struct SocketSafetyTests {
 
     @Test("a client that stops reading is closed with 1008 while others keep being served")
     func slowReaderIsDisconnected() async throws {
-        try await LiveHub.run { $0.outboundQueueLength = 8 } _: { hub in
+        try await LiveHub.run {
+            $0.outboundQueueLength = 8
+            // Time for the slow client to read the megabytes the kernel buffered before the close
+            // frame, however busy the machine: cut earlier, the connection would be reset (the hub
+            // has unread input from it) and a reset drops the unread close frame with the rest.
+            $0.closeGrace = .seconds(120)
+        } _: { hub in
             let slow = try await hub.account("slow@example.com")
             let healthy = try await hub.account("healthy@example.com")
-            // The slow client reads nothing for 4 s: long enough for the hub to read everything it sent
-            // (a socket closed with unread input is reset, which would hide the close frame) and to
-            // overflow the queue, and shorter than the time the hub gives a client after closing it
-            // (`ClientConnection.closeGrace`, 5 s from the overflow), so the close frame is still there.
-            let slowSocket = try await hub.connect(slow, readDelay: .seconds(4))
+            // The slow client reads nothing until the hub has dropped it; then it reads everything.
+            let slowSocket = try await hub.connect(slow, readingPaused: true)
             let healthySocket = try await hub.connect(healthy)
             // Echo replies of 16 KB each pile up: the kernel buffers fill, then the queue overflows.
             let payload = String(repeating: "x", count: 16 * 1024)
@@ -167,7 +170,16 @@ struct SocketSafetyTests {
             let echo = #"{"type":"echo.message","data":"ok"}"#
             healthySocket.send(echo)
             #expect(try await healthySocket.receive(timeout: .seconds(10)) == echo)
-            let close = await slowSocket.closedByServer()
+            let deadline = ContinuousClock.now + .seconds(120)
+            var dropped = false
+            while !dropped, ContinuousClock.now < deadline {
+                let metrics = try await hub.request("/metrics")
+                dropped = String(buffer: metrics.body).contains("taxihub_slow_clients_dropped_total 1")
+                if !dropped { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(dropped, "the hub counted the slow client as dropped")
+            slowSocket.resumeReading()
+            let close = await slowSocket.closedByServer(timeout: .seconds(120))
             #expect(close?.closeCode == .policyViolation)
             #expect(close?.reason?.contains("too slowly") == true)
             healthySocket.send(echo)

@@ -17,15 +17,16 @@ final class ClientConnection: Mailbox {
         case shutdown
     }
 
-    /// After the hub closes a socket, how long the client has to answer before the TCP
-    /// connection is cut (also when the writer is stuck on a client that reads nothing).
-    static let closeGrace: TimeAmount = .seconds(5)
-
     let connectionID: ConnectionID
     let user: User
     let outbound: OutboundQueue
     /// The socket's event loop as a task executor: the tasks that handle its messages run there.
     let executor: EventLoopTaskExecutor
+    /// After the hub closes the socket, how long the client has to read what was sent before it
+    /// and answer, before the TCP connection is cut (also when the writer is stuck on a client
+    /// that reads nothing). Cutting a connection with unread input resets it, and a reset drops
+    /// whatever the client had not read yet, the close frame included.
+    let closeGrace: TimeAmount
     private let channel: any Channel
     private let metrics: HubMetrics
     private let logger: Logger
@@ -35,11 +36,13 @@ final class ClientConnection: Mailbox {
     var principal: Principal { Principal(userID: user.id, group: user.group) }
 
     init(
-        id: ConnectionID, user: User, queueLength: Int, channel: any Channel, metrics: HubMetrics, logger: Logger
+        id: ConnectionID, user: User, queueLength: Int, closeGrace: TimeAmount, channel: any Channel, metrics: HubMetrics,
+        logger: Logger
     ) {
         self.connectionID = id
         self.user = user
         self.outbound = OutboundQueue(limit: queueLength)
+        self.closeGrace = closeGrace
         self.executor = EventLoopTaskExecutor(channel.eventLoop)
         self.channel = channel
         self.metrics = metrics
@@ -71,8 +74,9 @@ final class ClientConnection: Mailbox {
         }
         if outbound.finish() { startDrain() }
         guard first, why != .clientClosed else { return }
+        if why == .overflow { metrics.slowClientDropped() }
         let channel = self.channel
-        channel.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: closeGrace) { channel.close(promise: nil) }
     }
 
     var closeReason: CloseReason? {

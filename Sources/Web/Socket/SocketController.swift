@@ -16,6 +16,8 @@ struct SocketController: Sendable {
     let metrics: HubMetrics
     let maxMessageSize: Int
     let queueLength: Int
+    /// How long a client the hub closed has before its connection is cut.
+    let closeGrace: Duration
     let locationRate: Double
     /// Where a bare echo socket is served for load-test baselines (`benchRoutes`); nil: nowhere.
     var echoPath: String? = nil
@@ -83,8 +85,8 @@ struct SocketController: Sendable {
         socketLogger[metadataKey: "user.id"] = "\(user.id)"
         let logger = socketLogger
         let connection = ClientConnection(
-            id: ConnectionID(slot), user: user, queueLength: queueLength, channel: channel, metrics: metrics,
-            logger: logger
+            id: ConnectionID(slot), user: user, queueLength: queueLength,
+            closeGrace: .nanoseconds(Int64(closeGrace / .nanoseconds(1))), channel: channel, metrics: metrics, logger: logger
         )
         connections.register(connection)
         metrics.connectionOpened()

@@ -9,6 +9,7 @@ import Prometheus
 final class HubMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     private let connectionsOpen: Gauge
+    private let slowClientsDropped: Counter
     private let messagesIn: [String: Counter]
     private let messagesOut: [String: Counter]
     private let errors: [String: Counter]
@@ -33,6 +34,7 @@ final class HubMetrics: Sendable {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
         connectionsOpen = registry.makeGauge(descriptor: .init(metricName: "taxihub_connections_open", unitName: "", helpText: "Open WebSocket connections."))
+        slowClientsDropped = registry.makeCounter(descriptor: .init(metricName: "taxihub_slow_clients_dropped_total", unitName: "", helpText: "Sockets closed with 1008 because the client read too slowly (outbound queue overflow)."))
         messagesIn = Dictionary(uniqueKeysWithValues: Self.inboundTypes.map { type in
             (type, registry.makeCounter(descriptor: .init(metricName: "taxihub_messages_in_total", unitName: "", helpText: "Client messages received."), labels: [("type", type)]))
         })
@@ -57,6 +59,7 @@ final class HubMetrics: Sendable {
 
     func connectionOpened() { connectionsOpen.increment(by: 1) }
     func connectionClosed() { connectionsOpen.decrement(by: 1) }
+    func slowClientDropped() { slowClientsDropped.increment() }
 
     func received(type: String?) {
         (messagesIn[type ?? "other"] ?? messagesIn["other"])?.increment()

@@ -105,8 +105,8 @@ struct LiveHub: Sendable {
         return Account(id: try #require(user["id"] as? Int), username: username, access: tokens.access, refresh: tokens.refresh)
     }
 
-    func connect(_ account: Account, readDelay: Duration? = nil) async throws -> TestSocket {
-        try await TestSocket.connect(port: port, token: account.access, readDelay: readDelay)
+    func connect(_ account: Account, readDelay: Duration? = nil, readingPaused: Bool = false) async throws -> TestSocket {
+        try await TestSocket.connect(port: port, token: account.access, readDelay: readDelay, readingPaused: readingPaused)
     }
 
     /// Requests a trip as `rider` and returns the trip the rider is sent back.

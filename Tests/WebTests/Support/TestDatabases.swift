@@ -67,7 +67,9 @@ struct PrivateCluster: Sendable {
     }
 
     static func start() async throws -> PrivateCluster {
-        let cluster = PrivateCluster(directory: "/tmp/taxihub-outage-\(UUID().uuidString.prefix(8))", port: Int.random(in: 40000...49999))
+        // Below Linux's ephemeral range (32768–60999): there, any test's outgoing connection may
+        // hold the port already, and the server could not listen on it ("Address already in use").
+        let cluster = PrivateCluster(directory: "/tmp/taxihub-outage-\(UUID().uuidString.prefix(8))", port: Int.random(in: 20_000...32_000))
         try await cluster.resume()
         return cluster
     }

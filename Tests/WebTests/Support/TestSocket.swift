@@ -10,6 +10,8 @@ final class TestSocket: Sendable {
     private let inbox: Inbox
     private let outgoing: AsyncStream<String>.Continuation
     private let session: Task<WebSocketCloseFrame?, any Error>
+    /// Opens the reading side of a socket connected with `readingPaused`.
+    private let readGate: AsyncStream<Void>.Continuation
 
     struct Refused: Error {}
     struct TimedOut: Error, CustomStringConvertible {
@@ -23,16 +25,24 @@ final class TestSocket: Sendable {
     /// may delay a message by seconds; a missing message still fails instead of hanging.
     static let defaultTimeout: Duration = .seconds(20)
 
-    private init(inbox: Inbox, outgoing: AsyncStream<String>.Continuation, session: Task<WebSocketCloseFrame?, any Error>) {
+    private init(
+        inbox: Inbox, outgoing: AsyncStream<String>.Continuation, session: Task<WebSocketCloseFrame?, any Error>,
+        readGate: AsyncStream<Void>.Continuation
+    ) {
         self.inbox = inbox
         self.outgoing = outgoing
         self.session = session
+        self.readGate = readGate
     }
 
-    /// Opens `/taxi/?token=`, or throws `Refused` when the server does not upgrade.
-    static func connect(port: Int, token: String?, readDelay: Duration? = nil, sendBinary: Bool = false) async throws -> TestSocket {
+    /// Opens `/taxi/?token=`, or throws `Refused` when the server does not upgrade. With
+    /// `readingPaused`, nothing is read until `resumeReading()`; with `readDelay`, not for that long.
+    static func connect(
+        port: Int, token: String?, readDelay: Duration? = nil, readingPaused: Bool = false, sendBinary: Bool = false
+    ) async throws -> TestSocket {
         let query = token.map { "?token=\($0)" } ?? ""
         let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+        let (gate, gateContinuation) = AsyncStream.makeStream(of: Void.self)
         let inbox = Inbox()
         let session = Task {
             defer { Task { await inbox.finish() } }
@@ -61,6 +71,9 @@ final class TestSocket: Sendable {
                     }
                     group.addTask {
                         if let readDelay { try await Task.sleep(for: readDelay) }
+                        if readingPaused {
+                            for await _ in gate { break }
+                        }
                         for try await message in inbound.messages(maxSize: 1 << 22) {
                             if case .text(let text) = message { await inbox.push(text) }
                         }
@@ -71,7 +84,12 @@ final class TestSocket: Sendable {
             }
         }
         guard await inbox.waitUntilOpen() else { throw Refused() }
-        return TestSocket(inbox: inbox, outgoing: continuation, session: session)
+        return TestSocket(inbox: inbox, outgoing: continuation, session: session, readGate: gateContinuation)
+    }
+
+    /// Starts reading a socket connected with `readingPaused`.
+    func resumeReading() {
+        readGate.yield()
     }
 
     func send(_ text: String) {
@@ -105,19 +123,19 @@ final class TestSocket: Sendable {
     }
 
     /// Waits for the server to close the socket and returns its close frame.
-    func closedByServer() async -> WebSocketCloseFrame? {
-        await sessionEnd()
+    func closedByServer(timeout: Duration = TestSocket.defaultTimeout) async -> WebSocketCloseFrame? {
+        await sessionEnd(timeout: timeout)
     }
 
-    /// The session's close frame once it ends; nil after `defaultTimeout` (the session is then
+    /// The session's close frame once it ends; nil after `timeout` (the session is then
     /// cancelled, which closes the socket), so a close handshake that never completes fails the
     /// test that expects it instead of hanging the run.
-    private func sessionEnd() async -> WebSocketCloseFrame? {
+    private func sessionEnd(timeout: Duration = TestSocket.defaultTimeout) async -> WebSocketCloseFrame? {
         let session = self.session
         return await withTaskGroup(of: WebSocketCloseFrame??.self) { group in
             group.addTask { .some(try? await session.value) }
             group.addTask {
-                try? await Task.sleep(for: Self.defaultTimeout)
+                try? await Task.sleep(for: timeout)
                 return nil
             }
             let first = await group.next() ?? nil
