@@ -408,10 +408,7 @@ public struct PostgresCopyWriter: ~Copyable {
 
     /// Appends the next field of the current row (nil is NULL).
     public mutating func append(_ value: (any PostgresBinaryEncodable)?) throws {
-        if rowStart == nil {
-            rowStart = buffer.count
-            buffer.append(contentsOf: [0, 0])
-        }
+        beginRowIfNeeded()
         guard fieldsInRow < Int16.max else {
             throw PostgresError(kind: .client, message: "a COPY row holds at most \(Int16.max) fields")
         }
@@ -438,18 +435,22 @@ public struct PostgresCopyWriter: ~Copyable {
     /// the WebSocket p99 during 100k-trip snapshots, see BENCHMARKS.md). The price is memory:
     /// the whole COPY is held at once, about 20 MB for 100,000 trips.
     public mutating func endRow() throws {
-        if rowStart == nil {
-            rowStart = buffer.count
-            buffer.append(contentsOf: [0, 0])
-        }
-        if let rowStart {
-            withUnsafeBytes(of: fieldsInRow.bigEndian) { bytes in
-                buffer.replaceSubrange(rowStart..<rowStart + 2, with: bytes)
-            }
+        let start = beginRowIfNeeded()
+        withUnsafeBytes(of: fieldsInRow.bigEndian) { bytes in
+            buffer.replaceSubrange(start..<start + 2, with: bytes)
         }
         rowStart = nil
         fieldsInRow = 0
         rowCount += 1
+    }
+
+    /// Opens a row (room for its field count) unless one is open; returns where it starts.
+    @discardableResult
+    private mutating func beginRowIfNeeded() -> Int {
+        if let rowStart { return rowStart }
+        rowStart = buffer.count
+        buffer.append(contentsOf: [0, 0])
+        return buffer.count - 2
     }
 
     /// Appends a whole row (nil is NULL) and ends it.

@@ -20,6 +20,13 @@ public protocol PostgresBinaryEncodable: Sendable {
 /// A value that can be a query parameter and a COPY field alike.
 public typealias PostgresEncodable = PostgresTextEncodable & PostgresBinaryEncodable
 
+extension FixedWidthInteger {
+    /// The integer's bytes in network order, as PostgreSQL's binary formats take them.
+    fileprivate func appendBigEndian(to buffer: inout [UInt8]) {
+        withUnsafeBytes(of: bigEndian) { buffer.append(contentsOf: $0) }
+    }
+}
+
 /// A Swift value that can be read from a column in PostgreSQL's text format.
 public protocol PostgresTextDecodable: Sendable {
     /// nil when `text` is not a valid value of the type.
@@ -41,18 +48,14 @@ extension Int: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncod
 }
 
 extension Int64: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
-    public func appendPostgresBinary(to buffer: inout [UInt8]) {
-        withUnsafeBytes(of: bigEndian) { buffer.append(contentsOf: $0) }
-    }
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { appendBigEndian(to: &buffer) }
 
     public var postgresText: String { String(self) }
     public init?(postgresText text: String) { self.init(text) }
 }
 
 extension Int32: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
-    public func appendPostgresBinary(to buffer: inout [UInt8]) {
-        withUnsafeBytes(of: bigEndian) { buffer.append(contentsOf: $0) }
-    }
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { appendBigEndian(to: &buffer) }
 
     public var postgresText: String { String(self) }
     public init?(postgresText text: String) { self.init(text) }

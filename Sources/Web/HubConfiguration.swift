@@ -80,7 +80,7 @@ public struct HubConfiguration: Sendable {
         snapshotInterval = .milliseconds(Int64(interval * 1000))
         maxFrameSize = reader.int(forKey: "maxFrameSize", default: defaults.maxFrameSize)
         outboundQueueLength = reader.int(forKey: "outboundQueueLength", default: defaults.outboundQueueLength)
-        let grace = reader.double(forKey: "closeGrace", default: 5)
+        let grace = reader.double(forKey: "closeGrace", default: defaults.closeGrace.seconds)
         guard grace > 0, grace <= 3600 else {
             throw ConfigurationError("closeGrace must be a number of seconds above 0 and at most 3600, not \(grace).")
         }

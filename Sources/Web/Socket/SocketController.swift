@@ -86,7 +86,7 @@ struct SocketController: Sendable {
         let logger = socketLogger
         let connection = ClientConnection(
             id: ConnectionID(slot), user: user, queueLength: queueLength,
-            closeGrace: .nanoseconds(Int64(closeGrace / .nanoseconds(1))), channel: channel, metrics: metrics, logger: logger
+            closeGrace: TimeAmount(closeGrace), channel: channel, metrics: metrics, logger: logger
         )
         connections.register(connection)
         metrics.connectionOpened()
