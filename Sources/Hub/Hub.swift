@@ -23,11 +23,17 @@ public final class Hub: Sendable {
     public let changes: ChangeTracker
     public let drivers: DriverMap
     public let settings: Settings
+    /// Where trip actors run; nil: each on a queue of its own.
+    public let executors: (any TripExecutors)?
     private let shards: [TripShard]
 
-    public init(changes: ChangeTracker = ChangeTracker(), settings: Settings = Settings(), shardCount: Int = 16) {
+    public init(
+        changes: ChangeTracker = ChangeTracker(), settings: Settings = Settings(), executors: (any TripExecutors)? = nil,
+        shardCount: Int = 16
+    ) {
         self.changes = changes
         self.settings = settings
+        self.executors = executors
         self.users = UserDirectory(changes: changes)
         self.index = TripIndex()
         self.drivers = DriverMap(grid: settings.grid)
@@ -42,7 +48,7 @@ public final class Hub: Sendable {
             // A location is stored as a track point only, not as a new trip row: the trip's
             // `seq` goes on from its newest point.
             trip.seq = max(trip.seq, track.last?.seq ?? 0)
-            register(trip, track: track)
+            register(trip, track: track, openedBy: nil)
             if trip.status.isActive, let driver = trip.driverID {
                 _ = drivers.claim(trip.id, for: driver)
             }
@@ -88,7 +94,7 @@ public final class Hub: Sendable {
         let trip = try TripRules.newTrip(request, by: sender)
         // Recorded before the trip can be found, so a racing accept's record is always the later one.
         changes.record(trip)
-        let actor = register(trip, track: [])
+        let actor = register(trip, track: [], openedBy: mailbox)
         let alerted = drivers.driversToAlert(for: trip.id, near: trip.pickUpLocation, policy: settings.dispatch)
         // One hop to the actor, not three: under load each hop waits a full turn of the event loop.
         return await actor.open(creator: mailbox, alerting: alerted)
@@ -154,9 +160,10 @@ public final class Hub: Sendable {
     }
 
     @discardableResult
-    private func register(_ trip: Trip, track: [TrackPoint]) -> TripActor {
+    private func register(_ trip: Trip, track: [TrackPoint], openedBy creator: (any Mailbox)?) -> TripActor {
         let actor = TripActor(
             trip: trip, track: track, historyLength: settings.historyLength,
+            executor: executors?.executor(forTripOpenedBy: creator),
             users: users, index: index, changes: changes, drivers: drivers
         )
         shard(for: trip.id).actors.withLock { $0[trip.id] = actor }

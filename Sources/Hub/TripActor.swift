@@ -3,8 +3,33 @@ import Foundation
 /// Owns one live trip: its state, its track, the latest events, the connections in its group,
 /// and the drivers it was offered to. Every change goes through here, so concurrent accepts are
 /// ordered and exactly one driver wins, and every event gets the next `seq`. Fan-out only
-/// enqueues into mailboxes; it never suspends.
+/// enqueues into mailboxes; it never suspends, and neither does any method here, so each call
+/// runs to its end once started.
 public actor TripActor {
+    /// Where the actor's jobs run (SE-0392): an executor the hub was given, or the queue of a
+    /// default actor of its own, which it shares.
+    private enum Queue: Sendable {
+        case given(any SerialExecutor)
+        case own(OwnQueue)
+    }
+
+    private nonisolated let queue: Queue
+
+    /// The serial executor this actor runs on when the hub was given `TripExecutors`; nil when it
+    /// runs on a queue of its own. Code already running on that executor may call the actor
+    /// synchronously (`assumeIsolated`), without a task.
+    public nonisolated var executor: (any SerialExecutor)? {
+        guard case .given(let executor) = queue else { return nil }
+        return executor
+    }
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        switch queue {
+        case .given(let executor): executor.asUnownedSerialExecutor()
+        case .own(let queue): queue.unownedExecutor
+        }
+    }
+
     /// A connection in the trip's group, and the trip's `seq` when it joined: events up to that
     /// one happened before it was there, so only they are `resume`'s to replay.
     private struct Member {
@@ -23,9 +48,10 @@ public actor TripActor {
     private let drivers: DriverMap
 
     init(
-        trip: Trip, track: [TrackPoint], historyLength: Int,
+        trip: Trip, track: [TrackPoint], historyLength: Int, executor: (any SerialExecutor)?,
         users: UserDirectory, index: TripIndex, changes: ChangeTracker, drivers: DriverMap
     ) {
+        self.queue = executor.map(Queue.given) ?? .own(OwnQueue())
         self.trip = trip
         self.track = track
         self.history = EventHistory(capacity: historyLength)
@@ -172,3 +198,7 @@ public actor TripActor {
         for (id, driver) in offeredTo where members[id] == nil { driver.deliver(event) }
     }
 }
+
+/// The queue of a trip actor that was given no executor: an empty default actor, whose serial
+/// executor the trip actor uses as its own.
+private actor OwnQueue {}

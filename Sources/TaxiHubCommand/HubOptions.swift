@@ -19,6 +19,8 @@ struct HubOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "JSON configuration file (default: config/taxi-hub.json when present).")
     var configFile: String?
     @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots to the store.") var snapshotInterval: Double?
+    @Option(name: .customLong("event-loops"), help: "Event-loop threads serving the sockets (default: one per core).")
+    var eventLoops: Int?
     @Option(name: .customLong("max-connections"), help: "Most WebSockets open at once.") var maxConnections: Int?
     @Option(name: .customLong("max-frame-size"), help: "Largest client message in bytes.") var maxFrameSize: Int?
     @Option(name: .customLong("outbound-queue-length"), help: "Events queued for one client before it is dropped.")
@@ -62,6 +64,7 @@ struct HubOptions: ParsableArguments {
         set("mediaDir", mediaDir.map(ConfigContent.string))
         set("databaseUrl", databaseURL.map(ConfigContent.string))
         set("snapshotInterval", snapshotInterval.map(ConfigContent.double))
+        set("eventLoops", eventLoops.map(ConfigContent.int))
         set("maxConnections", maxConnections.map(ConfigContent.int))
         set("maxFrameSize", maxFrameSize.map(ConfigContent.int))
         set("outboundQueueLength", outboundQueueLength.map(ConfigContent.int))

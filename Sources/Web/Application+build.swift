@@ -3,6 +3,8 @@ import Hub
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
+import NIOPosix
 import Persistence
 import ServiceLifecycle
 
@@ -11,6 +13,8 @@ import ServiceLifecycle
 public struct HubServer: Sendable {
     public let application: Application<RouterResponder<BasicRequestContext>>
     let socketDrain: SocketDrainService
+    /// The event loops made for `eventLoops`, shut down after the run; nil with the shared ones.
+    let ownedEventLoops: MultiThreadedEventLoopGroup?
 
     /// Runs until SIGINT or SIGTERM, then stops gracefully: sockets closed with 1001, the
     /// server stopped, a final snapshot written.
@@ -23,6 +27,13 @@ public struct HubServer: Sendable {
             )
         )
         try await group.run()
+        try await shutdownEventLoops()
+    }
+
+    /// Stops the event loops made for `HubConfiguration.eventLoops` once the application is done
+    /// (`run` does it; so do tests that run `application` themselves). The shared loops stay.
+    public func shutdownEventLoops() async throws {
+        try await ownedEventLoops?.shutdownGracefully()
     }
 }
 
@@ -36,7 +47,9 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     )
 
     let store = try makeStore(configuration, logger: logger)
-    let hub = Hub(settings: configuration.hubSettings)
+    let ownedEventLoops = configuration.eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
+    let eventLoops: any EventLoopGroup = ownedEventLoops ?? MultiThreadedEventLoopGroup.singleton
+    let hub = Hub(settings: configuration.hubSettings, executors: EventLoopTripExecutors(group: eventLoops))
     let connections = ConnectionRegistry(limit: maxConnections)
     let startup = HubStartup(hub: hub, store: store, connections: connections, logger: logger)
     // The usual case loads here, before the server answers anything; a store that is down
@@ -96,9 +109,13 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         onServerRunning: { channel in
             logger.info("taxi-hub listening on \(configuration.host):\(channel.localAddress?.port ?? configuration.port)")
         },
+        eventLoopGroupProvider: .shared(eventLoops),
         logger: logger
     )
-    return HubServer(application: application, socketDrain: SocketDrainService(connections: connections, logger: logger))
+    return HubServer(
+        application: application, socketDrain: SocketDrainService(connections: connections, logger: logger),
+        ownedEventLoops: ownedEventLoops
+    )
 }
 
 /// Applies the configured store's schema migrations (`taxi-hub migrate`).

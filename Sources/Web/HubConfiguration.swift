@@ -26,6 +26,9 @@ public struct HubConfiguration: Sendable {
     /// After the hub closes a socket (1008, 1001), how long the client has to read its close
     /// frame and answer before the connection is cut.
     public var closeGrace: Duration = .seconds(5)
+    /// Threads of the NIO event loops that run every socket (and the trip actors); nil means
+    /// one per core.
+    public var eventLoops: Int?
     /// Open WebSockets accepted at once; nil means the open-files limit minus `fileReserve`.
     public var maxConnections: Int?
     /// Descriptors kept free for files, the database and plain HTTP when capping sockets.
@@ -85,6 +88,7 @@ public struct HubConfiguration: Sendable {
             throw ConfigurationError("closeGrace must be a number of seconds above 0 and at most 3600, not \(grace).")
         }
         closeGrace = .milliseconds(Int64(grace * 1000))
+        eventLoops = reader.int(forKey: "eventLoops")
         maxConnections = reader.int(forKey: "maxConnections")
         fileReserve = reader.int(forKey: "fileReserve", default: defaults.fileReserve)
         maxUploadSize = reader.int(forKey: "maxUploadSize", default: defaults.maxUploadSize)
@@ -117,6 +121,9 @@ public struct HubConfiguration: Sendable {
             ("dispatchDrivers", dispatchDrivers), ("tripHistoryLength", tripHistoryLength),
         ] where value < 1 {
             throw ConfigurationError("\(name) must be positive, not \(value).")
+        }
+        if let eventLoops, !(1...256).contains(eventLoops) {
+            throw ConfigurationError("eventLoops must be between 1 and 256, not \(eventLoops).")
         }
         if let maxConnections, maxConnections < 1 {
             throw ConfigurationError("maxConnections must be positive, not \(maxConnections).")

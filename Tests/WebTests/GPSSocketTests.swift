@@ -16,9 +16,9 @@ struct GPSSocketTests {
         /// The trip's seq after the driver accepted it.
         let acceptedSeq: Int
 
-        static func start(_ hub: LiveHub) async throws -> Ride {
-            let rider = try await hub.account("rider@example.com")
-            let driver = try await hub.account("driver@example.com", group: "driver")
+        static func start(_ hub: LiveHub, pair: Int = 0) async throws -> Ride {
+            let rider = try await hub.account("rider\(pair)@example.com")
+            let driver = try await hub.account("driver\(pair)@example.com", group: "driver")
             let riderSocket = try await hub.connect(rider)
             let tripID = try #require(try await hub.requestTrip(rider, on: riderSocket)["id"] as? String)
             let driverSocket = try await hub.connect(driver)
@@ -99,6 +99,47 @@ struct GPSSocketTests {
             #expect(try await hub.request("/api/trip/\(UUID().uuidString)/track/", token: ride.rider.access).status == .notFound)
             #expect(try await hub.request("/api/trip/\(ride.tripID)/track/").status == .unauthorized)
             await ride.close()
+        }
+    }
+
+    @Test("fixes sent right before COMPLETED are recorded first, whichever event loops the rider, driver and trip run on")
+    func fixesBeforeStateChange() async throws {
+        // Connections spread over both loops, so some trips get their fixes from the loop they
+        // run on (recorded in place) and some from the other (handed over as jobs).
+        try await LiveHub.run {
+            $0.locationRateLimit = 1_000
+            $0.eventLoops = 2
+        } _: { hub in
+            var rides: [Ride] = []
+            for pair in 0..<6 { rides.append(try await Ride.start(hub, pair: pair)) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for ride in rides {
+                    group.addTask {
+                        for n in 0..<30 { ride.driverSocket.send(Self.location(n)) }
+                        ride.driverSocket.send(["type": "update.trip", "data": ["id": ride.tripID, "status": "COMPLETED"]])
+                        var seqs: [Int] = []
+                        var lastLatitude: Double?
+                        while true {
+                            let frame = try await ride.riderSocket.receiveJSON()
+                            seqs.append(try #require(frame["seq"] as? Int))
+                            let data = try #require(frame["data"] as? [String: Any])
+                            guard frame["type"] as? String == "trip.location" else {
+                                #expect(data["status"] as? String == "COMPLETED")
+                                break
+                            }
+                            lastLatitude = data["lat"] as? Double
+                        }
+                        #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count)
+                        #expect(seqs.last == ride.acceptedSeq + 31, "30 fixes, then COMPLETED")
+                        #expect(lastLatitude == Self.latitude(29), "the last fix reached the rider before COMPLETED")
+                        let response = try await hub.request("/api/trip/\(ride.tripID)/track/", token: ride.rider.access)
+                        let points = try #require(try parseJSONObject(String(buffer: response.body))["points"] as? [[String: Any]])
+                        #expect(points.compactMap { $0["seq"] as? Int } == Array((ride.acceptedSeq + 1)...(ride.acceptedSeq + 30)))
+                        await ride.close()
+                    }
+                }
+                try await group.waitForAll()
+            }
         }
     }
 

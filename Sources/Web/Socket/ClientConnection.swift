@@ -110,7 +110,7 @@ final class ClientConnection: Mailbox {
         while true {
             switch outbound.next() {
             case .item(let item):
-                if let written = write(text(of: item)) {
+                if let written = write(frame(of: item)) {
                     resume(after: written)
                     return
                 }
@@ -123,15 +123,36 @@ final class ClientConnection: Mailbox {
         }
     }
 
-    /// The frame text of a queued item; an event is counted as sent by its type.
-    private func text(of item: Outbound) -> String {
+    /// The frame of a queued item, with room for the frame's header in front of it; an event is
+    /// counted as sent by its type.
+    private func frame(of item: Outbound) -> ByteBuffer {
+        var buffer: ByteBuffer
         switch item {
         case .event(let event):
             metrics.sent(type: OutboundEncoding.type(of: event))
-            return OutboundEncoding.encode(event)
+            if case .location(let location) = event {
+                buffer = emptyFrame(capacity: OutboundEncoding.locationCapacity)
+                OutboundEncoding.write(location, into: &buffer)
+                return buffer
+            }
+            let text = OutboundEncoding.encode(event)
+            buffer = emptyFrame(capacity: text.utf8.count)
+            buffer.writeString(text)
         case .text(let text):
-            return text
+            buffer = emptyFrame(capacity: text.utf8.count)
+            buffer.writeString(text)
         }
+        return buffer
+    }
+
+    /// A buffer whose first bytes are kept for the WebSocket header (at most 10 bytes from a
+    /// server), so NIO's encoder puts it there and writes the frame as one piece instead of two.
+    private func emptyFrame(capacity: Int) -> ByteBuffer {
+        let headerRoom = 10
+        var buffer = channel.allocator.buffer(capacity: headerRoom + capacity)
+        buffer.moveWriterIndex(forwardBy: headerRoom)
+        buffer.moveReaderIndex(forwardBy: headerRoom)
+        return buffer
     }
 
     private func resume(after written: EventLoopFuture<Void>) {
@@ -144,8 +165,8 @@ final class ClientConnection: Mailbox {
     }
 
     /// Writes one text frame; returns its completion when the socket takes no more for now.
-    private func write(_ text: String) -> EventLoopFuture<Void>? {
-        let frame = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(string: text))
+    private func write(_ data: ByteBuffer) -> EventLoopFuture<Void>? {
+        let frame = WebSocketFrame(fin: true, opcode: .text, data: data)
         guard !channel.isWritable else {
             channel.writeAndFlush(frame, promise: nil)
             return nil

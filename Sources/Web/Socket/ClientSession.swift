@@ -1,6 +1,7 @@
 import Foundation
 import Hub
 import Logging
+import NIOCore
 import Persistence
 import Synchronization
 
@@ -18,6 +19,9 @@ final class ClientSession: Sendable {
     let locationRate: Double
     let logger: Logger
     private let locationLimiter: Mutex<RateLimiter>
+    /// The event loop of another trip to which this socket last handed a fix (`record`), until a
+    /// message that awaits an actor has waited for it.
+    private let postedFixes = Mutex<(any EventLoop)?>(nil)
 
     init(
         hub: Hub, store: any SnapshotStore, connection: ClientConnection, metrics: HubMetrics, maxMessageSize: Int,
@@ -101,7 +105,8 @@ final class ClientSession: Sendable {
                 return nil
             }
             do throws(HubError) {
-                return try hub.moveDriver(fix, by: connection.principal, from: connection).map { .location(fix, $0) }
+                guard let trip = try hub.moveDriver(fix, by: connection.principal, from: connection) else { return nil }
+                return record(fix, on: trip)
             } catch {
                 reject(error, requestType: "update.location")
                 return nil
@@ -111,10 +116,35 @@ final class ClientSession: Sendable {
         }
     }
 
+    /// Has the trip record a fix of its driver without a task when the trip runs on an event loop
+    /// (in the server, every trip): at once when that is the loop running this code, the socket's;
+    /// otherwise as one job on the trip's loop, and the socket's next message that awaits an actor
+    /// first waits for that loop to run it (`finish`), so the trip still takes this driver's
+    /// messages in the order sent. A trip on a queue of its own is left to `finish`.
+    private func record(_ fix: LocationFix, on trip: TripActor) -> Remainder? {
+        guard let loop = trip.executor as? any EventLoop else { return .location(fix, trip) }
+        let driverID = connection.principal.userID
+        let connectionID = connection.connectionID
+        if loop.inEventLoop {
+            // No job of the actor runs meanwhile: its methods never suspend, and each runs as a
+            // whole job of this same loop.
+            trip.assumeIsolated { _ = $0.recordLocation(fix, from: driverID, via: connectionID) }
+        } else {
+            postedFixes.withLock { $0 = loop }
+            loop.execute { trip.assumeIsolated { _ = $0.recordLocation(fix, from: driverID, via: connectionID) } }
+        }
+        return nil
+    }
+
     /// Carries out what `handleNow` left over. Kept out of line: its large frame exists only
     /// while a message is handled, not for the life of the connection.
     @inline(never)
     func finish(_ remainder: Remainder) async {
+        // Fixes handed to another loop reach their trip before anything this message does. (A
+        // driver drives one trip at a time, so only the last loop handed a fix can hold its trip.)
+        if let loop = postedFixes.withLock({ $0.take() }) {
+            try? await loop.submit {}.get()
+        }
         let principal = connection.principal
         switch remainder {
         case .location(let fix, let trip):

@@ -3,8 +3,10 @@ import NIOCore
 import NIOWebSocket
 
 /// One upgraded `/taxi/` socket in the NIO pipeline: assembles text messages from frames and
-/// hands them to the `InboundPump`, answers pings, pings the client every `pingInterval`
-/// (closing it when a pong does not come back in time), and completes close handshakes.
+/// hands them to the `InboundPump`, answers pings, pings a client that sent nothing for a
+/// `pingInterval` (closing it when a pong does not come back within the next), and completes
+/// close handshakes. A client that keeps sending (a driver's GPS fixes) proves it is there and
+/// is not pinged.
 /// Everything here runs on the channel's event loop.
 final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
@@ -22,6 +24,8 @@ final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var fragments: ByteBuffer?
     private var fragmentsAreText = false
     private var awaitingPong = false
+    /// A message came in since the last ping tick.
+    private var heardFrom = false
     private var pinging: RepeatedTask?
 
     init(connection: ClientConnection, pump: InboundPump, session: ClientSession, maxMessageSize: Int, logger: Logger) {
@@ -59,6 +63,7 @@ final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .text, .binary:
+            heardFrom = true
             fragments = frame.unmaskedData
             fragmentsAreText = frame.opcode == .text
             finishIfComplete(frame, context: context)
@@ -116,6 +121,11 @@ final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func ping(_ channel: any Channel) {
+        guard !heardFrom else {
+            heardFrom = false
+            awaitingPong = false
+            return
+        }
         guard !awaitingPong else {
             logger.info("no pong within \(Self.pingInterval.nanoseconds / 1_000_000_000) s: closing the socket")
             channel.close(promise: nil)

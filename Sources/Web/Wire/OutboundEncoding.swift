@@ -1,4 +1,5 @@
 import Hub
+import NIOCore
 
 /// An error frame's payload: `{"code", "message", "request_type"}`.
 struct ErrorReply: Encodable, Equatable {
@@ -63,24 +64,49 @@ enum OutboundEncoding {
     }
 
     /// `trip.location` is the hub's most frequent frame, so it is written directly rather than
-    /// through `JSONEncoder` (about 15 times cheaper). The result is the same JSON as
-    /// `TripLocationJSON` in a `Frame` gives, keys sorted; a test keeps the two equal. Every
-    /// string in it is a UUID or a time stamp (nothing to escape), and every number is finite
-    /// (`LocationRules`), which Swift's shortest round-trip `description` writes as valid JSON.
-    static func encode(_ location: TripLocation) -> String {
-        func number(_ value: Double?) -> String {
-            value.map { "\($0)" } ?? "null"
+    /// through `JSONEncoder` (about 15 times cheaper), straight into the frame's buffer. The
+    /// result is the same JSON as `TripLocationJSON` in a `Frame` gives, keys sorted; a test keeps
+    /// the two equal. Every string in it is a UUID or a time stamp (nothing to escape), and every
+    /// number is finite (`LocationRules`), which Swift's shortest round-trip `description` writes
+    /// as valid JSON.
+    static func write(_ location: TripLocation, into buffer: inout ByteBuffer) {
+        func number(_ value: Double?) {
+            if let value { buffer.writeString(value.description) } else { buffer.writeStaticString("null") }
         }
         let fix = location.fix
-        var text = #"{"data":{"accuracy":"#
-        text += number(fix.accuracy)
-        text += #","driver_id":\#(location.driverID),"heading":"#
-        text += number(fix.heading)
-        text += #","lat":\#(fix.point.lat),"lng":\#(fix.point.lng),"seq":\#(location.seq),"speed":"#
-        text += number(fix.speed)
-        text += #","timestamp":"\#(fix.timestamp.iso8601)","trip_id":"\#(location.tripID.lowercasedText)"},"#
-        text += #""seq":\#(location.seq),"type":"trip.location"}"#
-        return text
+        buffer.writeStaticString(#"{"data":{"accuracy":"#)
+        number(fix.accuracy)
+        buffer.writeStaticString(#","driver_id":"#)
+        buffer.writeString(String(location.driverID))
+        buffer.writeStaticString(#","heading":"#)
+        number(fix.heading)
+        buffer.writeStaticString(#","lat":"#)
+        number(fix.point.lat)
+        buffer.writeStaticString(#","lng":"#)
+        number(fix.point.lng)
+        buffer.writeStaticString(#","seq":"#)
+        buffer.writeString(String(location.seq))
+        buffer.writeStaticString(#","speed":"#)
+        number(fix.speed)
+        buffer.writeStaticString(#","timestamp":""#)
+        buffer.writeString(fix.timestamp.iso8601)
+        buffer.writeStaticString(#"","trip_id":""#)
+        buffer.writeString(location.tripID.lowercasedText)
+        buffer.writeStaticString(#""},"seq":"#)
+        buffer.writeString(String(location.seq))
+        buffer.writeStaticString(#","type":"trip.location"}"#)
+    }
+
+    /// Bytes that hold any `trip.location` frame without growing: 134 of fixed text, five
+    /// numbers of at most 24 characters, three integers of at most 20, a UUID (36) and a time
+    /// stamp (27).
+    static let locationCapacity = 384
+
+    /// `write(_:into:)` as a string.
+    static func encode(_ location: TripLocation) -> String {
+        var buffer = ByteBufferAllocator().buffer(capacity: locationCapacity)
+        write(location, into: &buffer)
+        return String(buffer: buffer)
     }
 
     /// The generic encoding of a `trip.location` frame, which `encode(_: TripLocation)` matches.

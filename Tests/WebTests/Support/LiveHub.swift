@@ -54,14 +54,20 @@ struct LiveHub: Sendable {
         configure(&configuration)
         var logger = Logger(label: "taxi-hub-test")
         logger.logLevel = ProcessInfo.processInfo.environment["TAXI_HUB_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
-        let app = try await buildHub(configuration: configuration, logger: logger).application
-        try await app.test(.live) { client in
-            let hub = LiveHub(port: try #require(client.port), directory: directory) { uri, method, headers, body in
-                let response = try await client.execute(uri: uri, method: method, headers: headers, body: body)
-                return HTTPResult(status: response.status, body: response.body)
+        let server = try await buildHub(configuration: configuration, logger: logger)
+        do {
+            try await server.application.test(.live) { client in
+                let hub = LiveHub(port: try #require(client.port), directory: directory) { uri, method, headers, body in
+                    let response = try await client.execute(uri: uri, method: method, headers: headers, body: body)
+                    return HTTPResult(status: response.status, body: response.body)
+                }
+                try await body(hub)
             }
-            try await body(hub)
+        } catch {
+            try? await server.shutdownEventLoops()
+            throw error
         }
+        try await server.shutdownEventLoops()
     }
 
     func request(
