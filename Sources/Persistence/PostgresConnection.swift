@@ -4,7 +4,7 @@ import Foundation
 /// One connection to PostgreSQL through libpq, safe to share between tasks.
 ///
 /// libpq's calls block, so the connection is an actor that runs on a thread of its own
-/// (`PostgresThreadExecutor`), never on Swift's cooperative pool: awaiting it suspends the caller
+/// (`ThreadExecutor`), never on Swift's cooperative pool: awaiting it suspends the caller
 /// and leaves the cooperative threads free. Calls are served one at a time, in order.
 ///
 /// It connects lazily, on the first call that needs the server, and again on the first call after
@@ -22,7 +22,7 @@ public actor PostgresConnection {
     public static let defaultConnectTimeoutSeconds = 10
 
     private let url: String
-    private let executor: PostgresThreadExecutor
+    private let executor: ThreadExecutor
     /// The libpq connection, nil until the first connect and after `close()`.
     private var owned: LibPQConnection?
     /// The `PGconn *` of `owned`.
@@ -41,10 +41,10 @@ public actor PostgresConnection {
     /// (`postgres://user:password@host:port/database?sslmode=disable`, a unix socket as
     /// `postgres:///database?host=/run/postgresql` or `postgres://%2Frun%2Fpostgresql/database`)
     /// or a `key=value` string. `threadName` names its thread (at most 15 bytes count on Linux);
-    /// `niceness` above 0 lowers that thread's scheduling priority (see `PostgresThreadExecutor`).
+    /// `niceness` above 0 lowers that thread's scheduling priority (see `ThreadExecutor`).
     public init(url: String, threadName: String = "taxihub-pg", niceness: Int32 = 0) {
         self.url = url
-        self.executor = PostgresThreadExecutor(name: threadName, niceness: niceness)
+        self.executor = ThreadExecutor(name: threadName, niceness: niceness)
     }
 
     /// A connection to `url`, connected now (so a wrong URL or a server that is down shows at once).

@@ -6,8 +6,9 @@ import Hub
 /// machine without a database server.
 ///
 /// A GRDB `DatabasePool` keeps the file in WAL mode, so start-up reads and history queries
-/// run beside the snapshot writes. Every access goes through GRDB's async API and never
-/// blocks a cooperative thread.
+/// run beside the snapshot writes. Reads go through GRDB's async API; snapshot writes run on a
+/// thread of their own at a lower priority (`SQLiteWriter`). Neither blocks a cooperative thread
+/// or an event loop.
 public final class SQLiteSnapshotStore: SnapshotStore {
     /// Name of the database file inside the store's directory.
     public static let fileName = "taxihub.sqlite"
@@ -36,6 +37,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
     private static let finishedList = "(" + finished.map { _ in "?" }.joined(separator: ", ") + ")"
 
     private let pool: DatabasePool
+    let writer: SQLiteWriter
 
     /// Opens (creating if needed) `<directory>/taxihub.sqlite`, creating the directory too.
     /// Call `migrate()` before anything else.
@@ -55,6 +57,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         }
         let path = URL(fileURLWithPath: directory).appendingPathComponent(Self.fileName).path
         pool = try DatabasePool(path: path, configuration: configuration)
+        writer = SQLiteWriter(pool: pool)
     }
 
     public func migrate() async throws {
@@ -68,7 +71,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
 
     public func write(_ changes: ChangeSet) async throws {
         guard !changes.isEmpty else { return }
-        try await pool.write { db in
+        try await writer.write { db in
             try Self.users.execute(changes.users.values.map(Self.values), in: db)
             try Self.trips.execute(changes.trips.values.map(Self.values), in: db)
             try Self.driverPositions.execute(changes.driverPositions.values.map(Self.values), in: db)
@@ -304,5 +307,39 @@ public final class SQLiteSnapshotStore: SnapshotStore {
                 timestamp: Timestamp(microseconds: try row.decode(forColumn: "recorded"))
             )
         )
+    }
+}
+
+/// Runs the SQLite store's snapshot writes on one thread of its own, niced by 10. A write is a
+/// burst of CPU work (thousands of rows once a second under load) with nobody waiting on it;
+/// on the same cores as the event loops it held GPS frames up for its whole length, which made
+/// most of the location p99 (BENCHMARKS.md). At the lower priority the event loops take the
+/// cores first whenever both want them, and the write runs in full otherwise.
+///
+/// GRDB's synchronous `write` runs its closure on the calling thread when the database is not
+/// busy elsewhere (it is a serial dispatch queue's `sync`), so the work happens on this thread.
+actor SQLiteWriter {
+    private let pool: DatabasePool
+    private let executor = ThreadExecutor(name: "sqlite-writer", niceness: 10)
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor {
+        executor.asUnownedSerialExecutor()
+    }
+
+    /// The writer's thread, once it runs.
+    nonisolated var threadID: pthread_t? {
+        executor.threadID.withLock { $0 }
+    }
+
+    init(pool: DatabasePool) {
+        self.pool = pool
+    }
+
+    deinit {
+        executor.shutdown()
+    }
+
+    func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) throws -> T {
+        try pool.write(updates)
     }
 }

@@ -1,11 +1,11 @@
 import Foundation
 import GRDB
 import Hub
-import Persistence
+@testable import Persistence
 import Testing
 
-/// What only the SQLite store promises: where its file lives, its journal mode, and how it
-/// treats rows it did not write.
+/// What only the SQLite store promises: where its file lives, its journal mode, how it treats
+/// rows it did not write, and where its snapshot writes run.
 @Suite("SQLite snapshot store")
 struct SQLiteSnapshotStoreTests {
     @Test("creates its missing directory and a WAL database file there")
@@ -53,6 +53,21 @@ struct SQLiteSnapshotStoreTests {
             let path = fixture.location.appendingPathComponent(SQLiteSnapshotStore.fileName).path
             let stored = try await DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT id FROM trips") }
             #expect(stored == [trip.id.uuidString.lowercased()])
+        }
+    }
+
+    @Test("snapshot writes run on the store's own thread, at a lower priority than the caller's")
+    func writerThread() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let store = try #require(try await fixture.open() as? SQLiteSnapshotStore)
+            try await store.write(Samples.changes(trips: [Samples.trip()]))
+            let base = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+            let (thread, niceness, trips) = try await store.writer.write { db in
+                (pthread_self(), getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0), try Int.fetchOne(db, sql: "SELECT count(*) FROM trips"))
+            }
+            #expect(trips == 1)
+            #expect(thread == store.writer.threadID)
+            #expect(niceness == min(19, base + 10))
         }
     }
 }

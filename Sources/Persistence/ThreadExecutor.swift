@@ -3,13 +3,13 @@ import Foundation
 import Synchronization
 
 /// A serial executor that runs its jobs on one thread of its own, outside Swift's cooperative
-/// pool. libpq's calls block (network round trips, a whole COPY), so a `PostgresConnection` runs
-/// on one of these: the cooperative threads that carry actors and sockets never wait on the
-/// database.
+/// pool and the event loops. Database calls block (libpq's network round trips and COPYs,
+/// SQLite's file writes), so a `PostgresConnection` and the SQLite store's snapshot writer run on
+/// one of these: the threads that carry actors and sockets never wait on the database.
 ///
 /// The thread lives until `shutdown()` is called (the connection does it in its `deinit`); jobs
 /// already queued still run first.
-final class PostgresThreadExecutor: SerialExecutor {
+final class ThreadExecutor: SerialExecutor {
     private struct State {
         var jobs: [UnownedJob] = []
         var next = 0
@@ -25,8 +25,8 @@ final class PostgresThreadExecutor: SerialExecutor {
     /// - Parameters:
     ///   - name: the thread's name; Linux keeps its first 15 bytes.
     ///   - niceness: added to the thread's nice value (Linux schedules threads one by one). Work
-    ///     that may wait, like the snapshot writer encoding a large COPY, then yields the cores to
-    ///     the threads that serve sockets whenever both want them, and runs in full otherwise.
+    ///     that may wait, like a snapshot write, then yields the cores to the threads that serve
+    ///     sockets whenever both want them, and runs in full otherwise.
     init(name: String, niceness: Int32 = 0) {
         // Named from inside, and within Linux's 15-byte limit: otherwise the name never reaches
         // the system (and tools like top or gdb).
