@@ -1,4 +1,5 @@
 import GRDB
+import GRDBSQLite
 
 /// A batched `INSERT … ON CONFLICT(key) DO UPDATE` (or `DO NOTHING`) for one SQLite table: many
 /// rows per statement, cut into statements that stay well under SQLite's host-parameter limit.
@@ -16,19 +17,46 @@ struct SQLiteUpsert: Sendable {
     var rowsPerStatement: Int { Self.maxParameters / columns.count }
 
     /// Writes `rows`, each holding one value per column in `columns` order.
+    ///
+    /// Values are bound with SQLite's own calls on GRDB's prepared statement: GRDB's arguments
+    /// (an array of values per statement, checked against the statement's parameters, bound one by
+    /// one through existentials) took a third of the snapshot writer's time at 9,000 rows a second
+    /// (BENCHMARKS.md).
     func execute(_ rows: [[DatabaseValue]], in db: Database) throws {
         for start in stride(from: 0, to: rows.count, by: rowsPerStatement) {
             let chunk = rows[start..<min(start + rowsPerStatement, rows.count)]
-            // As optional existentials: GRDB's initializer for a sequence of concrete values maps
-            // them through a key path, unspecialized, at a metadata look-up per value (3 % of the
-            // hub's CPU at 9,000 rows/s, BENCHMARKS.md "Where the CPU went").
-            var values: [(any DatabaseValueConvertible)?] = []
-            values.reserveCapacity(chunk.count * columns.count)
+            let sql = sql(rowCount: chunk.count)
+            let statement = try db.cachedStatement(sql: sql).sqliteStatement
+            sqlite3_reset(statement)
+            var index: Int32 = 1
             for row in chunk {
-                for value in row { values.append(value) }
+                for value in row {
+                    Self.bind(value, at: index, in: statement)
+                    index += 1
+                }
             }
-            let statement = try db.cachedStatement(sql: sql(rowCount: chunk.count))
-            try statement.execute(arguments: StatementArguments(values))
+            let code = sqlite3_step(statement)
+            sqlite3_reset(statement)
+            guard code == SQLITE_DONE else {
+                let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) }
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
+            }
+        }
+    }
+
+    /// SQLite copies text it is given with this destructor (`SQLITE_TRANSIENT`).
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    private static func bind(_ value: DatabaseValue, at index: Int32, in statement: SQLiteStatement) {
+        switch value.storage {
+        case .null: sqlite3_bind_null(statement, index)
+        case .int64(let int): sqlite3_bind_int64(statement, index, int)
+        case .double(let double): sqlite3_bind_double(statement, index, double)
+        case .string(let string): sqlite3_bind_text(statement, index, string, -1, transient)
+        case .blob(let data):
+            data.withUnsafeBytes { bytes in
+                _ = sqlite3_bind_blob(statement, index, bytes.baseAddress, Int32(bytes.count), transient)
+            }
         }
     }
 

@@ -70,4 +70,29 @@ struct SQLiteSnapshotStoreTests {
             #expect(niceness == min(19, base + 10))
         }
     }
+
+    @Test("a row SQLite refuses fails the whole write with SQLite's error, and nothing of it lands")
+    func refusedRow() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let store = try #require(try await fixture.open() as? SQLiteSnapshotStore)
+            let upsert = SQLiteUpsert(table: "driver_positions", columns: ["driver_id", "lat", "lng", "heading", "speed", "accuracy", "recorded"])
+            let good: [DatabaseValue] = [1.databaseValue, 52.5.databaseValue, "13.4".databaseValue, .null, .null, 3.5.databaseValue, 7.databaseValue]
+            let refused: [DatabaseValue] = [2.databaseValue, .null, 13.4.databaseValue, .null, .null, .null, 7.databaseValue]
+            await #expect {
+                try await store.writer.write { db in try upsert.execute([good, refused], in: db) }
+            } throws: { error in
+                (error as? DatabaseError)?.resultCode == .SQLITE_CONSTRAINT
+            }
+            let rows = try await store.writer.write { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM driver_positions") }
+            #expect(rows == 0)
+            // The same statement, used again, binds afresh.
+            try await store.writer.write { db in try upsert.execute([good], in: db) }
+            let stored = try await store.writer.write { db in
+                try Row.fetchOne(db, sql: "SELECT driver_id, lat, lng, heading, accuracy FROM driver_positions").map { Array($0.databaseValues) }
+            }
+            // The text "13.4" became a number, as SQLite's column affinity makes it.
+            #expect(stored == [1.databaseValue, 52.5.databaseValue, 13.4.databaseValue, .null, 3.5.databaseValue])
+        }
+    }
 }
+
