@@ -51,11 +51,15 @@ public final class ChangeTracker: Sendable {
         pending.withLock { $0.trackPoints.append(trackPoint) }
     }
 
-    /// Takes every pending change, leaving the tracker empty.
+    /// Takes every pending change, leaving the tracker empty, with room for as many positions and
+    /// track points as were taken (under steady load the next set is about as large, and then
+    /// does not grow step by step on the event loops that record into it).
     public func drain() -> ChangeSet {
         pending.withLock { set in
             let taken = set
             set = ChangeSet()
+            set.driverPositions.reserveCapacity(taken.driverPositions.count)
+            set.trackPoints.reserveCapacity(taken.trackPoints.count)
             return taken
         }
     }

@@ -24,10 +24,13 @@ public final class DriverMap: Sendable {
     private struct Place {
         let driverID: Int
         var cell: CellID?
+        var point: GeoPoint?
     }
 
-    /// The drivers with a known position in one cell.
-    private typealias DriverCell = [ConnectionID: GeoPoint]
+    /// The connected drivers with a known position in one cell; where each one is stands in its
+    /// `Place`, so a fix that stays in its cell (nearly all: a 1 km cell takes minutes to cross)
+    /// changes no cell.
+    private typealias DriverCell = Set<ConnectionID>
 
     private struct State {
         var drivers: [ConnectionID: Driver] = [:]
@@ -69,12 +72,16 @@ public final class DriverMap: Sendable {
     func move(_ connection: ConnectionID, to point: GeoPoint) -> UUID? {
         let cell = grid.cell(containing: point)
         return state.withLock { state in
-            guard var place = state.places[connection] else { return nil }
-            if let old = place.cell, old != cell { Self.remove(connection, from: old, in: &state) }
-            state.cells[cell, default: [:]][connection] = point
-            place.cell = cell
-            state.places[connection] = place
-            return state.activeTrips[place.driverID]
+            // A fix that stays in its cell costs one look-up of its place and one of its trip.
+            guard let index = state.places.index(forKey: connection) else { return nil }
+            let old = state.places.values[index].cell
+            state.places.values[index].point = point
+            state.places.values[index].cell = cell
+            if old != cell {
+                if let old { Self.remove(connection, from: old, in: &state) }
+                state.cells[cell, default: []].insert(connection)
+            }
+            return state.activeTrips[state.places.values[index].driverID]
         }
     }
 
@@ -87,8 +94,8 @@ public final class DriverMap: Sendable {
             if let pickUp {
                 chosen = NearbySearch.nearest(to: pickUp, policy: policy, grid: grid) { cell in
                     guard let members = state.cells[cell] else { return [] }
-                    return members.compactMap { connection, point in
-                        guard let place = state.places[connection], state.isAvailable(place) else { return nil }
+                    return members.compactMap { connection in
+                        guard let place = state.places[connection], let point = place.point, state.isAvailable(place) else { return nil }
                         return (point: point, candidate: connection)
                     }
                 }.map(\.candidate)
@@ -135,7 +142,7 @@ public final class DriverMap: Sendable {
 
     /// Which cell each positioned driver is in, read in one consistent state (for tests and metrics).
     public func cellMembership() -> [CellID: Set<ConnectionID>] {
-        state.withLock { state in state.cells.mapValues { Set($0.keys) } }
+        state.withLock { $0.cells }
     }
 
     /// The cell a connection is recorded in, if it has a position.
@@ -144,7 +151,7 @@ public final class DriverMap: Sendable {
     }
 
     private static func remove(_ connection: ConnectionID, from cell: CellID, in state: inout State) {
-        state.cells[cell]?[connection] = nil
+        state.cells[cell]?.remove(connection)
         if state.cells[cell]?.isEmpty == true { state.cells[cell] = nil }
     }
 }

@@ -4,8 +4,9 @@ import Web
 /// The load generator of issue 6, as a library: `taxi-hub loadtest` and the smoke test both run it.
 ///
 /// In one run, in this order: the hub load (simulated drivers and riders) when there are
-/// drivers; the same frames at the same rate through the bare echo route with `baseline`; and
-/// `idle` idle connections. Each phase closes its connections before the next starts.
+/// drivers; the same frames at the same rate through the bare echo route with `baseline` (the
+/// two alternating `rounds` times); and `idle` idle connections. Each phase closes its
+/// connections before the next starts.
 public enum LoadTest {
     /// Runs `settings` against the hub at `settings.url`; progress lines go to `log`.
     public static func run(_ settings: LoadTestSettings, log: @escaping @Sendable (String) -> Void) async throws -> LoadTestReport {
@@ -21,12 +22,16 @@ public enum LoadTest {
         )
         var report = LoadTestReport(settings: settings)
         do {
-            if settings.drivers > 0 {
-                report.record(load: try await LoadPhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
+            var loads: [PhaseResults] = []
+            var baselines: [PhaseResults] = []
+            for round in 1...settings.rounds where settings.drivers > 0 {
+                if settings.rounds > 1 { log("round \(round) of \(settings.rounds)") }
+                loads.append(try await LoadPhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
+                if settings.baseline {
+                    baselines.append(try await BaselinePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
+                }
             }
-            if settings.baseline {
-                report.record(baseline: try await BaselinePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
-            }
+            report.record(loads: loads, baselines: baselines)
             if settings.idle > 0 {
                 report.idle = try await IdlePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run()
             }

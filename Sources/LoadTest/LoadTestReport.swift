@@ -37,6 +37,14 @@ public struct LoadTestReport: Codable, Sendable {
         public let connectionFailures: Int
     }
 
+    /// One round of a run with `--rounds`: the load's window, then the echo's.
+    public struct Round: Codable, Sendable {
+        public let hubCpuUsPerMessage: Double
+        public let locationP99Ms: Double
+        public let echoCpuUsPerMessage: Double?
+        public let cpuPerMessageRatio: Double?
+    }
+
     public let settings: Settings
     public let machine: Machine
     /// Driver's scheduled fix → the rider's `trip.location`.
@@ -74,6 +82,8 @@ public struct LoadTestReport: Codable, Sendable {
     public var cpuPerMessageRatio: Double?
     public var cpuPerFrameRatio: Double?
     public var idle: IdleResults?
+    /// Each round on its own; the fields above sum every round.
+    public var rounds: [Round] = []
     public var warnings: [String] = []
 
     init(settings: LoadTestSettings) {
@@ -84,10 +94,27 @@ public struct LoadTestReport: Codable, Sendable {
         machine = Machine.current()
     }
 
-    mutating func record(load: PhaseResults) {
-        locationLatencyMs = load.location
-        alertLatencyMs = load.alert
-        acceptLatencyMs = load.accept
+    /// Records the rounds of a run, each a load phase and (with `--baseline`) the echo phase after
+    /// it: every round on its own, and their sum as the run's results.
+    mutating func record(loads: [PhaseResults], baselines: [PhaseResults]) {
+        for (index, load) in loads.enumerated() {
+            let echo = baselines.indices.contains(index) ? baselines[index] : nil
+            rounds.append(
+                Round(
+                    hubCpuUsPerMessage: load.hubMicrosecondsPerMessage, locationP99Ms: LatencySummary(load.location).p99,
+                    echoCpuUsPerMessage: echo?.hubMicrosecondsPerMessage,
+                    cpuPerMessageRatio: echo.map { load.hubMicrosecondsPerMessage / $0.hubMicrosecondsPerMessage }
+                )
+            )
+        }
+        if let first = loads.first { record(load: loads.dropFirst().reduce(first) { $0.adding($1) }) }
+        if let first = baselines.first { record(baseline: baselines.dropFirst().reduce(first) { $0.adding($1) }) }
+    }
+
+    private mutating func record(load: PhaseResults) {
+        locationLatencyMs = LatencySummary(load.location)
+        alertLatencyMs = LatencySummary(load.alert)
+        acceptLatencyMs = LatencySummary(load.accept)
         locationUpdatesPerS = load.locationUpdatesPerSecond
         locationUpdatesOfferedPerS = Double(settings.drivers) * settings.gpsHz
         messagesInPerS = load.perSecond(.framesIn)
@@ -111,12 +138,12 @@ public struct LoadTestReport: Codable, Sendable {
         hubRssBytes = load.hubResidentBytes
         generatorCpuSeconds = load.generatorCPUSeconds
         if let limited = errors["rate_limited"] { warnings.append(ProgressLine.rateLimitWarning(limited)) }
-        if load.location.count == 0 { warnings.append("No location latency was measured: no trip was driven in the window.") }
+        if load.location.totalCount == 0 { warnings.append("No location latency was measured: no trip was driven in the window.") }
     }
 
-    mutating func record(baseline results: PhaseResults) {
+    private mutating func record(baseline results: PhaseResults) {
         baseline = Baseline(
-            locationLatencyMs: results.location, messagesInPerS: results.perSecond(.framesIn), messagesOutPerS: results.perSecond(.framesOut),
+            locationLatencyMs: LatencySummary(results.location), messagesInPerS: results.perSecond(.framesIn), messagesOutPerS: results.perSecond(.framesOut),
             hubCpuSeconds: results.hubCPUSeconds, hubCpuUsPerMessage: results.hubMicrosecondsPerMessage,
             hubCpuUsPerFrame: results.hubMicrosecondsPerFrame,
             connectionFailures: results.total[Measurements.Counter.connectionFailures.rawValue]
@@ -169,6 +196,17 @@ public struct LoadTestReport: Codable, Sendable {
                 "| hub CPU per client message / per frame | \(String(format: "%.1f", baseline.hubCpuUsPerMessage)) µs / \(String(format: "%.1f", baseline.hubCpuUsPerFrame)) µs |",
                 "| hub ÷ echo CPU per client message / per frame | \(cpuPerMessageRatio.map(Format.ratio) ?? "–") / \(cpuPerFrameRatio.map(Format.ratio) ?? "–") |",
             ]
+        }
+        if rounds.count > 1 {
+            lines += [
+                "", "| round | hub CPU per message | location p99 | echo CPU per message | hub ÷ echo |", "|---:|---:|---:|---:|---:|",
+            ]
+            for (index, round) in rounds.enumerated() {
+                lines.append(
+                    "| \(index + 1) | \(String(format: "%.1f", round.hubCpuUsPerMessage)) µs | \(Format.milliseconds(round.locationP99Ms)) ms | "
+                        + "\(round.echoCpuUsPerMessage.map { String(format: "%.1f µs", $0) } ?? "–") | \(round.cpuPerMessageRatio.map(Format.ratio) ?? "–") |"
+                )
+            }
         }
         if let idle {
             lines += [

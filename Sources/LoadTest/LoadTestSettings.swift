@@ -12,6 +12,9 @@ public struct LoadTestSettings: Sendable {
     public var warmup = 5.0
     /// Also run the same frames at the same rate against `/bench/echo`.
     public var baseline = false
+    /// Times the load (and the baseline after it) run, alternating; the results sum all rounds,
+    /// so a machine whose speed drifts during the run weighs on hub and echo alike.
+    public var rounds = 1
     /// Idle connections to open and hold (0: no idle measurement).
     public var idle = 0
     /// Seconds the idle connections are held before the hub's memory is read.
@@ -53,8 +56,8 @@ public struct LoadTestSettings: Sendable {
         if !(gpsHz > 0 && gpsHz <= 100) { problems.append("--gps-hz must be in (0, 100].") }
         if !(duration > 0) || warmup < 0 || idleHold < 0 { problems.append("--duration must be positive, --warmup and --idle-hold not negative.") }
         if !(speed > 0 && speed <= 100) { problems.append("--speed must be in (0, 100] m/s (the hub refuses faster fixes).") }
-        if tripBlocks < 1 || threads < 1 || openConcurrency < 1 || connectionsPerAddress < 1 {
-            problems.append("--trip-blocks, --threads, --open-concurrency and --connections-per-address must be at least 1.")
+        if tripBlocks < 1 || threads < 1 || openConcurrency < 1 || connectionsPerAddress < 1 || rounds < 1 {
+            problems.append("--trip-blocks, --threads, --open-concurrency, --connections-per-address and --rounds must be at least 1.")
         }
         if !sourceAddresses.isEmpty, max(drivers + riders, idle + 1) > sourceAddresses.count * connectionsPerAddress {
             problems.append(

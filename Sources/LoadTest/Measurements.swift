@@ -65,8 +65,8 @@ final class Measurements: Sendable {
         }
     }
 
-    func summary(_ kind: Kind) -> LatencySummary {
-        LatencySummary(histograms.withLock { $0.total[kind.rawValue] })
+    func histogram(_ kind: Kind) -> Histogram<UInt64> {
+        histograms.withLock { $0.total[kind.rawValue] }
     }
 
     /// The location latency since the last call, and a fresh start for the next.

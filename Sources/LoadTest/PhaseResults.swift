@@ -1,4 +1,5 @@
 import BenchSupport
+import Histogram
 import Web
 
 /// The counters, the hub's CPU time and memory, and the generator's CPU time at one moment.
@@ -16,28 +17,29 @@ struct Checkpoint: Sendable {
     }
 }
 
-/// What one measured window (a load or a baseline phase) gave.
+/// What one measured window (a load or a baseline phase) gave, or several such windows summed
+/// (`adding`: one per round).
 struct PhaseResults: Sendable {
-    let seconds: Double
-    let location: LatencySummary
-    let alert: LatencySummary
-    let accept: LatencySummary
+    var seconds: Double
+    var location: Histogram<UInt64>
+    var alert: Histogram<UInt64>
+    var accept: Histogram<UInt64>
     /// Counter increases over the window.
-    let window: [Int]
-    /// Counter values at the end of the run.
-    let total: [Int]
-    let errors: [String: Int]
-    let connectionFailureReasons: [String: Int]
-    let races: (trips: Int, winners: Int, severalWinners: Int, noWinner: Int)
-    let hubCPUSeconds: Double
-    let hubResidentBytes: Int
-    let generatorCPUSeconds: Double
+    var window: [Int]
+    /// Counter values at the end of the phase.
+    var total: [Int]
+    var errors: [String: Int]
+    var connectionFailureReasons: [String: Int]
+    var races: (trips: Int, winners: Int, severalWinners: Int, noWinner: Int)
+    var hubCPUSeconds: Double
+    var hubResidentBytes: Int
+    var generatorCPUSeconds: Double
 
     init(from start: Checkpoint, to end: Checkpoint, measurements: Measurements) {
         seconds = Double(end.time - start.time) / 1e9
-        location = measurements.summary(.location)
-        alert = measurements.summary(.alert)
-        accept = measurements.summary(.accept)
+        location = measurements.histogram(.location)
+        alert = measurements.histogram(.alert)
+        accept = measurements.histogram(.accept)
         window = zip(end.counters, start.counters).map { $0 - $1 }
         total = measurements.counterValues
         errors = measurements.errorCounts
@@ -46,6 +48,28 @@ struct PhaseResults: Sendable {
         hubCPUSeconds = end.hub.cpuSeconds - start.hub.cpuSeconds
         hubResidentBytes = end.hub.residentBytes
         generatorCPUSeconds = end.generatorCPU - start.generatorCPU
+    }
+
+    /// These results and a later phase's as one: times, counts and latencies summed; the hub's
+    /// memory as the later phase left it.
+    func adding(_ later: PhaseResults) -> PhaseResults {
+        var sum = self
+        sum.seconds += later.seconds
+        sum.location.add(later.location)
+        sum.alert.add(later.alert)
+        sum.accept.add(later.accept)
+        sum.window = zip(window, later.window).map(+)
+        sum.total = zip(total, later.total).map(+)
+        sum.errors.merge(later.errors, uniquingKeysWith: +)
+        sum.connectionFailureReasons.merge(later.connectionFailureReasons, uniquingKeysWith: +)
+        sum.races = (
+            races.trips + later.races.trips, races.winners + later.races.winners,
+            races.severalWinners + later.races.severalWinners, races.noWinner + later.races.noWinner
+        )
+        sum.hubCPUSeconds += later.hubCPUSeconds
+        sum.hubResidentBytes = later.hubResidentBytes
+        sum.generatorCPUSeconds += later.generatorCPUSeconds
+        return sum
     }
 
     func perSecond(_ counter: Measurements.Counter) -> Double {

@@ -24,6 +24,8 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Option(help: "Seconds measured after the warm-up.") var duration = 30.0
     @Option(help: "Seconds of load before measuring; riders' first requests are spread over it.") var warmup = 5.0
     @Flag(help: "Also send the drivers' frames at the same rate to the hub's bare /bench/echo route.") var baseline = false
+    @Option(help: "Run the load (and the baseline after it) this many times, alternating; results sum all rounds.")
+    var rounds = 1
     @Option(help: "Open and hold this many idle WebSockets and report the hub's memory per connection.") var idle = 0
     @Option(name: .customLong("idle-hold"), help: "Seconds the idle connections are held before the memory is read.")
     var idleHold = 5.0
@@ -55,6 +57,7 @@ struct LoadTestCommand: AsyncParsableCommand {
         settings.duration = duration
         settings.warmup = warmup
         settings.baseline = baseline
+        settings.rounds = rounds
         settings.idle = idle
         settings.idleHold = idleHold
         settings.connectionsPerAddress = connectionsPerAddress

@@ -36,7 +36,10 @@ struct ConfigurationTests {
             #expect(configuration.jwtSecret == "s")
             #expect(configuration.host == HubConfiguration().host)
             #expect(configuration.outboundQueueLength == HubConfiguration().outboundQueueLength)
+            #expect(configuration.eventLoops == nil, "unset: one loop per core")
         }
+        let loops = try await Self.resolve([], environment: ["TAXI_HUB_EVENT_LOOPS": "1"], file: nil)
+        #expect(loops.eventLoops == 1)
     }
 
     @Test("the shipped config file holds the defaults")
@@ -57,6 +60,8 @@ struct ConfigurationTests {
         (["--snapshot-interval", "0"], "snapshotInterval"),
         (["--log-level", "loud"], "logLevel"),
         (["--max-connections", "0"], "maxConnections"),
+        (["--event-loops", "0"], "eventLoops"),
+        (["--event-loops", "257"], "eventLoops"),
         (["--outbound-queue-length", "0"], "outboundQueueLength"),
         (["--close-grace", "0"], "closeGrace"),
         (["--close-grace", "nan"], "closeGrace"),

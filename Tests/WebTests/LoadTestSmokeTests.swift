@@ -8,7 +8,7 @@ import Web
 /// rot: every report field is there, latencies were measured, every race had one winner.
 @Suite("Load generator", .timeLimit(.minutes(4)))
 struct LoadTestSmokeTests {
-    @Test("a short run with baseline and idle connections reports every field, one winner per race, no failed connection")
+    @Test("a short run of two rounds with baseline, and idle connections, reports every field, one winner per race, no failed connection")
     func smokeRun() async throws {
         try await LiveHub.run(configure: {
             $0.benchRoutes = true
@@ -22,6 +22,7 @@ struct LoadTestSmokeTests {
             settings.duration = 2
             settings.warmup = 0
             settings.baseline = true
+            settings.rounds = 2
             settings.idle = 50
             settings.idleHold = 0.5
             settings.sourceAddresses = try LoadTestSettings.sourceAddresses("127.0.0.1-127.0.0.2")
@@ -45,6 +46,15 @@ struct LoadTestSmokeTests {
             let baseline = try #require(json["baseline"] as? [String: Any])
             #expect((baseline["location_latency_ms"] as? [String: Any])?["count"] as? Int ?? 0 > 0)
             #expect(json["cpu_per_message_ratio"] is Double)
+            let rounds = try #require(json["rounds"] as? [[String: Any]])
+            #expect(rounds.count == 2)
+            for round in rounds {
+                #expect(round["hub_cpu_us_per_message"] as? Double ?? 0 > 0 && round["echo_cpu_us_per_message"] as? Double ?? 0 > 0)
+                #expect(round["cpu_per_message_ratio"] is Double && round["location_p99_ms"] is Double)
+            }
+            // The run's latencies sum both rounds.
+            let location = try #require(json["location_latency_ms"] as? [String: Any])
+            #expect(location["count"] as? Int ?? 0 >= 2, "both rounds measured locations")
 
             let idle = try #require(json["idle"] as? [String: Any])
             #expect(idle["connections"] as? Int == 50)

@@ -62,35 +62,36 @@ final class ClientSession: Sendable {
 
     /// The part of a message that waits for an actor, left over by `handleNow`.
     enum Remainder: Sendable {
-        /// A fix already on the driver map, still to be recorded by the trip its driver drives.
+        /// A fix already on the driver map, still to be recorded by the trip its driver drives,
+        /// when that trip runs on a queue of its own rather than an event loop (see `record`).
         case location(LocationFix, TripActor)
         /// Anything else that awaits: carried out whole by `finish`.
         case message(ClientMessage)
     }
 
     /// Carries out one text message.
-    func handle(_ text: String) async {
-        if let remainder = handleNow(text) { await finish(remainder) }
+    func handle(_ message: ByteBuffer) async {
+        if let remainder = handleNow(message) { await finish(remainder) }
     }
 
     /// Carries out what of a message needs no waiting: checks, parsing, errors, echo, and a GPS
-    /// fix's move on the driver map (most fixes: a driver on no trip). What needs an actor is
-    /// returned for `finish`. `InboundPump` calls this on the socket's event loop when nothing
-    /// else of the socket waits, so most messages need no task at all.
-    func handleNow(_ text: String) -> Remainder? {
-        guard text.utf8.count <= maxMessageSize else {
+    /// fix (its move on the driver map, and its record by the trip its driver drives). What needs
+    /// to await an actor is returned for `finish`. `InboundPump` calls this on the socket's event
+    /// loop when nothing else of the socket waits, so most messages need no task at all.
+    func handleNow(_ message: ByteBuffer) -> Remainder? {
+        guard message.readableBytes <= maxMessageSize else {
             metrics.received(type: nil)
             reject(WireError(code: .tooLarge, message: "Messages may be at most \(maxMessageSize) bytes."))
             return nil
         }
-        switch ClientMessageParser.parse(text) {
+        switch ClientMessageParser.parse(message) {
         case .failure(let error):
             metrics.received(type: error.requestType)
             reject(error)
             return nil
         case .success(.echo):
             metrics.received(type: "echo.message")
-            connection.enqueue(.text(text))
+            connection.enqueue(.text(String(buffer: message)))
             metrics.sent(type: "echo.message")
             return nil
         case .success(.updateLocation(let fix)):

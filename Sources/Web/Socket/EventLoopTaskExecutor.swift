@@ -1,8 +1,8 @@
 import NIOCore
 
-/// Runs Swift tasks on a socket's NIO event loop: the task that handles a client's messages, and
-/// everything it awaits that has no executor of its own (the trip actors), runs on the thread
-/// that read the message, and frames it writes go out without a hop between threads.
+/// Runs Swift tasks on a socket's NIO event loop: the task that handles a client's messages runs
+/// on the thread that read them, and frames it writes go out without a hop between threads. (The
+/// trip actors it awaits run on event loops too, see `EventLoopTripExecutors`.)
 ///
 /// Measured under load (BENCHMARKS.md), waking a thread of Swift's pool for every message and
 /// hopping back to the event loop for every write took more of the hub's CPU than its own work.

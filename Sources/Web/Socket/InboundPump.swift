@@ -7,8 +7,8 @@ import Synchronization
 ///
 /// A message that arrives while nothing else of the socket waits is handled at once, on the
 /// event loop that read it (`ClientSession.handleNow`); only what has to await an actor goes on
-/// to a task. Tasks exist only while something waits, so an idle socket costs none, and most
-/// GPS fixes (drivers on no trip) none either. When `pauseAt` messages wait, `push` asks the
+/// to a task. Tasks exist only while something waits, so an idle socket costs none, and GPS
+/// fixes none either (a fix for a trip is recorded without one, `ClientSession.record`). When `pauseAt` messages wait, `push` asks the
 /// caller to stop reading the socket (TCP then slows the client down); reading resumes once the
 /// backlog is down to `resumeAt`.
 final class InboundPump: Sendable {
@@ -17,7 +17,7 @@ final class InboundPump: Sendable {
 
     /// A message waiting for the task: whole, or what `handleNow` left of it.
     private enum Pending {
-        case text(String)
+        case whole(ByteBuffer)
         case remainder(ClientSession.Remainder)
     }
 
@@ -55,7 +55,7 @@ final class InboundPump: Sendable {
 
     /// Takes a complete text message; true when the caller should stop reading for now. Called
     /// on the socket's event loop.
-    func push(_ text: String) -> Bool {
+    func push(_ message: ByteBuffer) -> Bool {
         let (handleHere, pause) = state.withLock { state -> (Bool, Bool) in
             guard !state.ended else { return (false, false) }
             guard state.running else {
@@ -63,17 +63,17 @@ final class InboundPump: Sendable {
                 state.running = true
                 return (true, false)
             }
-            state.messages.append(.text(text))
+            state.messages.append(.whole(message))
             let pause = !state.paused && state.messages.count >= Self.pauseAt
             if pause { state.paused = true }
             return (false, pause)
         }
-        if handleHere { handleNow(text) }
+        if handleHere { handleNow(message) }
         return pause
     }
 
-    private func handleNow(_ text: String) {
-        let remainder = session.handleNow(text)
+    private func handleNow(_ message: ByteBuffer) {
+        let remainder = session.handleNow(message)
         let startTask = state.withLock { state -> Bool in
             if let remainder { state.messages.prepend(.remainder(remainder)) }
             // The socket may have ended meanwhile (a write failed): the task ends the session.
@@ -108,7 +108,7 @@ final class InboundPump: Sendable {
             case .message(let pending, let resumeReading):
                 if resumeReading { channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
                 switch pending {
-                case .text(let text): await session.handle(text)
+                case .whole(let message): await session.handle(message)
                 case .remainder(let remainder): await session.finish(remainder)
                 }
             case .end:

@@ -115,7 +115,7 @@ final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
             session.rejectBinary()
             return
         }
-        if pump.push(String(buffer: message)) {
+        if pump.push(message) {
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         }
     }

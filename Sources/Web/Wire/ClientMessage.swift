@@ -1,5 +1,6 @@
 import Foundation
 import Hub
+import NIOCore
 
 /// A message a client may send over `/taxi/`, parsed and type-checked.
 enum ClientMessage: Equatable {
@@ -36,7 +37,17 @@ enum ClientMessageParser {
     static let maxResumedTrips = 100
 
     static func parse(_ text: String, receivedAt now: Timestamp = .now()) -> Result<ClientMessage, WireError> {
-        guard let envelope = JSONReader.parse(text) else {
+        interpret(JSONReader.parse(text), receivedAt: now)
+    }
+
+    /// A message as the socket read it: its bytes are parsed where they lie, not copied into a
+    /// string first. Bytes that are not UTF-8 make it a `bad_message`.
+    static func parse(_ message: ByteBuffer, receivedAt now: Timestamp = .now()) -> Result<ClientMessage, WireError> {
+        interpret(message.withUnsafeReadableBytes { JSONReader.parse($0) }, receivedAt: now)
+    }
+
+    private static func interpret(_ envelope: JSONValue?, receivedAt now: Timestamp) -> Result<ClientMessage, WireError> {
+        guard let envelope else {
             return .failure(WireError(code: .badMessage, message: "The message is not valid JSON."))
         }
         guard let object = envelope.objectValue else {
