@@ -41,7 +41,12 @@ public struct LoadTestReport: Codable, Sendable {
     public struct Round: Codable, Sendable {
         public let hubCpuUsPerMessage: Double
         public let locationP99Ms: Double
+        /// The generator's own CPU time in the load's window: when it grows from round to round
+        /// at the same load, the machine got slower.
+        public let generatorCpuSeconds: Double
         public let echoCpuUsPerMessage: Double?
+        /// The echo's round-trip p99.
+        public let echoP99Ms: Double?
         public let cpuPerMessageRatio: Double?
     }
 
@@ -102,7 +107,8 @@ public struct LoadTestReport: Codable, Sendable {
             rounds.append(
                 Round(
                     hubCpuUsPerMessage: load.hubMicrosecondsPerMessage, locationP99Ms: LatencySummary(load.location).p99,
-                    echoCpuUsPerMessage: echo?.hubMicrosecondsPerMessage,
+                    generatorCpuSeconds: load.generatorCPUSeconds, echoCpuUsPerMessage: echo?.hubMicrosecondsPerMessage,
+                    echoP99Ms: echo.map { LatencySummary($0.location).p99 },
                     cpuPerMessageRatio: echo.map { load.hubMicrosecondsPerMessage / $0.hubMicrosecondsPerMessage }
                 )
             )
@@ -168,7 +174,8 @@ public struct LoadTestReport: Codable, Sendable {
             lines += [
                 "",
                 "Load: \(Format.count(settings.drivers)) drivers at \(settings.gpsHz) Hz, \(Format.count(settings.riders)) riders, "
-                    + "\(settings.durationS.formatted()) s measured after \(settings.warmupS.formatted()) s of warm-up", "",
+                    + "\(settings.durationS.formatted()) s measured after \(settings.warmupS.formatted()) s of warm-up"
+                    + (rounds.count > 1 ? ", \(rounds.count) rounds (the tables sum them)" : ""), "",
                 "| latency (ms) | count | p50 | p99 | p99.9 | max |", "|---|---:|---:|---:|---:|---:|",
                 Self.row("location → rider", locationLatencyMs), Self.row("create.trip → driver alert", alertLatencyMs),
                 Self.row("accept → rider STARTED", acceptLatencyMs),
@@ -178,7 +185,7 @@ public struct LoadTestReport: Codable, Sendable {
                 "", "| measure | value |", "|---|---:|",
                 "| location updates/s (achieved / offered) | \(Format.count(Int(locationUpdatesPerS.rounded()))) / \(Format.count(Int(locationUpdatesOfferedPerS.rounded()))) |",
                 "| frames/s to the hub / from the hub | \(Format.count(Int(messagesOutPerS.rounded()))) / \(Format.count(Int(messagesInPerS.rounded()))) |",
-                "| hub CPU in the window | \(String(format: "%.2f", hubCpuSeconds)) s (\(String(format: "%.0f", 100 * hubCpuSeconds / settings.durationS)) % of one core) |",
+                "| hub CPU in the window | \(String(format: "%.2f", hubCpuSeconds)) s (\(String(format: "%.0f", 100 * hubCpuSeconds / (settings.durationS * Double(max(1, rounds.count))))) % of one core) |",
                 "| hub CPU per client message / per frame | \(String(format: "%.1f", hubCpuUsPerMessage)) µs / \(String(format: "%.1f", hubCpuUsPerFrame)) µs |",
                 "| generator CPU in the window | \(String(format: "%.2f", generatorCpuSeconds)) s |",
                 "| hub resident memory | \(Format.count(hubRssBytes / 1024)) KiB |",
@@ -199,12 +206,15 @@ public struct LoadTestReport: Codable, Sendable {
         }
         if rounds.count > 1 {
             lines += [
-                "", "| round | hub CPU per message | location p99 | echo CPU per message | hub ÷ echo |", "|---:|---:|---:|---:|---:|",
+                "",
+                "| round | hub CPU per message | location p99 | generator CPU | echo CPU per message | echo p99 | hub ÷ echo |",
+                "|---:|---:|---:|---:|---:|---:|---:|",
             ]
             for (index, round) in rounds.enumerated() {
                 lines.append(
                     "| \(index + 1) | \(String(format: "%.1f", round.hubCpuUsPerMessage)) µs | \(Format.milliseconds(round.locationP99Ms)) ms | "
-                        + "\(round.echoCpuUsPerMessage.map { String(format: "%.1f µs", $0) } ?? "–") | \(round.cpuPerMessageRatio.map(Format.ratio) ?? "–") |"
+                        + "\(String(format: "%.1f", round.generatorCpuSeconds)) s | \(round.echoCpuUsPerMessage.map { String(format: "%.1f µs", $0) } ?? "–") | "
+                        + "\(round.echoP99Ms.map { Format.milliseconds($0) + " ms" } ?? "–") | \(round.cpuPerMessageRatio.map(Format.ratio) ?? "–") |"
                 )
             }
         }
