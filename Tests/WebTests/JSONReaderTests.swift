@@ -1,4 +1,6 @@
 import Foundation
+import Hub
+import NIOCore
 import PropertyBased
 import Testing
 
@@ -92,6 +94,21 @@ struct JSONReaderTests {
     func invalidUTF8() {
         let bytes: [UInt8] = [UInt8(ascii: "\""), 0xC3, 0x28, UInt8(ascii: "\"")]
         #expect(bytes.withUnsafeBytes { JSONReader.parse($0) } == nil)
+    }
+
+    @Test("a socket's message is parsed from its bytes: the same message as from text, and bad_message when not UTF-8")
+    func messageFromBytes() {
+        let text = #"{"type":"update.location","data":{"lat":52.5,"lng":13.4,"heading":90}}"#
+        let now = Timestamp.now()
+        #expect(ClientMessageParser.parse(ByteBuffer(string: text), receivedAt: now) == ClientMessageParser.parse(text, receivedAt: now))
+        var invalid = ByteBuffer(string: #"{"type":"echo.message","data":""#)
+        invalid.writeBytes([0xC3, 0x28])
+        invalid.writeString(#""}"#)
+        guard case .failure(let error) = ClientMessageParser.parse(invalid) else {
+            Issue.record("text that is not UTF-8 was accepted")
+            return
+        }
+        #expect(error.code == .badMessage)
     }
 
     // MARK: - Generated documents
