@@ -52,15 +52,17 @@ public final class ChangeTracker: Sendable {
     }
 
     /// Takes every pending change, leaving the tracker empty, with room for as many positions and
-    /// track points as were taken (under steady load the next set is about as large, and then
-    /// does not grow step by step on the event loops that record into it).
+    /// track points as are pending (under steady load the next set is about as large, and then
+    /// does not grow step by step on the event loops that record into it). The room is allocated
+    /// before the lock is taken, so recorders never wait on it.
     public func drain() -> ChangeSet {
-        pending.withLock { set in
-            let taken = set
-            set = ChangeSet()
-            set.driverPositions.reserveCapacity(taken.driverPositions.count)
-            set.trackPoints.reserveCapacity(taken.trackPoints.count)
-            return taken
+        let (positions, points) = pending.withLock { ($0.driverPositions.count, $0.trackPoints.count) }
+        var fresh = ChangeSet()
+        fresh.driverPositions.reserveCapacity(positions)
+        fresh.trackPoints.reserveCapacity(points)
+        return pending.withLock { set in
+            defer { set = fresh }
+            return set
         }
     }
 

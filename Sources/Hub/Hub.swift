@@ -24,7 +24,7 @@ public final class Hub: Sendable {
     public let drivers: DriverMap
     public let settings: Settings
     /// Where trip actors run; nil: each on a queue of its own.
-    public let executors: (any TripExecutors)?
+    private let executors: (any TripExecutors)?
     private let shards: [TripShard]
 
     public init(

@@ -24,11 +24,13 @@ public enum LoadTest {
         do {
             var loads: [PhaseResults] = []
             var baselines: [PhaseResults] = []
-            for round in 1...settings.rounds where settings.drivers > 0 {
-                if settings.rounds > 1 { log("round \(round) of \(settings.rounds)") }
-                loads.append(try await LoadPhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
-                if settings.baseline {
-                    baselines.append(try await BaselinePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
+            if settings.drivers > 0 {
+                for round in 1...settings.rounds {
+                    if settings.rounds > 1 { log("round \(round) of \(settings.rounds)") }
+                    loads.append(try await LoadPhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
+                    if settings.baseline {
+                        baselines.append(try await BaselinePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
+                    }
                 }
             }
             report.record(loads: loads, baselines: baselines)

@@ -126,22 +126,21 @@ final class ClientConnection: Mailbox {
     /// The frame of a queued item, with room for the frame's header in front of it; an event is
     /// counted as sent by its type.
     private func frame(of item: Outbound) -> ByteBuffer {
-        var buffer: ByteBuffer
+        let text: String
         switch item {
         case .event(let event):
             metrics.sent(type: OutboundEncoding.type(of: event))
             if case .location(let location) = event {
-                buffer = emptyFrame(capacity: OutboundEncoding.locationCapacity)
+                var buffer = emptyFrame(capacity: OutboundEncoding.locationCapacity)
                 OutboundEncoding.write(location, into: &buffer)
                 return buffer
             }
-            let text = OutboundEncoding.encode(event)
-            buffer = emptyFrame(capacity: text.utf8.count)
-            buffer.writeString(text)
-        case .text(let text):
-            buffer = emptyFrame(capacity: text.utf8.count)
-            buffer.writeString(text)
+            text = OutboundEncoding.encode(event)
+        case .text(let queued):
+            text = queued
         }
+        var buffer = emptyFrame(capacity: text.utf8.count)
+        buffer.writeString(text)
         return buffer
     }
 
