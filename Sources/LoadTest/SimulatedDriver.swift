@@ -159,12 +159,15 @@ final class SimulatedDriver: Sendable {
         }
     }
 
-    /// An alert: measured, and raced for when the driver is free.
+    /// An alert: measured, and raced for when the driver is free and the load still runs. (After
+    /// the load stops, the results are read a second later: a race begun then, for a trip
+    /// requested just before, could be counted before its winner is seen.)
     private func alerted(of trip: HubFrame.TripState, in simulation: Simulation) {
         let measurements = simulation.measurements
         if let sentAt = trip.riderID.flatMap({ simulation.riders[$0] })?.requestSentAt(trip: trip.id) {
             measurements.latency(.alert, sentAt: sentAt)
         }
+        guard simulation.isRunning else { return }
         let client = state.withLock { state -> WebSocketClient? in
             guard case .roaming = state.job else { return nil }
             state.job = .accepting(trip: trip.id)
