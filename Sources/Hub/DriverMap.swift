@@ -137,6 +137,23 @@ public final class DriverMap: Sendable {
         state.withLock { $0.activeTrips[driverID] }
     }
 
+    /// Where each connected driver with a known position is, and whether it drives a trip: one
+    /// entry per driver (its latest socket's place when it has several). Read in one critical
+    /// section, for the operators' live map.
+    public func positions() -> [DriverSighting] {
+        state.withLock { state in
+            var byDriver: [Int: DriverSighting] = [:]
+            byDriver.reserveCapacity(state.places.count)
+            for place in state.places.values {
+                guard let point = place.point else { continue }
+                byDriver[place.driverID] = DriverSighting(
+                    driverID: place.driverID, point: point, isBusy: state.activeTrips[place.driverID] != nil
+                )
+            }
+            return Array(byDriver.values)
+        }
+    }
+
     /// Connected drivers.
     public var count: Int { state.withLock { $0.drivers.count } }
 
@@ -154,4 +171,12 @@ public final class DriverMap: Sendable {
         state.cells[cell]?.remove(connection)
         if state.cells[cell]?.isEmpty == true { state.cells[cell] = nil }
     }
+}
+
+/// A connected driver's last known position, as operators see it.
+public struct DriverSighting: Sendable, Equatable {
+    public let driverID: Int
+    public let point: GeoPoint
+    /// Driving a `STARTED` or `IN_PROGRESS` trip.
+    public let isBusy: Bool
 }

@@ -55,6 +55,11 @@ public final class TripIndex: Sendable {
         state.withLock { state in (state.byUser[userID] ?? []).compactMap { state.trips[$0] } }
     }
 
+    /// Every live trip.
+    public func allTrips() -> [Trip] {
+        state.withLock { Array($0.trips.values) }
+    }
+
     /// Every trip waiting for a driver.
     public func requestedTrips() -> [Trip] {
         state.withLock { state in state.requested.compactMap { state.trips[$0] } }

@@ -1,7 +1,12 @@
-/// Which side of the market a user is on; fixed at sign-up.
+/// Which side of the market a user is on; fixed when the account is made.
 public enum UserGroup: String, Sendable, Codable, CaseIterable {
     case rider
     case driver
+    /// Watches the hub, read-only; made only from the command line, never by sign-up.
+    case `operator`
+
+    /// The groups a user may choose at sign-up.
+    public static let signUpChoices: [UserGroup] = [.rider, .driver]
 }
 
 /// A user account as the hub keeps it. The password is only ever a bcrypt hash,

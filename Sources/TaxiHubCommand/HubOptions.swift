@@ -39,6 +39,12 @@ struct HubOptions: ParsableArguments {
     @Option(name: .customLong("dispatch-drivers"), help: "Drivers alerted of a trip with a pick-up location.")
     var dispatchDrivers: Int?
     @Option(name: .customLong("trip-history-length"), help: "Events per trip kept for resume.") var tripHistoryLength: Int?
+    @Option(name: .customLong("tile-url"), help: "Street tiles for the browser client's map ({z}/{x}/{y} template; empty: plain map).")
+    var tileURL: String?
+    @Option(name: .customLong("web-root"), help: "Folder of the browser client's files (default: the copy built in).")
+    var webRoot: String?
+    @Option(name: .customLong("operator-feed-interval"), help: "Seconds between the driver positions sent to operators.")
+    var operatorFeedInterval: Double?
     @Flag(name: .customLong("bench-routes"), help: "Serve the load generator's /bench/ routes (tokens without passwords: never on a public hub).")
     var benchRoutes = false
 
@@ -78,6 +84,9 @@ struct HubOptions: ParsableArguments {
         set("dispatchDrivers", dispatchDrivers.map(ConfigContent.int))
         set("tripHistoryLength", tripHistoryLength.map(ConfigContent.int))
         set("benchRoutes", benchRoutes ? .bool(true) : nil)
+        set("tileUrl", tileURL.map(ConfigContent.string))
+        set("webRoot", webRoot.map(ConfigContent.string))
+        set("operatorFeedInterval", operatorFeedInterval.map(ConfigContent.double))
         return values
     }
 

@@ -56,26 +56,36 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     // is retried in the background while /readyz says why.
     await startup.load()
 
-    let secret = try configuration.jwtSecret ?? JWTSecretFile.loadOrCreate(in: configuration.dataDirectory, logger: logger)
-    let tokens = try await TokenService(
-        secret: secret, accessLifetime: configuration.accessTokenLifetime, refreshLifetime: configuration.refreshTokenLifetime
-    )
+    let tokens = try await TokenService(configuration: configuration, logger: logger)
     let auth = Authenticator(tokens: tokens, users: hub.users)
     let metrics = HubMetrics()
     let snapshotStatus = SnapshotStatus()
+    let operators = OperatorFeed(
+        hub: hub, connections: connections, metrics: metrics, startup: startup, snapshot: snapshotStatus,
+        storeKind: configuration.databaseURL == nil ? "sqlite" : "postgresql", interval: configuration.operatorFeedInterval
+    )
     let snapshots = SnapshotService(
         store: store, tracker: hub.changes, interval: configuration.snapshotInterval, status: snapshotStatus, logger: logger
     ) { persisted in
+        operators.recordFinished(persisted.trips.values)
         hub.evictPersisted(persisted.trips.values)
     }
 
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ReadinessMiddleware(startup: startup))
     router.add(middleware: FileMiddleware(configuration.mediaDirectory, urlBasePath: "/media", logger: logger))
+    if let webRoot = WebClientMiddleware.root(configured: configuration.webRoot) {
+        router.add(middleware: WebClientMiddleware(root: webRoot, logger: logger))
+    } else {
+        logger.warning("the browser client's files were not found next to the executable; set webRoot to serve them")
+    }
+    ClientController(tileURL: configuration.tileURL).addRoutes(to: router)
     AuthController(
         users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost),
         photos: PhotoStore(mediaDirectory: configuration.mediaDirectory), maxUploadSize: configuration.maxUploadSize
     ).addRoutes(to: router)
+    OperatorController(users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost))
+        .addRoutes(to: router)
     TripController(hub: hub, store: store, auth: auth).addRoutes(to: router)
     HealthController(
         hub: hub, startup: startup, snapshot: snapshotStatus, metrics: metrics, connections: connections,
@@ -87,7 +97,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
             .addRoutes(to: router)
     }
     let sockets = SocketController(
-        hub: hub, store: store, auth: auth, connections: connections, metrics: metrics,
+        hub: hub, store: store, auth: auth, connections: connections, metrics: metrics, operators: operators,
         maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength,
         closeGrace: configuration.closeGrace,
         locationRate: configuration.locationRateLimit, echoPath: configuration.benchRoutes ? BenchController.echoPath : nil
@@ -105,7 +115,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "taxi-hub"),
-        services: [StoreService(startup: startup, snapshots: snapshots)],
+        services: [StoreService(startup: startup, snapshots: snapshots), operators],
         onServerRunning: { channel in
             logger.info("taxi-hub listening on \(configuration.host):\(channel.localAddress?.port ?? configuration.port)")
         },
@@ -125,7 +135,7 @@ public func migrateStore(configuration: HubConfiguration, logger: Logger) async 
 }
 
 /// PostgreSQL when a database URL is configured, else the embedded SQLite store in the data folder.
-private func makeStore(_ configuration: HubConfiguration, logger: Logger) throws -> any SnapshotStore {
+func makeStore(_ configuration: HubConfiguration, logger: Logger) throws -> any SnapshotStore {
     if let url = configuration.databaseURL {
         logger.info("store: PostgreSQL", metadata: ["database": "\(PostgresURL.redacted(url))"])
         return PostgresSnapshotStore(url: url)

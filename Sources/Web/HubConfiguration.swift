@@ -49,6 +49,13 @@ public struct HubConfiguration: Sendable {
     /// The load generator's helpers (`POST /bench/users`, the `/bench/echo` WebSocket). They hand
     /// out access tokens without passwords: never enable them on a public hub.
     public var benchRoutes = false
+    /// Street tiles of the browser client's map: a URL template with `{z}`, `{x}` and `{y}`;
+    /// empty: the client always draws its plain vector map.
+    public var tileURL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    /// Folder of the browser client's files; nil: the copy built into the binary.
+    public var webRoot: String?
+    /// How often operator sockets get every driver's position (`operator.drivers`).
+    public var operatorFeedInterval: Duration = .milliseconds(250)
 
     public init() {}
 
@@ -104,6 +111,19 @@ public struct HubConfiguration: Sendable {
         dispatchDrivers = reader.int(forKey: "dispatchDrivers", default: defaults.dispatchDrivers)
         tripHistoryLength = reader.int(forKey: "tripHistoryLength", default: defaults.tripHistoryLength)
         benchRoutes = reader.bool(forKey: "benchRoutes", default: defaults.benchRoutes)
+        tileURL = reader.string(forKey: "tileUrl", default: defaults.tileURL)
+        if !tileURL.isEmpty, !(["{z}", "{x}", "{y}"].allSatisfy { tileURL.contains($0) }) {
+            throw ConfigurationError("tileUrl must contain {z}, {x} and {y} (or be empty for the plain map), not \(tileURL).")
+        }
+        webRoot = reader.string(forKey: "webRoot").flatMap { $0.isEmpty ? nil : $0 }
+        if let webRoot, !FileManager.default.fileExists(atPath: webRoot + "/index.html") {
+            throw ConfigurationError("webRoot must be a folder with an index.html; \(webRoot) has none.")
+        }
+        let feedInterval = reader.double(forKey: "operatorFeedInterval", default: defaults.operatorFeedInterval.seconds)
+        guard feedInterval >= 0.05, feedInterval <= 60 else {
+            throw ConfigurationError("operatorFeedInterval must be between 0.05 and 60 seconds, not \(feedInterval).")
+        }
+        operatorFeedInterval = .milliseconds(Int64(feedInterval * 1000))
         for (name, value) in [
             ("locationRateLimit", locationRateLimit), ("cellSize", cellSize), ("dispatchRadius", dispatchRadius),
             ("dispatchMaxRadius", dispatchMaxRadius),

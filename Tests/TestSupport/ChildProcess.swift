@@ -21,15 +21,16 @@ public final class ChildProcess: Sendable {
         self.pid = pid
     }
 
-    /// Starts `executable` with standard input from /dev/null, standard output and error
+    /// Starts `executable` with standard input from `inputPath`, standard output and error
     /// appended to `outputPath`, and none of this process's other descriptors.
     public static func spawn(
-        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, outputPath: String
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, inputPath: String = "/dev/null",
+        outputPath: String
     ) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // Keep the test process's sockets and pipes out of the child (glibc 2.34 and later;
@@ -89,18 +90,35 @@ public final class ChildProcess: Sendable {
         }
     }
 
-    /// Runs `executable` to the end and returns what it printed; throws when it fails.
+    /// Runs `executable` to the end, with `input` on its standard input, and returns what it
+    /// printed; throws when it fails.
     @discardableResult
-    public static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> String {
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-run-\(UUID().uuidString).out").path
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let child = try spawn(executable, arguments, outputPath: outputPath)
-        let status = await child.wait(timeout: timeout)
-        if status == nil { child.send(SIGKILL) }
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    public static func run(
+        _ executable: String, _ arguments: [String], input: String = "", environment: [String: String]? = nil,
+        timeout: Duration = .seconds(120)
+    ) async throws -> String {
+        let (status, output) = try await outcome(executable, arguments, input: input, environment: environment, timeout: timeout)
         guard status == 0 else {
             throw Failure(description: "\(executable) \(arguments.joined(separator: " ")) ended with \(status.map(String.init) ?? "a time-out"): \(output)")
         }
         return output
+    }
+
+    /// Runs `executable` to the end; its exit status (nil after a time-out) and what it printed.
+    public static func outcome(
+        _ executable: String, _ arguments: [String], input: String = "", environment: [String: String]? = nil,
+        timeout: Duration = .seconds(120)
+    ) async throws -> (status: Int32?, output: String) {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-run-\(UUID().uuidString)").path
+        let (inputPath, outputPath) = (base + ".in", base + ".out")
+        defer {
+            try? FileManager.default.removeItem(atPath: inputPath)
+            try? FileManager.default.removeItem(atPath: outputPath)
+        }
+        try Data(input.utf8).write(to: URL(fileURLWithPath: inputPath))
+        let child = try spawn(executable, arguments, environment: environment, inputPath: inputPath, outputPath: outputPath)
+        let status = await child.wait(timeout: timeout)
+        if status == nil { child.send(SIGKILL) }
+        return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 }

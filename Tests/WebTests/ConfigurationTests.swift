@@ -53,6 +53,23 @@ struct ConfigurationTests {
         #expect(configuration.maxFrameSize == defaults.maxFrameSize)
         #expect(configuration.outboundQueueLength == defaults.outboundQueueLength)
         #expect(configuration.closeGrace == defaults.closeGrace)
+        #expect(configuration.tileURL == defaults.tileURL)
+        #expect(configuration.operatorFeedInterval == defaults.operatorFeedInterval)
+    }
+
+    @Test("the browser client's settings: tile URL (empty allowed), web root, operator feed interval")
+    func clientSettings() async throws {
+        let plain = try await Self.resolve(["--tile-url", ""])
+        #expect(plain.tileURL == "")
+        let own = try await Self.resolve([], environment: ["TAXI_HUB_TILE_URL": "http://tiles.local/{z}/{x}/{y}.png"])
+        #expect(own.tileURL == "http://tiles.local/{z}/{x}/{y}.png")
+        let feed = try await Self.resolve(["--operator-feed-interval", "0.5"])
+        #expect(feed.operatorFeedInterval == .milliseconds(500))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-webroot-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("<!doctype html>".utf8).write(to: folder.appendingPathComponent("index.html"))
+        #expect(try await Self.resolve(["--web-root", folder.path]).webRoot == folder.path)
     }
 
     @Test("unusable values are refused with a message naming the setting", arguments: [
@@ -65,6 +82,10 @@ struct ConfigurationTests {
         (["--outbound-queue-length", "0"], "outboundQueueLength"),
         (["--close-grace", "0"], "closeGrace"),
         (["--close-grace", "nan"], "closeGrace"),
+        (["--tile-url", "https://tiles.example/{z}.png"], "tileUrl"),
+        (["--web-root", "/nonexistent-taxihub-client"], "webRoot"),
+        (["--operator-feed-interval", "0"], "operatorFeedInterval"),
+        (["--operator-feed-interval", "61"], "operatorFeedInterval"),
     ])
     func refusesBadValues(arguments: [String], setting: String) async throws {
         let error = await #expect(throws: ConfigurationError.self) { try await Self.resolve(arguments) }

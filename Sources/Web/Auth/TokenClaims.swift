@@ -61,3 +61,22 @@ struct RefreshClaims: JWTPayload, Equatable {
         guard tokenType == "refresh" else { throw JWTError.claimVerificationFailure(failedClaim: nil, reason: "not a refresh token") }
     }
 }
+
+/// Claims of an admin token: made by the command line with the hub's own secret, good only for
+/// creating operators (`POST /api/operators/`), and short-lived.
+struct AdminClaims: JWTPayload, Equatable {
+    var tokenType: String
+    var exp: ExpirationClaim
+    var iat: IssuedAtClaim
+    var jti: IDClaim
+
+    enum CodingKeys: String, CodingKey {
+        case tokenType = "token_type"
+        case exp, iat, jti
+    }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+        guard tokenType == "admin" else { throw JWTError.claimVerificationFailure(failedClaim: nil, reason: "not an admin token") }
+    }
+}

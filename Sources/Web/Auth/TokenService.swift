@@ -1,8 +1,9 @@
 import Foundation
 import Hub
 import JWTKit
+import Logging
 
-/// Issues and checks the hub's HS256 access and refresh tokens.
+/// Issues and checks the hub's HS256 access, refresh and admin tokens.
 struct TokenService: Sendable {
     /// Shortest secret accepted: HS256 keys below 32 bytes are weak (and jwt-kit refuses them).
     static let minimumSecretBytes = 32
@@ -19,6 +20,15 @@ struct TokenService: Sendable {
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         self.accessLifetime = accessLifetime
         self.refreshLifetime = refreshLifetime
+    }
+
+    /// The token service of a configured hub: its secret, or the one generated once and kept in
+    /// its data folder.
+    init(configuration: HubConfiguration, logger: Logger) async throws {
+        let secret = try configuration.jwtSecret ?? JWTSecretFile.loadOrCreate(in: configuration.dataDirectory, logger: logger)
+        try await self.init(
+            secret: secret, accessLifetime: configuration.accessTokenLifetime, refreshLifetime: configuration.refreshTokenLifetime
+        )
     }
 
     func accessToken(for user: User, now: Date = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))) async throws -> String {
@@ -39,6 +49,21 @@ struct TokenService: Sendable {
                 jti: .init(value: UUID().lowercasedText), id: user.id
             )
         )
+    }
+
+    /// A token that lets the command line create operators for `lifetime`.
+    func adminToken(lifetime: Duration = .seconds(60), now: Date = Date()) async throws -> String {
+        try await keys.sign(
+            AdminClaims(
+                tokenType: "admin", exp: .init(value: now.addingTimeInterval(lifetime.seconds)), iat: .init(value: now),
+                jti: .init(value: UUID().lowercasedText)
+            )
+        )
+    }
+
+    /// Whether `token` is a valid, unexpired admin token.
+    func isAdmin(_ token: String) async -> Bool {
+        (try? await keys.verify(token, as: AdminClaims.self)) != nil
     }
 
     /// The user id of a valid, unexpired access token, or nil.

@@ -49,7 +49,7 @@ struct AuthController: Sendable {
         for (key, value) in [("first_name", firstName), ("last_name", lastName)] where value.count > 150 {
             errors[key] = ["Ensure this field has no more than 150 characters."]
         }
-        let group = groupName.flatMap(UserGroup.init(rawValue:))
+        let group = groupName.flatMap(UserGroup.init(rawValue:)).flatMap { UserGroup.signUpChoices.contains($0) ? $0 : nil }
         if let groupName, group == nil {
             errors["group"] = ["\"\(groupName)\" is not a valid choice."]
         }

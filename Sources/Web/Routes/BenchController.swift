@@ -38,7 +38,7 @@ struct BenchController: Sendable {
 
     private func createUsers(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let batch = try await request.decode(as: Batch.self, context: context)
-        guard let group = UserGroup(rawValue: batch.group) else {
+        guard let group = UserGroup(rawValue: batch.group), UserGroup.signUpChoices.contains(group) else {
             throw APIError.fields(["group": ["\"\(batch.group)\" is not a valid choice."]])
         }
         guard (1...Self.maxBatch).contains(batch.count) else {

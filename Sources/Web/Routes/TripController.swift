@@ -5,7 +5,7 @@ import Persistence
 
 /// `GET /api/trip/`, `GET /api/trip/<uuid>/` and `GET /api/trip/<uuid>/track/`: live trips
 /// from the hub, finished ones from the store, with the reference's visibility rules; a track
-/// only to the trip's rider and driver.
+/// only to the trip's rider and driver. Operators see every trip and track, and list the live ones.
 struct TripController: Sendable {
     let hub: Hub
     let store: any SnapshotStore
@@ -29,7 +29,7 @@ struct TripController: Sendable {
         router.get("/api/trip/:trip_id/track/") { request, context in
             let user = try await auth.requireUser(request)
             guard let id = context.parameters.get("trip_id").flatMap(UUID.init(uuidString:)),
-                let trip = try await trip(id: id), trip.riderID == user.id || trip.driverID == user.id
+                let trip = try await trip(id: id), trip.riderID == user.id || trip.driverID == user.id || user.group == .operator
             else {
                 throw APIError.notFound
             }
@@ -39,17 +39,20 @@ struct TripController: Sendable {
         }
     }
 
-    /// A rider sees its own trips; a driver sees every requested trip and its own.
+    /// A rider sees its own trips; a driver sees every requested trip and its own; an operator
+    /// sees every trip.
     static func isVisible(_ trip: Trip, to user: User) -> Bool {
         switch user.group {
         case .rider: trip.riderID == user.id
         case .driver: trip.status == .requested || trip.driverID == user.id
+        case .operator: true
         }
     }
 
     /// Live trips are read before the store: a finished trip leaves memory only after the store
     /// holds it, so whichever read misses it, the other one sees it.
     private func visibleTrips(for user: User) async throws -> [Trip] {
+        if user.group == .operator { return hub.index.allTrips() }
         var live = hub.index.trips(involving: user.id)
         if user.group == .driver {
             live += hub.index.requestedTrips()

@@ -14,6 +14,8 @@ struct SocketController: Sendable {
     let auth: Authenticator
     let connections: ConnectionRegistry
     let metrics: HubMetrics
+    /// Where operator sockets get the live map and stats.
+    let operators: OperatorFeed
     let maxMessageSize: Int
     let queueLength: Int
     /// How long a client the hub closed has before its connection is cut.
@@ -95,7 +97,9 @@ struct SocketController: Sendable {
             hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize,
             locationRate: locationRate, logger: logger
         )
-        let pump = InboundPump(session: session, channel: channel, executor: connection.executor) { [connections, metrics] in
+        if user.group == .operator { operators.watch(connection) }
+        let pump = InboundPump(session: session, channel: channel, executor: connection.executor) { [connections, metrics, operators] in
+            operators.stopWatching(connection.connectionID)
             connections.release(slot)
             metrics.connectionClosed()
             logger.info("connection closed", metadata: ["reason": "\(connection.closeReason.map { "\($0)" } ?? "unknown")"])

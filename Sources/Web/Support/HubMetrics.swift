@@ -24,7 +24,7 @@ final class HubMetrics: Sendable {
     private let outboundLongest: Gauge
 
     static let inboundTypes = ClientMessage.knownTypes + ["other"]
-    static let outboundTypes = ["echo.message", "trip.location", "error"]
+    static let outboundTypes = ["echo.message", "trip.location", "error", "operator.drivers", "operator.stats"]
     static let errorCodes = [
         "bad_message", "unknown_type", "invalid", "forbidden", "not_found", "trip_taken", "invalid_transition",
         "rate_limited", "too_large",
@@ -72,6 +72,21 @@ final class HubMetrics: Sendable {
     func error(code: String) {
         errors[code]?.increment()
         sent(type: "error")
+    }
+
+    /// Client messages received and messages sent since the start, all types together (for the
+    /// operators' rates). Read from the counters' own export, the one place their values live.
+    func messageTotals() -> (in: Double, out: Double) {
+        var totals = (in: 0.0, out: 0.0)
+        for line in registry.emitToString().split(separator: "\n") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            if line.hasPrefix("taxihub_messages_in_total{") {
+                totals.in += value
+            } else if line.hasPrefix("taxihub_messages_out_total{") {
+                totals.out += value
+            }
+        }
+        return totals
     }
 
     /// Refreshes the gauges read from live state and renders the text format.

@@ -86,7 +86,7 @@ final class HubProcess: Sendable {
                 let response = try await client.execute(
                     TestClient.Request(uri, method: method, authority: "localhost", headers: headers, body: body)
                 )
-                return LiveHub.HTTPResult(status: response.status, body: response.body ?? ByteBuffer())
+                return LiveHub.HTTPResult(status: response.status, headers: response.headers, body: response.body ?? ByteBuffer())
             }
             return try await body(hub)
         }

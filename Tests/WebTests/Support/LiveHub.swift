@@ -8,9 +8,10 @@ import Web
 /// A hub running on an ephemeral port with its own data and media folders, reached over
 /// real sockets, plus helpers for the calls most tests start with.
 struct LiveHub: Sendable {
-    /// Status and body of an HTTP response.
+    /// Status, headers and body of an HTTP response.
     struct HTTPResult {
         let status: HTTPResponse.Status
+        var headers: HTTPFields = [:]
         let body: ByteBuffer
     }
 
@@ -59,7 +60,7 @@ struct LiveHub: Sendable {
             try await server.application.test(.live) { client in
                 let hub = LiveHub(port: try #require(client.port), directory: directory) { uri, method, headers, body in
                     let response = try await client.execute(uri: uri, method: method, headers: headers, body: body)
-                    return HTTPResult(status: response.status, body: response.body)
+                    return HTTPResult(status: response.status, headers: response.headers, body: response.body)
                 }
                 try await body(hub)
             }
