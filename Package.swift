@@ -80,6 +80,7 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ],
+            resources: [.copy("Public")],
             swiftSettings: strict
         ),
         .target(

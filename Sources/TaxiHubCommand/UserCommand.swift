@@ -49,7 +49,7 @@ struct CreateUser: AsyncParsableCommand {
         let problems = account.problems { _ in false }
         guard problems.isEmpty else { throw ValidationError(OperatorAccountError(fields: problems).description) }
 
-        let hub = "http://\(Self.reachableHost(configuration.host)):\(configuration.port)"
+        let hub = configuration.localBaseURL()
         let token = try await OperatorAccounts.adminToken(configuration: configuration, logger: logger)
         if let (status, body) = try await Self.post(account, to: hub + OperatorAccounts.path, token: token) {
             switch status {
@@ -63,15 +63,6 @@ struct CreateUser: AsyncParsableCommand {
         } else {
             let user = try await OperatorAccounts.createInStore(account, configuration: configuration, logger: logger)
             print("no hub answers at \(hub): operator \(username) (id \(user.id)) written to the store; a hub loads it when it starts")
-        }
-    }
-
-    /// Where to reach a hub that listens on `host`: a wildcard address is reached on loopback.
-    static func reachableHost(_ host: String) -> String {
-        switch host {
-        case "0.0.0.0", "": "127.0.0.1"
-        case "::", "[::]": "[::1]"
-        default: host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         }
     }
 

@@ -117,7 +117,9 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "taxi-hub"),
         services: [StoreService(startup: startup, snapshots: snapshots), operators],
         onServerRunning: { channel in
-            logger.info("taxi-hub listening on \(configuration.host):\(channel.localAddress?.port ?? configuration.port)")
+            let port = channel.localAddress?.port ?? configuration.port
+            logger.info("taxi-hub listening on \(configuration.host):\(port)")
+            logger.notice("open the browser client at \(configuration.localBaseURL(port: port))/")
         },
         eventLoopGroupProvider: .shared(eventLoops),
         logger: logger

@@ -59,6 +59,18 @@ public struct HubConfiguration: Sendable {
 
     public init() {}
 
+    /// Where a client on this machine reaches the hub listening on `host` and `port` (or the port
+    /// it was given): a wildcard address is reached on loopback.
+    public func localBaseURL(port: Int? = nil) -> String {
+        let reachable =
+            switch host {
+            case "0.0.0.0", "": "127.0.0.1"
+            case "::", "[::]": "[::1]"
+            default: host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+            }
+        return "http://\(reachable):\(port ?? self.port)"
+    }
+
     /// What the hub's actors need of this configuration.
     public var hubSettings: Hub.Settings {
         var settings = Hub.Settings()

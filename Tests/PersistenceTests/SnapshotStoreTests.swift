@@ -20,7 +20,7 @@ struct SnapshotStoreTests {
                     photo: "photos/ünal 1.png", passwordHash: "x"
                 ),
                 User(
-                    id: Int(Int32.max) + 7, username: "big", firstName: "B", lastName: "G", group: .driver,
+                    id: Int(Int32.max) + 7, username: "big", firstName: "B", lastName: "G", group: .operator,
                     photo: "", passwordHash: ""
                 ),
             ]

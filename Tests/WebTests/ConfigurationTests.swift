@@ -57,6 +57,16 @@ struct ConfigurationTests {
         #expect(configuration.operatorFeedInterval == defaults.operatorFeedInterval)
     }
 
+    @Test("clients on this machine reach a hub on a wildcard address over loopback", arguments: [
+        ("127.0.0.1", "http://127.0.0.1:8000"), ("0.0.0.0", "http://127.0.0.1:8000"), ("::", "http://[::1]:8000"),
+        ("::1", "http://[::1]:8000"), ("hub.local", "http://hub.local:8000"),
+    ])
+    func localBaseURL(host: String, url: String) {
+        var configuration = HubConfiguration()
+        configuration.host = host
+        #expect(configuration.localBaseURL() == url)
+    }
+
     @Test("the browser client's settings: tile URL (empty allowed), web root, operator feed interval")
     func clientSettings() async throws {
         let plain = try await Self.resolve(["--tile-url", ""])
