@@ -39,6 +39,10 @@ struct HubOptions: ParsableArguments {
     @Option(name: .customLong("dispatch-drivers"), help: "Drivers alerted of a trip with a pick-up location.")
     var dispatchDrivers: Int?
     @Option(name: .customLong("trip-history-length"), help: "Events per trip kept for resume.") var tripHistoryLength: Int?
+    @Option(name: .customLong("login-rate-per-address"), help: "Log-in attempts per minute from one client address.")
+    var loginRatePerAddress: Double?
+    @Option(name: .customLong("login-rate-per-username"), help: "Failed log-ins per minute for one username.")
+    var loginRatePerUsername: Double?
     @Option(name: .customLong("tile-url"), help: "Street tiles for the browser client's map ({z}/{x}/{y} template; empty: plain map).")
     var tileURL: String?
     @Option(name: .customLong("web-root"), help: "Folder of the browser client's files (default: the copy built in).")
@@ -84,6 +88,8 @@ struct HubOptions: ParsableArguments {
         set("dispatchDrivers", dispatchDrivers.map(ConfigContent.int))
         set("tripHistoryLength", tripHistoryLength.map(ConfigContent.int))
         set("benchRoutes", benchRoutes ? .bool(true) : nil)
+        set("loginRatePerAddress", loginRatePerAddress.map(ConfigContent.double))
+        set("loginRatePerUsername", loginRatePerUsername.map(ConfigContent.double))
         set("tileUrl", tileURL.map(ConfigContent.string))
         set("webRoot", webRoot.map(ConfigContent.string))
         set("operatorFeedInterval", operatorFeedInterval.map(ConfigContent.double))

@@ -11,7 +11,7 @@ import ServiceLifecycle
 /// A built hub: the Hummingbird application (HTTP, WebSocket, snapshot loop) and the service
 /// that closes WebSockets with 1001 on a graceful stop before the server goes away.
 public struct HubServer: Sendable {
-    public let application: Application<RouterResponder<BasicRequestContext>>
+    public let application: Application<RouterResponder<HubRequestContext>>
     let socketDrain: SocketDrainService
     /// The event loops made for `eventLoops`, shut down after the run; nil with the shared ones.
     let ownedEventLoops: MultiThreadedEventLoopGroup?
@@ -71,9 +71,9 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         hub.evictPersisted(persisted.trips.values)
     }
 
-    let router = Router(context: BasicRequestContext.self)
+    let router = Router(context: HubRequestContext.self)
     router.add(middleware: ReadinessMiddleware(startup: startup))
-    router.add(middleware: FileMiddleware(configuration.mediaDirectory, urlBasePath: "/media", logger: logger))
+    router.add(middleware: MediaMiddleware(mediaDirectory: configuration.mediaDirectory, logger: logger))
     if let webRoot = WebClientMiddleware.root(configured: configuration.webRoot) {
         router.add(middleware: WebClientMiddleware(root: webRoot, logger: logger))
     } else {
@@ -82,7 +82,9 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     ClientController(tileURL: configuration.tileURL).addRoutes(to: router)
     AuthController(
         users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost),
-        photos: PhotoStore(mediaDirectory: configuration.mediaDirectory), maxUploadSize: configuration.maxUploadSize
+        photos: PhotoStore(mediaDirectory: configuration.mediaDirectory), maxUploadSize: configuration.maxUploadSize,
+        maxPhotoSize: configuration.maxPhotoSize, throttle: LoginThrottle(perAddress: configuration.loginRatePerAddress, perUsername: configuration.loginRatePerUsername),
+        metrics: metrics
     ).addRoutes(to: router)
     OperatorController(users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost))
         .addRoutes(to: router)

@@ -35,6 +35,8 @@ public struct HubConfiguration: Sendable {
     public var fileReserve = 512
     /// Largest HTTP request body (sign-up photos).
     public var maxUploadSize = 8 * 1024 * 1024
+    /// Largest profile photo, in bytes.
+    public var maxPhotoSize = 5 * 1024 * 1024
     public var logLevel: Logger.Level = .info
     /// `update.location` messages one connection may send per second; more get `rate_limited`.
     public var locationRateLimit = 10.0
@@ -54,6 +56,10 @@ public struct HubConfiguration: Sendable {
     public var tileURL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     /// Folder of the browser client's files; nil: the copy built into the binary.
     public var webRoot: String?
+    /// Log-in attempts one client address may make per minute (bursts of as many); more get 429.
+    public var loginRatePerAddress = 60.0
+    /// Failed log-ins one username may have per minute (bursts of as many); then 429 until it refills.
+    public var loginRatePerUsername = 10.0
     /// How often operator sockets get every driver's position (`operator.drivers`).
     public var operatorFeedInterval: Duration = .milliseconds(250)
 
@@ -111,6 +117,8 @@ public struct HubConfiguration: Sendable {
         maxConnections = reader.int(forKey: "maxConnections")
         fileReserve = reader.int(forKey: "fileReserve", default: defaults.fileReserve)
         maxUploadSize = reader.int(forKey: "maxUploadSize", default: defaults.maxUploadSize)
+        maxPhotoSize = reader.int(forKey: "maxPhotoSize", default: defaults.maxPhotoSize)
+        guard maxPhotoSize >= 1 else { throw ConfigurationError("maxPhotoSize must be positive, not \(maxPhotoSize).") }
         let level = reader.string(forKey: "logLevel", default: "info")
         guard let parsed = Logger.Level(rawValue: level) else {
             throw ConfigurationError("logLevel must be one of \(Logger.Level.allCases.map(\.rawValue)), not \(level).")
@@ -136,9 +144,12 @@ public struct HubConfiguration: Sendable {
             throw ConfigurationError("operatorFeedInterval must be between 0.05 and 60 seconds, not \(feedInterval).")
         }
         operatorFeedInterval = .milliseconds(Int64(feedInterval * 1000))
+        loginRatePerAddress = reader.double(forKey: "loginRatePerAddress", default: defaults.loginRatePerAddress)
+        loginRatePerUsername = reader.double(forKey: "loginRatePerUsername", default: defaults.loginRatePerUsername)
         for (name, value) in [
             ("locationRateLimit", locationRateLimit), ("cellSize", cellSize), ("dispatchRadius", dispatchRadius),
-            ("dispatchMaxRadius", dispatchMaxRadius),
+            ("dispatchMaxRadius", dispatchMaxRadius), ("loginRatePerAddress", loginRatePerAddress),
+            ("loginRatePerUsername", loginRatePerUsername),
         ] where !(value.isFinite && value > 0) {
             throw ConfigurationError("\(name) must be a positive number, not \(value).")
         }

@@ -96,6 +96,9 @@ struct ConfigurationTests {
         (["--web-root", "/nonexistent-taxihub-client"], "webRoot"),
         (["--operator-feed-interval", "0"], "operatorFeedInterval"),
         (["--operator-feed-interval", "61"], "operatorFeedInterval"),
+        (["--login-rate-per-address", "0"], "loginRatePerAddress"),
+        (["--login-rate-per-address", "nan"], "loginRatePerAddress"),
+        (["--login-rate-per-username", "0"], "loginRatePerUsername"),
     ])
     func refusesBadValues(arguments: [String], setting: String) async throws {
         let error = await #expect(throws: ConfigurationError.self) { try await Self.resolve(arguments) }

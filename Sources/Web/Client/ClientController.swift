@@ -4,7 +4,7 @@ import Hummingbird
 struct ClientController: Sendable {
     let tileURL: String
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/api/client/") { _, _ in JSONResponse.make(["tile_url": tileURL]) }
     }
 }

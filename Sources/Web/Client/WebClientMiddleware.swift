@@ -6,12 +6,12 @@ import Logging
 /// the router untouched, so no file can shadow them. Every file answer says `no-cache`: browsers
 /// ask again each time, and get `304 Not Modified` for the `ETag` they hold.
 struct WebClientMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = HubRequestContext
 
     /// Paths that belong to the API, never to a file.
     static let apiPrefixes = ["/api/", "/taxi/", "/media/", "/bench/", "/healthz", "/readyz", "/metrics"]
 
-    private let files: FileMiddleware<BasicRequestContext, LocalFileSystem>
+    private let files: FileMiddleware<HubRequestContext, LocalFileSystem>
 
     init(root: String, logger: Logger) {
         files = FileMiddleware(root, searchForIndexHtml: true, logger: logger)

@@ -10,11 +10,11 @@ struct OperatorController: Sendable {
 
     static let path = "/api/operators/"
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<HubRequestContext>) {
         router.post(RouterPath(Self.path)) { request, context in try await create(request, context) }
     }
 
-    private func create(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func create(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         guard let header = request.headers[.authorization] else {
             throw APIError.detail(.unauthorized, "Authentication credentials were not provided.")
         }

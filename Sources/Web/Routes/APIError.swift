@@ -5,9 +5,13 @@ import Hummingbird
 struct APIError: HTTPResponseError {
     let status: HTTPResponse.Status
     let body: String
+    /// Headers the answer carries besides `Content-Type` (e.g. `Retry-After`).
+    var headers: HTTPFields = [:]
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        JSONResponse.make(status: status, json: body)
+        var response = JSONResponse.make(status: status, json: body)
+        response.headers.append(contentsOf: headers)
+        return response
     }
 
     static func detail(_ status: HTTPResponse.Status, _ detail: String, code: String? = nil) -> APIError {

@@ -10,10 +10,16 @@ struct AuthController: Sendable {
     let passwords: PasswordHasher
     let photos: PhotoStore
     let maxUploadSize: Int
+    let maxPhotoSize: Int
+    let throttle: LoginThrottle
+    let metrics: HubMetrics
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    /// Shortest password sign-up accepts (Django's default `MinimumLengthValidator`).
+    static let minimumPasswordLength = 8
+
+    func addRoutes(to router: Router<HubRequestContext>) {
         router.post("/api/sign_up/") { request, context in try await signUp(request, context) }
-        router.post("/api/log_in/") { request, _ in try await logIn(request) }
+        router.post("/api/log_in/") { request, context in try await logIn(request, context) }
         router.post("/api/token/refresh/") { request, _ in try await refresh(request) }
     }
 
@@ -23,7 +29,7 @@ struct AuthController: Sendable {
             && username.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil || "@.+-_".unicodeScalars.contains($0) }
     }
 
-    private func signUp(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func signUp(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let form = try await FormBody.read(request, limit: maxUploadSize)
         var errors = form.typeErrors
         func required(_ key: String) -> String? {
@@ -37,6 +43,9 @@ struct AuthController: Sendable {
         let password1 = required("password1")
         let password2 = required("password2")
         let groupName = required("group")
+        if let password1, password1.count < Self.minimumPasswordLength {
+            errors["password1"] = ["This password is too short. It must contain at least \(Self.minimumPasswordLength) characters."]
+        }
         let firstName = form.fields["first_name"] ?? ""
         let lastName = form.fields["last_name"] ?? ""
         if let username, !Self.isValidUsername(username) {
@@ -54,7 +63,9 @@ struct AuthController: Sendable {
             errors["group"] = ["\"\(groupName)\" is not a valid choice."]
         }
         var photoFormat: PhotoStore.Format?
-        if let photo = form.files["photo"] {
+        if let photo = form.files["photo"], photo.bytes.readableBytes > maxPhotoSize {
+            errors["photo"] = ["The photo is larger than \(maxPhotoSize) bytes."]
+        } else if let photo = form.files["photo"] {
             photoFormat = PhotoStore.Format(sniffing: photo.bytes)
             if photoFormat == nil {
                 errors["photo"] = [
@@ -86,7 +97,7 @@ struct AuthController: Sendable {
         return JSONResponse.make(status: .created, UserJSON(user: user))
     }
 
-    private func logIn(_ request: Request) async throws -> Response {
+    private func logIn(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let form = try await FormBody.read(request, limit: 64 * 1024)
         var errors = form.typeErrors
         for key in ["username", "password"] where (form.fields[key] ?? "").isEmpty && errors[key] == nil {
@@ -95,7 +106,17 @@ struct AuthController: Sendable {
         guard errors.isEmpty, let username = form.fields["username"], let password = form.fields["password"] else {
             throw APIError.fields(errors)
         }
+        // Refused before any bcrypt work, so a flood of guesses costs the hub next to nothing.
+        if let refusal = throttle.admit(address: context.remoteAddress?.ipAddress, username: username) {
+            metrics.loginThrottled(scope: refusal.scope.rawValue)
+            var error = APIError.detail(
+                .tooManyRequests, "Too many log-in attempts; try again in \(refusal.retryAfter) seconds.", code: "throttled"
+            )
+            error.headers[.retryAfter] = String(refusal.retryAfter)
+            throw error
+        }
         guard let user = users.user(username: username), await passwords.verify(password, against: user.passwordHash) else {
+            throttle.failed(username: username)
             throw APIError.detail(.unauthorized, "No active account found with the given credentials")
         }
         let access = try await tokens.accessToken(for: user)

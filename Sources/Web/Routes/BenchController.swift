@@ -32,11 +32,11 @@ struct BenchController: Sendable {
         let access: String
     }
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<HubRequestContext>) {
         router.post("/bench/users") { request, context in try await createUsers(request, context) }
     }
 
-    private func createUsers(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func createUsers(_ request: Request, _ context: HubRequestContext) async throws -> Response {
         let batch = try await request.decode(as: Batch.self, context: context)
         guard let group = UserGroup(rawValue: batch.group), UserGroup.signUpChoices.contains(group) else {
             throw APIError.fields(["group": ["\"\(batch.group)\" is not a valid choice."]])

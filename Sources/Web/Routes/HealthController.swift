@@ -12,7 +12,7 @@ struct HealthController: Sendable {
     /// Snapshot lag beyond which the hub reports itself not ready.
     let maxSnapshotLag: Double
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
         router.get("/readyz") { _, _ in readiness() }
         router.get("/metrics") { _, _ in

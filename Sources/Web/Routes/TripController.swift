@@ -11,7 +11,7 @@ struct TripController: Sendable {
     let store: any SnapshotStore
     let auth: Authenticator
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/api/trip/") { request, _ in
             let user = try await auth.requireUser(request)
             let trips = try await visibleTrips(for: user).sorted { $0.created > $1.created }

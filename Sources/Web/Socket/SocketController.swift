@@ -111,7 +111,7 @@ struct SocketController: Sendable {
     }
 
     /// A request for `/taxi/` that was not upgraded ends here with the reason.
-    func addFallbackRoute(to router: Router<BasicRequestContext>) {
+    func addFallbackRoute(to router: Router<HubRequestContext>) {
         router.get(RouterPath(Self.path)) { request, _ -> Response in
             switch await admit(token: request.uri.queryParameters.get("token")) {
             case .failure(let refusal):

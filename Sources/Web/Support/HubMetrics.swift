@@ -10,6 +10,7 @@ final class HubMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     private let connectionsOpen: Gauge
     private let slowClientsDropped: Counter
+    private let loginsThrottled: [String: Counter]
     private let messagesIn: [String: Counter]
     private let messagesOut: [String: Counter]
     private let errors: [String: Counter]
@@ -35,6 +36,9 @@ final class HubMetrics: Sendable {
         self.registry = registry
         connectionsOpen = registry.makeGauge(descriptor: .init(metricName: "taxihub_connections_open", unitName: "", helpText: "Open WebSocket connections."))
         slowClientsDropped = registry.makeCounter(descriptor: .init(metricName: "taxihub_slow_clients_dropped_total", unitName: "", helpText: "Sockets closed with 1008 because the client read too slowly (outbound queue overflow)."))
+        loginsThrottled = Dictionary(uniqueKeysWithValues: ["address", "username"].map { scope in
+            (scope, registry.makeCounter(descriptor: .init(metricName: "taxihub_logins_throttled_total", unitName: "", helpText: "Log-in attempts refused with 429, by what was over its rate."), labels: [("scope", scope)]))
+        })
         messagesIn = Dictionary(uniqueKeysWithValues: Self.inboundTypes.map { type in
             (type, registry.makeCounter(descriptor: .init(metricName: "taxihub_messages_in_total", unitName: "", helpText: "Client messages received."), labels: [("type", type)]))
         })
@@ -60,6 +64,7 @@ final class HubMetrics: Sendable {
     func connectionOpened() { connectionsOpen.increment(by: 1) }
     func connectionClosed() { connectionsOpen.decrement(by: 1) }
     func slowClientDropped() { slowClientsDropped.increment() }
+    func loginThrottled(scope: String) { loginsThrottled[scope]?.increment() }
 
     func received(type: String?) {
         (messagesIn[type ?? "other"] ?? messagesIn["other"])?.increment()

@@ -1,0 +1,142 @@
+import Foundation
+import Hub
+import Hummingbird
+import Testing
+
+@testable import Web
+
+/// Refused credentials: throttled log-ins, short passwords, and every kind of bad token on every
+/// authenticated route and on the socket.
+@Suite("Auth abuse", .timeLimit(.minutes(4)))
+struct AuthAbuseTests {
+    static func logIn(_ hub: LiveHub, _ username: String, _ password: String) async throws -> LiveHub.HTTPResult {
+        try await hub.request("/api/log_in/", method: .post, json: ["username": username, "password": password])
+    }
+
+    @Test("failed log-ins of one username are throttled with 429 and Retry-After; other usernames go on")
+    func throttlesPerUsername() async throws {
+        try await LiveHub.run { $0.loginRatePerUsername = 3 } _: { hub in
+            _ = try await hub.signUp("victim@example.com")
+            _ = try await hub.signUp("other@example.com")
+            for _ in 0..<3 {
+                #expect(try await Self.logIn(hub, "victim@example.com", "wrong-guess").status == .unauthorized)
+            }
+            // Even the right password waits now: a guesser cannot tell.
+            let refused = try await Self.logIn(hub, "victim@example.com", LiveHub.password)
+            #expect(refused.status == .tooManyRequests)
+            let retryAfter = try #require(refused.headers[.retryAfter].flatMap { Int($0) })
+            #expect((1...20).contains(retryAfter))
+            let body = try parseJSONObject(String(buffer: refused.body))
+            #expect(body["code"] as? String == "throttled")
+            #expect((body["detail"] as? String)?.contains("try again in \(retryAfter) seconds") == true)
+            #expect(try await Self.logIn(hub, "other@example.com", LiveHub.password).status == .ok)
+            let metrics = String(buffer: try await hub.request("/metrics").body)
+            #expect(metrics.contains(#"taxihub_logins_throttled_total{scope="username"} 1"#))
+        }
+    }
+
+    @Test("log-in attempts from one address are throttled, right passwords included")
+    func throttlesPerAddress() async throws {
+        try await LiveHub.run { $0.loginRatePerAddress = 4 } _: { hub in
+            _ = try await hub.signUp("a@example.com")
+            for _ in 0..<4 {
+                #expect(try await Self.logIn(hub, "a@example.com", LiveHub.password).status == .ok)
+            }
+            let refused = try await Self.logIn(hub, "a@example.com", LiveHub.password)
+            #expect(refused.status == .tooManyRequests)
+            #expect(refused.headers[.retryAfter] == "15")
+            let metrics = String(buffer: try await hub.request("/metrics").body)
+            #expect(metrics.contains(#"taxihub_logins_throttled_total{scope="address"} 1"#))
+        }
+    }
+
+    @Test("buckets refill at their rate, and full ones are forgotten")
+    func throttleRefillsAndForgets() {
+        let start = ContinuousClock.now
+        let throttle = LoginThrottle(perAddress: 2, perUsername: 60, now: start)
+        #expect(throttle.admit(address: "10.0.0.1", username: "u", now: start) == nil)
+        #expect(throttle.admit(address: "10.0.0.1", username: "u", now: start) == nil)
+        #expect(throttle.admit(address: "10.0.0.1", username: "u", now: start) == .init(scope: .address, retryAfter: 30))
+        #expect(throttle.admit(address: "10.0.0.2", username: "u", now: start) == nil)
+        #expect(throttle.admit(address: "10.0.0.1", username: "u", now: start + .seconds(31)) == nil)
+        #expect(throttle.trackedCount == 3)
+        // A minute after the last attempt every bucket is full again and is dropped.
+        _ = throttle.admit(address: nil, username: "v", now: start + .seconds(200))
+        #expect(throttle.trackedCount == 1)
+    }
+
+    @Test("sign-up refuses passwords shorter than 8 characters")
+    func shortPasswords() async throws {
+        try await LiveHub.run { hub in
+            let response = try await hub.request(
+                "/api/sign_up/", method: .post,
+                json: ["username": "s@example.com", "password1": "1234567", "password2": "1234567", "group": "rider"]
+            )
+            #expect(response.status == .badRequest)
+            #expect(
+                try parseJSONObject(String(buffer: response.body))["password1"] as? [String]
+                    == ["This password is too short. It must contain at least 8 characters."]
+            )
+            #expect(try await Self.logIn(hub, "s@example.com", "1234567").status == .unauthorized)
+        }
+    }
+
+    /// The payload of `token` with `change` applied, re-encoded, keeping its header and signature.
+    static func tamper(_ token: String, _ change: (inout [String: Any]) -> Void) throws -> String {
+        let parts = token.split(separator: ".").map(String.init)
+        var payload = try jwtPayload(token)
+        change(&payload)
+        return [parts[0], base64URL(try JSONSerialization.data(withJSONObject: payload)), parts[2]].joined(separator: ".")
+    }
+
+    static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    @Test("expired, tampered, alg none, wrong-secret and refresh tokens are refused on every route and the socket")
+    func badTokens() async throws {
+        try await LiveHub.run { hub in
+            let rider = try await hub.account("rider@example.com")
+            let victim = try await hub.account("victim@example.com")
+            let socket = try await hub.connect(victim)
+            let tripID = try #require(try await hub.requestTrip(victim, on: socket)["id"] as? String)
+            await socket.close()
+            let user = User(
+                id: rider.id, username: rider.username, firstName: "Test", lastName: "User", group: .rider, photo: nil,
+                passwordHash: ""
+            )
+            let own = try await TokenService(secret: LiveHub.secret, accessLifetime: .seconds(3600), refreshLifetime: .seconds(3600))
+            let stranger = try await TokenService(
+                secret: String(repeating: "s", count: 40), accessLifetime: .seconds(3600), refreshLifetime: .seconds(3600)
+            )
+            let unsignedPayload = try JSONSerialization.data(withJSONObject: try jwtPayload(rider.access))
+            let tokens: [(String, String)] = [
+                ("expired", try await own.accessToken(for: user, now: Date().addingTimeInterval(-7200))),
+                ("tampered: another user's id", try Self.tamper(rider.access) { $0["id"] = victim.id }),
+                ("tampered: later expiry", try Self.tamper(rider.access) { $0["exp"] = Int(Date().timeIntervalSince1970) + 999_999 }),
+                ("alg none", Self.base64URL(Data(#"{"alg":"none","typ":"JWT"}"#.utf8)) + "." + Self.base64URL(unsignedPayload) + "."),
+                ("wrong secret", try await stranger.accessToken(for: user)),
+                ("refresh as access", rider.refresh),
+                ("garbage", "not.a.token"),
+            ]
+            for (kind, token) in tokens {
+                for route in ["/api/trip/", "/api/trip/\(tripID)/", "/api/trip/\(tripID)/track/"] {
+                    let response = try await hub.request(route, token: token)
+                    #expect(response.status == .unauthorized, "\(kind) on \(route)")
+                    #expect(String(buffer: response.body).contains("token_not_valid"), "\(kind) on \(route)")
+                }
+                let operators = try await hub.request(
+                    "/api/operators/", method: .post, token: token, json: ["username": "x", "password": LiveHub.password]
+                )
+                #expect(operators.status == .forbidden, "\(kind) on /api/operators/")
+                await #expect(throws: TestSocket.Refused.self, "\(kind) on the socket") {
+                    try await TestSocket.connect(port: hub.port, token: token)
+                }
+            }
+            // A refresh token is refused where an access token is wanted, and the reverse.
+            let refresh = try await hub.request("/api/token/refresh/", method: .post, json: ["refresh": rider.access])
+            #expect(refresh.status == .unauthorized)
+        }
+    }
+}
