@@ -151,6 +151,7 @@ let package = Package(
             dependencies: [
                 "Web",
                 "LoadTest",
+                "BenchSupport",
                 "TaxiHubCommand",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
