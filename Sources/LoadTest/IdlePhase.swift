@@ -17,7 +17,7 @@ public struct IdleResults: Codable, Sendable {
     public let healthzAfter: Int?
 }
 
-/// Opens N WebSockets to `/taxi/` (one rider's token; a user may hold many), spread over the
+/// Opens N WebSockets to `/taxi/` (one rider each: a user may hold only a few), spread over the
 /// source addresses, holds them (the client answers pings), and reads the hub's resident memory
 /// before and after; then tries one connection more and checks `/healthz`.
 struct IdlePhase {
@@ -27,19 +27,20 @@ struct IdlePhase {
     let log: @Sendable (String) -> Void
 
     func run() async throws -> IdleResults {
-        let user = try await endpoint.benchUsers(prefix: "\(settings.userPrefix)-idle", count: 1, group: "rider")[0]
+        // One more user than sockets, for the extra connection at the end.
+        let users = try await endpoint.benchUsers(prefix: "\(settings.userPrefix)-idle", count: settings.idle + 1, group: "rider")
+        let paths = users.map { "/taxi/?token=" + $0.access }
         try await Task.sleep(for: .seconds(1))
         let before = try await endpoint.processReading()
         let measurements = Measurements()
         log("idle: opening \(settings.idle) WebSockets over \(max(1, connector.sources.addresses.count)) source address(es)")
         let opening = MonotonicClock.nanoseconds()
         let progress = Task { await ProgressLine(phase: "idle", measurements: measurements, log: log).run(from: opening) }
-        let path = "/taxi/?token=" + user.access
         let events = WebSocketClient.Events(
             text: { _ in measurements.add(.framesIn) }, closed: { measurements.add(.connectionsOpen, -1) }
         )
         let clients = await connector.open(
-            0..<settings.idle, path: { _ in path }, events: { _ in events }, outcome: measurements.connectionOutcome
+            0..<settings.idle, path: { paths[$0] }, events: { _ in events }, outcome: measurements.connectionOutcome
         )
         let opened = clients.compactMap { $0 }.count
         log("idle: \(opened) open; holding them for \(settings.idleHold) s")
@@ -50,7 +51,7 @@ struct IdlePhase {
         let extra: String
         var refused = false
         do {
-            let client = try await connector.open(settings.idle, path: path, events: WebSocketClient.Events())
+            let client = try await connector.open(settings.idle, path: paths[settings.idle], events: WebSocketClient.Events())
             extra = "accepted (the hub's cap is above \(stillOpen))"
             await client.close()
         } catch {

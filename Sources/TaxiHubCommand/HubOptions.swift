@@ -22,6 +22,8 @@ struct HubOptions: ParsableArguments {
     @Option(name: .customLong("event-loops"), help: "Event-loop threads serving the sockets (default: one per core).")
     var eventLoops: Int?
     @Option(name: .customLong("max-connections"), help: "Most WebSockets open at once.") var maxConnections: Int?
+    @Option(name: .customLong("max-connections-per-user"), help: "Most WebSockets one user may hold open.")
+    var maxConnectionsPerUser: Int?
     @Option(name: .customLong("max-frame-size"), help: "Largest client message in bytes.") var maxFrameSize: Int?
     @Option(name: .customLong("outbound-queue-length"), help: "Events queued for one client before it is dropped.")
     var outboundQueueLength: Int?
@@ -76,6 +78,7 @@ struct HubOptions: ParsableArguments {
         set("snapshotInterval", snapshotInterval.map(ConfigContent.double))
         set("eventLoops", eventLoops.map(ConfigContent.int))
         set("maxConnections", maxConnections.map(ConfigContent.int))
+        set("maxConnectionsPerUser", maxConnectionsPerUser.map(ConfigContent.int))
         set("maxFrameSize", maxFrameSize.map(ConfigContent.int))
         set("outboundQueueLength", outboundQueueLength.map(ConfigContent.int))
         set("closeGrace", closeGrace.map(ConfigContent.double))

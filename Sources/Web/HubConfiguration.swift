@@ -31,6 +31,8 @@ public struct HubConfiguration: Sendable {
     public var eventLoops: Int?
     /// Open WebSockets accepted at once; nil means the open-files limit minus `fileReserve`.
     public var maxConnections: Int?
+    /// WebSockets one user may hold open at once (tabs, phones); more are refused with 429.
+    public var maxConnectionsPerUser = 16
     /// Descriptors kept free for files, the database and plain HTTP when capping sockets.
     public var fileReserve = 512
     /// Largest HTTP request body (sign-up photos).
@@ -116,6 +118,10 @@ public struct HubConfiguration: Sendable {
         eventLoops = reader.int(forKey: "eventLoops")
         maxConnections = reader.int(forKey: "maxConnections")
         fileReserve = reader.int(forKey: "fileReserve", default: defaults.fileReserve)
+        maxConnectionsPerUser = reader.int(forKey: "maxConnectionsPerUser", default: defaults.maxConnectionsPerUser)
+        guard maxConnectionsPerUser >= 1 else {
+            throw ConfigurationError("maxConnectionsPerUser must be positive, not \(maxConnectionsPerUser).")
+        }
         maxUploadSize = reader.int(forKey: "maxUploadSize", default: defaults.maxUploadSize)
         maxPhotoSize = reader.int(forKey: "maxPhotoSize", default: defaults.maxPhotoSize)
         guard maxPhotoSize >= 1 else { throw ConfigurationError("maxPhotoSize must be positive, not \(maxPhotoSize).") }

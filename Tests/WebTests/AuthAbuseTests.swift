@@ -140,3 +140,34 @@ struct AuthAbuseTests {
         }
     }
 }
+
+/// One account cannot hold the hub's sockets: past `maxConnectionsPerUser` its handshakes get 429.
+@Suite("Connections per user", .timeLimit(.minutes(4)))
+struct ConnectionsPerUserTests {
+    @Test("one user may hold at most maxConnectionsPerUser sockets; the next gets 429, others are not affected")
+    func perUserCap() async throws {
+        try await LiveHub.run { $0.maxConnectionsPerUser = 2 } _: { hub in
+            let rider = try await hub.account("rider@example.com")
+            let other = try await hub.account("other@example.com")
+            let first = try await hub.connect(rider)
+            let second = try await hub.connect(rider)
+            await #expect(throws: TestSocket.Refused.self) { try await hub.connect(rider) }
+            let plain = try await hub.request("/taxi/?token=\(rider.access)")
+            #expect(plain.status == .tooManyRequests)
+            #expect(try parseJSONObject(String(buffer: plain.body))["code"] as? String == "too_many_connections")
+            let otherSocket = try await hub.connect(other)
+            // Closing one frees its slot for the same user.
+            await first.close()
+            var third: TestSocket?
+            let deadline = ContinuousClock.now + .seconds(10)
+            while third == nil, ContinuousClock.now < deadline {
+                third = try? await hub.connect(rider)
+                if third == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let reopened = try #require(third, "the closed socket's slot never came back")
+            reopened.send(#"{"type":"echo.message","data":1}"#)
+            #expect(try await reopened.receive() == #"{"type":"echo.message","data":1}"#)
+            for socket in [second, otherSocket, reopened] { await socket.close() }
+        }
+    }
+}

@@ -12,17 +12,23 @@ final class ConnectionRegistry: Sendable {
     }
 
     let limit: Int
+    /// Most sockets one user may hold open at once.
+    let perUserLimit: Int
     private struct State {
         var phase = Phase.loading
         var open: [UInt64: ClientConnection] = [:]
         var reserved = 0
         var nextID: UInt64 = 1
+        /// Reserved slots per user, and whose each slot is.
+        var byUser: [Int: Int] = [:]
+        var slotUsers: [UInt64: Int] = [:]
     }
 
     private let state = Mutex(State())
 
-    init(limit: Int) {
+    init(limit: Int, perUserLimit: Int = .max) {
         self.limit = limit
+        self.perUserLimit = perUserLimit
     }
 
     /// Open plus reserved slots.
@@ -48,10 +54,21 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// Takes a slot and returns its connection id, or nil when sockets are refused.
-    func reserve() -> UInt64? {
+    /// Whether `userID` holds as many sockets as one user may.
+    func isAtUserLimit(_ userID: Int) -> Bool {
+        state.withLock { ($0.byUser[userID] ?? 0) >= perUserLimit }
+    }
+
+    /// Takes a slot (counted for `userID` when given) and returns its connection id, or nil when
+    /// sockets are refused: the hub is not accepting, or is full, or the user holds its most.
+    func reserve(for userID: Int? = nil) -> UInt64? {
         state.withLock { state in
             guard state.phase == .accepting, state.reserved < limit else { return nil }
+            if let userID {
+                guard (state.byUser[userID] ?? 0) < perUserLimit else { return nil }
+                state.byUser[userID, default: 0] += 1
+                state.slotUsers[state.nextID] = userID
+            }
             state.reserved += 1
             defer { state.nextID += 1 }
             return state.nextID
@@ -71,6 +88,10 @@ final class ConnectionRegistry: Sendable {
         state.withLock { state in
             state.open[id] = nil
             state.reserved -= 1
+            if let userID = state.slotUsers.removeValue(forKey: id) {
+                state.byUser[userID]! -= 1
+                if state.byUser[userID] == 0 { state.byUser[userID] = nil }
+            }
         }
     }
 

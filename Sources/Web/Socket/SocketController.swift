@@ -30,6 +30,8 @@ struct SocketController: Sendable {
     enum Refusal: Error {
         case unauthorized
         case unavailable(String)
+        /// The user holds as many sockets as one user may.
+        case tooManyForUser(Int)
     }
 
     /// A handshake that may become a socket: a client of the hub, or a bare echo.
@@ -44,6 +46,7 @@ struct SocketController: Sendable {
         guard let token, let user = await auth.user(forToken: token) else {
             return .failure(.unauthorized)
         }
+        guard !connections.isAtUserLimit(user.id) else { return .failure(.tooManyForUser(connections.perUserLimit)) }
         return .success(user)
     }
 
@@ -69,14 +72,20 @@ struct SocketController: Sendable {
             APIError.detail(.serviceUnavailable, reason)
         case .unauthorized:
             APIError.detail(.unauthorized, "A valid access token is required (?token=).", code: "token_not_valid")
+        case .tooManyForUser(let limit):
+            APIError.detail(
+                .tooManyRequests, "This account already has \(limit) open connections, the most allowed; close one first.",
+                code: "too_many_connections"
+            )
         }
     }
 
     /// The handler that runs an admitted socket. Past the cap (two handshakes raced for the last
     /// slot), the socket is closed at once with 1013.
     func makeFrameHandler(_ admission: Admission, channel: any Channel, logger: Logger) -> any ChannelHandler {
-        guard let slot = connections.reserve() else {
-            return RefusedSocketHandler(reason: "The hub is at its connection limit; try again later.")
+        let userID: Int? = if case .session(let user) = admission { user.id } else { nil }
+        guard let slot = connections.reserve(for: userID) else {
+            return RefusedSocketHandler(reason: "The hub or this account is at its connection limit; try again later.")
         }
         guard case .session(let user) = admission else {
             channel.closeFuture.whenComplete { [connections] _ in connections.release(slot) }
