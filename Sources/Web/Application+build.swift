@@ -12,6 +12,12 @@ import ServiceLifecycle
 /// that closes WebSockets with 1001 on a graceful stop before the server goes away.
 public struct HubServer: Sendable {
     public let application: Application<RouterResponder<HubRequestContext>>
+    /// Every route the router registered, as `"METHOD /path/{parameter}"` in Hummingbird's
+    /// spelling (`:trip_id` becomes `{trip_id}`; trailing slashes dropped, since the router
+    /// ignores them). Read by the test that holds docs/openapi.yaml to the routes; changes
+    /// nothing the hub serves. Paths answered by middleware (`/media/`, the client's files)
+    /// are not routes and are not listed.
+    public let routes: [String]
     let socketDrain: SocketDrainService
     /// The event loops made for `eventLoops`, shut down after the run; nil with the shared ones.
     let ownedEventLoops: MultiThreadedEventLoopGroup?
@@ -50,7 +56,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     let ownedEventLoops = configuration.eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
     let eventLoops: any EventLoopGroup = ownedEventLoops ?? MultiThreadedEventLoopGroup.singleton
     let hub = Hub(settings: configuration.hubSettings, executors: EventLoopTripExecutors(group: eventLoops))
-    let connections = ConnectionRegistry(limit: maxConnections)
+    let connections = ConnectionRegistry(limit: maxConnections, perUserLimit: configuration.maxConnectionsPerUser)
     let startup = HubStartup(hub: hub, store: store, connections: connections, logger: logger)
     // The usual case loads here, before the server answers anything; a store that is down
     // is retried in the background while /readyz says why.
@@ -73,6 +79,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
 
     let router = Router(context: HubRequestContext.self)
     router.add(middleware: ReadinessMiddleware(startup: startup))
+    router.add(middleware: IgnoreRangeMiddleware())
     router.add(middleware: MediaMiddleware(mediaDirectory: configuration.mediaDirectory, logger: logger))
     if let webRoot = WebClientMiddleware.root(configured: configuration.webRoot) {
         router.add(middleware: WebClientMiddleware(root: webRoot, logger: logger))
@@ -127,7 +134,8 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         logger: logger
     )
     return HubServer(
-        application: application, socketDrain: SocketDrainService(connections: connections, logger: logger),
+        application: application, routes: router.routes.map { "\($0.method) \($0.path)" },
+        socketDrain: SocketDrainService(connections: connections, logger: logger),
         ownedEventLoops: ownedEventLoops
     )
 }

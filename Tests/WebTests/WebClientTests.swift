@@ -42,6 +42,34 @@ struct WebClientTests {
         }
     }
 
+    @Test("files are served whole: Range is ignored (a range past the end once got a negative Content-Length)")
+    func rangesAreIgnored() async throws {
+        let root = try Self.makeWebRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try await LiveHub.run { $0.webRoot = root.path } _: { hub in
+            for range in ["bytes=5000-6000", "bytes=0-3", "bytes=abc"] {
+                let response = try await hub.request("/index.html", headers: [.range: range])
+                #expect(response.status == .ok, "Range: \(range)")
+                #expect(String(buffer: response.body) == "<!doctype html><title>TaxiHub</title>", "Range: \(range)")
+                #expect(response.headers[.acceptRanges] == nil && response.headers[.contentRange] == nil)
+            }
+        }
+    }
+
+    @Test("a NUL in a file path is not cut short: /index.html%00 is 404, not index.html")
+    func nulInPath() async throws {
+        let root = try Self.makeWebRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try await LiveHub.run { $0.webRoot = root.path } _: { hub in
+            for path in ["/index.html%00", "/js%00", "/js%00/app.js", "/%00"] {
+                let response = try await hub.request(path)
+                #expect(response.status == .notFound, "\(path)")
+            }
+            let index = try await hub.request("/index.html")
+            #expect(index.status == .ok)
+        }
+    }
+
     @Test("no file shadows the API's paths")
     func apiPathsAreNotShadowed() async throws {
         let root = try Self.makeWebRoot()

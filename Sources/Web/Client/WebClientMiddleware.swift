@@ -24,6 +24,11 @@ struct WebClientMiddleware: RouterMiddleware {
         guard request.method == .get || request.method == .head, !Self.apiPrefixes.contains(where: { path.hasPrefix($0) }) else {
             return try await next(request, context)
         }
+        // A NUL (`%00`) would cut the file name short where the file system reads it, so
+        // `/index.html%00` served index.html and `/js%00` redirected to a mangled `/js /`.
+        guard !(path.removingPercentEncoding ?? path).contains("\0") else {
+            return try await next(request, context)
+        }
         var response = try await files.handle(request, context: context, next: next)
         if response.headers[.eTag] != nil {
             response.headers[.cacheControl] = "no-cache"
