@@ -45,6 +45,8 @@ struct HubOptions: ParsableArguments {
     var loginRatePerAddress: Double?
     @Option(name: .customLong("login-rate-per-username"), help: "Failed log-ins per minute for one username.")
     var loginRatePerUsername: Double?
+    @Option(name: .customLong("cors-origins"), help: "Comma-separated origins whose pages may call the API (default: same origin only).")
+    var corsOrigins: String?
     @Option(name: .customLong("tile-url"), help: "Street tiles for the browser client's map ({z}/{x}/{y} template; empty: plain map).")
     var tileURL: String?
     @Option(name: .customLong("web-root"), help: "Folder of the browser client's files (default: the copy built in).")
@@ -93,6 +95,7 @@ struct HubOptions: ParsableArguments {
         set("benchRoutes", benchRoutes ? .bool(true) : nil)
         set("loginRatePerAddress", loginRatePerAddress.map(ConfigContent.double))
         set("loginRatePerUsername", loginRatePerUsername.map(ConfigContent.double))
+        set("corsOrigins", corsOrigins.map(ConfigContent.string))
         set("tileUrl", tileURL.map(ConfigContent.string))
         set("webRoot", webRoot.map(ConfigContent.string))
         set("operatorFeedInterval", operatorFeedInterval.map(ConfigContent.double))

@@ -78,6 +78,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     }
 
     let router = Router(context: HubRequestContext.self)
+    router.add(middleware: CORSPolicyMiddleware(origins: configuration.corsOrigins))
     router.add(middleware: ReadinessMiddleware(startup: startup))
     router.add(middleware: IgnoreRangeMiddleware())
     router.add(middleware: MediaMiddleware(mediaDirectory: configuration.mediaDirectory, logger: logger))

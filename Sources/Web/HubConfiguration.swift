@@ -53,6 +53,9 @@ public struct HubConfiguration: Sendable {
     /// The load generator's helpers (`POST /bench/users`, the `/bench/echo` WebSocket). They hand
     /// out access tokens without passwords: never enable them on a public hub.
     public var benchRoutes = false
+    /// Origins (`https://app.example.com`) whose pages may call the API from another origin;
+    /// empty: the same origin only.
+    public var corsOrigins: [String] = []
     /// Street tiles of the browser client's map: a URL template with `{z}`, `{x}` and `{y}`;
     /// empty: the client always draws its plain vector map.
     public var tileURL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -137,6 +140,11 @@ public struct HubConfiguration: Sendable {
         dispatchDrivers = reader.int(forKey: "dispatchDrivers", default: defaults.dispatchDrivers)
         tripHistoryLength = reader.int(forKey: "tripHistoryLength", default: defaults.tripHistoryLength)
         benchRoutes = reader.bool(forKey: "benchRoutes", default: defaults.benchRoutes)
+        corsOrigins = reader.string(forKey: "corsOrigins", default: "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for origin in corsOrigins where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) || origin.hasSuffix("/") {
+            throw ConfigurationError("corsOrigins must list origins like https://app.example.com (no path), not \(origin).")
+        }
         tileURL = reader.string(forKey: "tileUrl", default: defaults.tileURL)
         if !tileURL.isEmpty, !(["{z}", "{x}", "{y}"].allSatisfy { tileURL.contains($0) }) {
             throw ConfigurationError("tileUrl must contain {z}, {x} and {y} (or be empty for the plain map), not \(tileURL).")

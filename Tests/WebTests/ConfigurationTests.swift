@@ -73,6 +73,9 @@ struct ConfigurationTests {
         #expect(plain.tileURL == "")
         let own = try await Self.resolve([], environment: ["TAXI_HUB_TILE_URL": "http://tiles.local/{z}/{x}/{y}.png"])
         #expect(own.tileURL == "http://tiles.local/{z}/{x}/{y}.png")
+        let cors = try await Self.resolve([], environment: ["TAXI_HUB_CORS_ORIGINS": "https://a.example, http://localhost:3000"])
+        #expect(cors.corsOrigins == ["https://a.example", "http://localhost:3000"])
+        #expect(try await Self.resolve([]).corsOrigins.isEmpty)
         let feed = try await Self.resolve(["--operator-feed-interval", "0.5"])
         #expect(feed.operatorFeedInterval == .milliseconds(500))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-webroot-\(UUID().uuidString)")
@@ -99,6 +102,8 @@ struct ConfigurationTests {
         (["--login-rate-per-address", "0"], "loginRatePerAddress"),
         (["--login-rate-per-address", "nan"], "loginRatePerAddress"),
         (["--login-rate-per-username", "0"], "loginRatePerUsername"),
+        (["--cors-origins", "app.example.com"], "corsOrigins"),
+        (["--cors-origins", "https://app.example.com/"], "corsOrigins"),
     ])
     func refusesBadValues(arguments: [String], setting: String) async throws {
         let error = await #expect(throws: ConfigurationError.self) { try await Self.resolve(arguments) }
