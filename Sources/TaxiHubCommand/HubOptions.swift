@@ -33,6 +33,8 @@ struct HubOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
     @Option(name: .customLong("location-rate-limit"), help: "update.location messages per second per connection.")
     var locationRateLimit: Double?
+    @Option(name: .customLong("message-rate-limit"), help: "Messages besides locations per second per connection.")
+    var messageRateLimit: Double?
     @Option(name: .customLong("cell-size"), help: "Edge of a geo cell in metres.") var cellSize: Double?
     @Option(name: .customLong("dispatch-radius"), help: "First radius in metres searched for drivers near a pick-up.")
     var dispatchRadius: Double?
@@ -87,6 +89,7 @@ struct HubOptions: ParsableArguments {
         set("bcryptCost", bcryptCost.map(ConfigContent.int))
         set("logLevel", logLevel.map(ConfigContent.string))
         set("locationRateLimit", locationRateLimit.map(ConfigContent.double))
+        set("messageRateLimit", messageRateLimit.map(ConfigContent.double))
         set("cellSize", cellSize.map(ConfigContent.double))
         set("dispatchRadius", dispatchRadius.map(ConfigContent.double))
         set("dispatchMaxRadius", dispatchMaxRadius.map(ConfigContent.double))

@@ -110,7 +110,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         hub: hub, store: store, auth: auth, connections: connections, metrics: metrics, operators: operators,
         maxMessageSize: configuration.maxFrameSize, queueLength: configuration.outboundQueueLength,
         closeGrace: configuration.closeGrace,
-        locationRate: configuration.locationRateLimit, echoPath: configuration.benchRoutes ? BenchController.echoPath : nil
+        locationRate: configuration.locationRateLimit, messageRate: configuration.messageRateLimit, echoPath: configuration.benchRoutes ? BenchController.echoPath : nil
     )
     sockets.addFallbackRoute(to: router)
     let application = Application(

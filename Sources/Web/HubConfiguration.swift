@@ -42,6 +42,8 @@ public struct HubConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     /// `update.location` messages one connection may send per second; more get `rate_limited`.
     public var locationRateLimit = 10.0
+    /// Every other message (bad ones too) one connection may send per second; more get `rate_limited`.
+    public var messageRateLimit = 50.0
     /// Edge of a geo cell in metres.
     public var cellSize = 1_000.0
     /// Nearby dispatch: first search radius, largest radius and how many drivers to alert.
@@ -134,6 +136,7 @@ public struct HubConfiguration: Sendable {
         }
         logLevel = parsed
         locationRateLimit = reader.double(forKey: "locationRateLimit", default: defaults.locationRateLimit)
+        messageRateLimit = reader.double(forKey: "messageRateLimit", default: defaults.messageRateLimit)
         cellSize = reader.double(forKey: "cellSize", default: defaults.cellSize)
         dispatchRadius = reader.double(forKey: "dispatchRadius", default: defaults.dispatchRadius)
         dispatchMaxRadius = reader.double(forKey: "dispatchMaxRadius", default: defaults.dispatchMaxRadius)
@@ -161,7 +164,7 @@ public struct HubConfiguration: Sendable {
         loginRatePerAddress = reader.double(forKey: "loginRatePerAddress", default: defaults.loginRatePerAddress)
         loginRatePerUsername = reader.double(forKey: "loginRatePerUsername", default: defaults.loginRatePerUsername)
         for (name, value) in [
-            ("locationRateLimit", locationRateLimit), ("cellSize", cellSize), ("dispatchRadius", dispatchRadius),
+            ("locationRateLimit", locationRateLimit), ("messageRateLimit", messageRateLimit), ("cellSize", cellSize), ("dispatchRadius", dispatchRadius),
             ("dispatchMaxRadius", dispatchMaxRadius), ("loginRatePerAddress", loginRatePerAddress),
             ("loginRatePerUsername", loginRatePerUsername),
         ] where !(value.isFinite && value > 0) {

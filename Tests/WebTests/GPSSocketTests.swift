@@ -244,6 +244,7 @@ struct GPSSocketTests {
     func slowReaderIsCoalesced() async throws {
         try await LiveHub.run {
             $0.locationRateLimit = 1_000_000
+            $0.messageRateLimit = 1_000_000
             $0.outboundQueueLength = 2_000
         } _: { hub in
             let ride = try await Ride.start(hub)

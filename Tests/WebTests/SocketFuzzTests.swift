@@ -244,7 +244,8 @@ struct SocketFuzzTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-fuzz-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let process = try await HubProcess.start(
-            directory: directory, extraArguments: ["--max-frame-size", String(Self.maxFrameSize), "--location-rate-limit", "1000"]
+            directory: directory,
+            extraArguments: ["--max-frame-size", String(Self.maxFrameSize), "--location-rate-limit", "1000", "--message-rate-limit", "100000"]
         )
         try await process.withHub(directory: directory) { hub in
             let rider = try await hub.account("protected-rider")

@@ -17,15 +17,18 @@ final class ClientSession: Sendable {
     let maxMessageSize: Int
     /// `update.location` messages a connection may send per second.
     let locationRate: Double
+    /// Every other message (bad ones too) a connection may send per second.
+    let messageRate: Double
     let logger: Logger
     private let locationLimiter: Mutex<RateLimiter>
+    private let messageLimiter: Mutex<RateLimiter>
     /// The event loop of another trip to which this socket last handed a fix (`record`), until a
     /// message that awaits an actor has waited for it.
     private let postedFixes = Mutex<(any EventLoop)?>(nil)
 
     init(
         hub: Hub, store: any SnapshotStore, connection: ClientConnection, metrics: HubMetrics, maxMessageSize: Int,
-        locationRate: Double, logger: Logger
+        locationRate: Double, messageRate: Double, logger: Logger
     ) {
         self.hub = hub
         self.store = store
@@ -34,7 +37,9 @@ final class ClientSession: Sendable {
         self.maxMessageSize = maxMessageSize
         self.locationRate = locationRate
         self.logger = logger
+        self.messageRate = messageRate
         locationLimiter = Mutex(RateLimiter(perSecond: locationRate))
+        messageLimiter = Mutex(RateLimiter(perSecond: messageRate))
     }
 
     /// Messages larger than this are not even assembled; the socket closes with 1009.
@@ -81,13 +86,27 @@ final class ClientSession: Sendable {
     func handleNow(_ message: ByteBuffer) -> Remainder? {
         guard message.readableBytes <= maxMessageSize else {
             metrics.received(type: nil)
-            reject(WireError(code: .tooLarge, message: "Messages may be at most \(maxMessageSize) bytes."))
+            reject(allowMessage(requestType: nil) ?? WireError(code: .tooLarge, message: "Messages may be at most \(maxMessageSize) bytes."))
             return nil
         }
-        switch ClientMessageParser.parse(message) {
+        let parsed = ClientMessageParser.parse(message)
+        switch parsed {
+        case .success(.updateLocation):
+            // Locations have a rate of their own, below.
+            break
+        case .success(let other):
+            if let refusal = allowMessage(requestType: other.type) {
+                metrics.received(type: other.type)
+                reject(refusal)
+                return nil
+            }
         case .failure(let error):
             metrics.received(type: error.requestType)
-            reject(error)
+            reject(allowMessage(requestType: error.requestType) ?? error)
+            return nil
+        }
+        switch parsed {
+        case .failure:
             return nil
         case .success(.echo):
             metrics.received(type: "echo.message")
@@ -115,6 +134,16 @@ final class ClientSession: Sendable {
         case .success(let message):
             return .message(message)
         }
+    }
+
+    /// Counts a message other than a location against the socket's message rate; nil when it is
+    /// within it, else the `rate_limited` error it gets instead of being carried out.
+    private func allowMessage(requestType: String?) -> WireError? {
+        guard !messageLimiter.withLock({ $0.allow() }) else { return nil }
+        return WireError(
+            code: .rateLimited, message: "At most \(Int(messageRate)) messages per second besides locations; this one was dropped.",
+            requestType: requestType
+        )
     }
 
     /// Has the trip record a fix of its driver without a task when the trip runs on an event loop

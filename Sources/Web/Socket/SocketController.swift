@@ -21,6 +21,8 @@ struct SocketController: Sendable {
     /// How long a client the hub closed has before its connection is cut.
     let closeGrace: Duration
     let locationRate: Double
+    /// Messages besides locations one socket may send per second.
+    let messageRate: Double
     /// Where a bare echo socket is served for load-test baselines (`benchRoutes`); nil: nowhere.
     var echoPath: String? = nil
 
@@ -104,7 +106,7 @@ struct SocketController: Sendable {
         logger.info("connection opened", metadata: ["user.group": "\(user.group.rawValue)"])
         let session = ClientSession(
             hub: hub, store: store, connection: connection, metrics: metrics, maxMessageSize: maxMessageSize,
-            locationRate: locationRate, logger: logger
+            locationRate: locationRate, messageRate: messageRate, logger: logger
         )
         if user.group == .operator { operators.watch(connection) }
         let pump = InboundPump(session: session, channel: channel, executor: connection.executor) { [connections, metrics, operators] in

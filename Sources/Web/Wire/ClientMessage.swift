@@ -13,6 +13,18 @@ enum ClientMessage: Equatable {
     case resume([UUID: Int64])
 
     static let knownTypes = ["echo.message", "create.trip", "update.trip", "cancel.trip", "update.location", "resume"]
+
+    /// The `type` the message came with.
+    var type: String {
+        switch self {
+        case .echo: "echo.message"
+        case .createTrip: "create.trip"
+        case .updateTrip: "update.trip"
+        case .cancelTrip: "cancel.trip"
+        case .updateLocation: "update.location"
+        case .resume: "resume"
+        }
+    }
 }
 
 /// Why a client message could not be parsed; maps to the wire's error codes.
