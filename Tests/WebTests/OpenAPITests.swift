@@ -90,12 +90,7 @@ struct OpenAPITests {
     static func registeredRoutes(benchRoutes: Bool) async throws -> Set<String> {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-openapi-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        var configuration = HubConfiguration()
-        configuration.port = 0
-        configuration.dataDirectory = directory.appendingPathComponent("data").path
-        configuration.mediaDirectory = directory.appendingPathComponent("media").path
-        configuration.jwtSecret = LiveHub.secret
-        configuration.bcryptCost = 4
+        var configuration = LiveHub.configuration(in: directory)
         configuration.benchRoutes = benchRoutes
         var logger = Logger(label: "taxi-hub-openapi-test")
         logger.logLevel = .error

@@ -45,13 +45,7 @@ struct LiveHub: Sendable {
     ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        var configuration = HubConfiguration()
-        configuration.port = 0
-        configuration.dataDirectory = directory.appendingPathComponent("data").path
-        configuration.mediaDirectory = directory.appendingPathComponent("media").path
-        configuration.jwtSecret = secret
-        configuration.bcryptCost = 4
-        configuration.snapshotInterval = .milliseconds(100)
+        var configuration = Self.configuration(in: directory)
         configure(&configuration)
         var logger = Logger(label: "taxi-hub-test")
         logger.logLevel = ProcessInfo.processInfo.environment["TAXI_HUB_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
@@ -69,6 +63,19 @@ struct LiveHub: Sendable {
             throw error
         }
         try await server.shutdownEventLoops()
+    }
+
+    /// What every test hub starts from: its own folders under `directory`, an ephemeral port,
+    /// the test secret, cheap bcrypt and quick snapshots.
+    static func configuration(in directory: URL) -> HubConfiguration {
+        var configuration = HubConfiguration()
+        configuration.port = 0
+        configuration.dataDirectory = directory.appendingPathComponent("data").path
+        configuration.mediaDirectory = directory.appendingPathComponent("media").path
+        configuration.jwtSecret = secret
+        configuration.bcryptCost = 4
+        configuration.snapshotInterval = .milliseconds(100)
+        return configuration
     }
 
     func request(
