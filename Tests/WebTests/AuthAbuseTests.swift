@@ -66,6 +66,22 @@ struct AuthAbuseTests {
         #expect(throttle.trackedCount == 1)
     }
 
+    @Test("a token bucket allows its burst, then one per 1/rate seconds, and says how long to wait")
+    func tokenBucket() {
+        let start = ContinuousClock.now
+        var bucket = RateLimiter(perSecond: 2, burst: 3, now: start)
+        let burst = (0..<4).map { _ in bucket.allow(now: start) }
+        #expect(burst == [true, true, true, false])
+        let wait = bucket.secondsUntilAllowed(now: start)
+        #expect(wait == 0.5)
+        let afterWait = bucket.allow(now: start + .milliseconds(500))
+        #expect(afterWait)
+        #expect(!bucket.isFull(now: start + .milliseconds(1499)))
+        #expect(bucket.isFull(now: start + .milliseconds(2000)))
+        let later = bucket.secondsUntilAllowed(now: start + .seconds(10))
+        #expect(later == 0)
+    }
+
     @Test("sign-up refuses passwords shorter than 8 characters")
     func shortPasswords() async throws {
         try await LiveHub.run { hub in
