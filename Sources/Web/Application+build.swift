@@ -77,6 +77,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         hub.evictPersisted(persisted.trips.values)
     }
 
+    let passwords = PasswordHasher(cost: configuration.bcryptCost)
     let router = Router(context: HubRequestContext.self)
     router.add(middleware: CORSPolicyMiddleware(origins: configuration.corsOrigins))
     router.add(middleware: ReadinessMiddleware(startup: startup))
@@ -89,12 +90,12 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     }
     ClientController(tileURL: configuration.tileURL).addRoutes(to: router)
     AuthController(
-        users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost),
+        users: hub.users, tokens: tokens, passwords: passwords,
         photos: PhotoStore(mediaDirectory: configuration.mediaDirectory), maxUploadSize: configuration.maxUploadSize,
         maxPhotoSize: configuration.maxPhotoSize, throttle: LoginThrottle(perAddress: configuration.loginRatePerAddress, perUsername: configuration.loginRatePerUsername),
         metrics: metrics
     ).addRoutes(to: router)
-    OperatorController(users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost))
+    OperatorController(users: hub.users, tokens: tokens, passwords: passwords)
         .addRoutes(to: router)
     TripController(hub: hub, store: store, auth: auth).addRoutes(to: router)
     HealthController(
@@ -103,7 +104,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     ).addRoutes(to: router)
     if configuration.benchRoutes {
         logger.warning("bench routes are on: /bench/users hands out tokens without passwords; never on a public hub")
-        BenchController(users: hub.users, tokens: tokens, passwords: PasswordHasher(cost: configuration.bcryptCost))
+        BenchController(users: hub.users, tokens: tokens, passwords: passwords)
             .addRoutes(to: router)
     }
     let sockets = SocketController(

@@ -8,7 +8,7 @@ import Synchronization
 final class LoginThrottle: Sendable {
     /// Why an attempt was refused, and how many whole seconds until one more is allowed.
     struct Refusal: Equatable {
-        enum Scope: String {
+        enum Scope: String, CaseIterable {
             case address
             case username
         }

@@ -1,10 +1,8 @@
 import Hub
 
 /// What the command line asks for to make an operator, and the rules it must meet (the sign-up
-/// rules for usernames and names, and a minimum password length).
+/// rules for usernames, names and passwords).
 public struct OperatorAccount: Sendable {
-    public static let minimumPasswordLength = 8
-
     public var username: String
     public var password: String
     public var firstName: String
@@ -29,8 +27,8 @@ public struct OperatorAccount: Sendable {
         } else if isTaken(username) {
             errors["username"] = ["A user with that username already exists."]
         }
-        if password.count < Self.minimumPasswordLength {
-            errors["password"] = ["This password is too short. It must contain at least \(Self.minimumPasswordLength) characters."]
+        if let problem = PasswordRules.problem(with: password) {
+            errors["password"] = [problem]
         }
         for (key, value) in [("first_name", firstName), ("last_name", lastName)] where value.count > 150 {
             errors[key] = ["Ensure this field has no more than 150 characters."]

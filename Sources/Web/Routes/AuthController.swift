@@ -14,9 +14,6 @@ struct AuthController: Sendable {
     let throttle: LoginThrottle
     let metrics: HubMetrics
 
-    /// Shortest password sign-up accepts (Django's default `MinimumLengthValidator`).
-    static let minimumPasswordLength = 8
-
     func addRoutes(to router: Router<HubRequestContext>) {
         router.post("/api/sign_up/") { request, context in try await signUp(request, context) }
         router.post("/api/log_in/") { request, context in try await logIn(request, context) }
@@ -43,8 +40,8 @@ struct AuthController: Sendable {
         let password1 = required("password1")
         let password2 = required("password2")
         let groupName = required("group")
-        if let password1, password1.count < Self.minimumPasswordLength {
-            errors["password1"] = ["This password is too short. It must contain at least \(Self.minimumPasswordLength) characters."]
+        if let problem = password1.flatMap(PasswordRules.problem(with:)) {
+            errors["password1"] = [problem]
         }
         let firstName = form.fields["first_name"] ?? ""
         let lastName = form.fields["last_name"] ?? ""

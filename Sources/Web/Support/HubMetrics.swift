@@ -36,7 +36,7 @@ final class HubMetrics: Sendable {
         self.registry = registry
         connectionsOpen = registry.makeGauge(descriptor: .init(metricName: "taxihub_connections_open", unitName: "", helpText: "Open WebSocket connections."))
         slowClientsDropped = registry.makeCounter(descriptor: .init(metricName: "taxihub_slow_clients_dropped_total", unitName: "", helpText: "Sockets closed with 1008 because the client read too slowly (outbound queue overflow)."))
-        loginsThrottled = Dictionary(uniqueKeysWithValues: ["address", "username"].map { scope in
+        loginsThrottled = Dictionary(uniqueKeysWithValues: LoginThrottle.Refusal.Scope.allCases.map(\.rawValue).map { scope in
             (scope, registry.makeCounter(descriptor: .init(metricName: "taxihub_logins_throttled_total", unitName: "", helpText: "Log-in attempts refused with 429, by what was over its rate."), labels: [("scope", scope)]))
         })
         messagesIn = Dictionary(uniqueKeysWithValues: Self.inboundTypes.map { type in
