@@ -315,14 +315,16 @@ api.addEventListener('session-ended', () => {
   socket.stop();
   driverServices.end();
   updateHeader();
-  const message = document.getElementById('login-message');
-  if (location.hash === '#/login' && message) {
-    // Already on the log-in screen: show the message without wiping the form.
-    const text = api.takeFlash();
-    if (text) { message.textContent = text; message.hidden = false; }
-  } else {
+  if (location.hash !== '#/login') {
     ctx.navigate('#/login');
+    return;
   }
+  // Already on the log-in screen: show the message without wiping the form. Without the screen
+  // yet, an earlier end of the session set the hash and its hashchange is still to come; that
+  // render shows the message (rendering now as well would let the second render find it taken).
+  const message = document.getElementById('login-message');
+  const text = message ? api.takeFlash() : null;
+  if (text) { message.textContent = text; message.hidden = false; }
 });
 
 window.addEventListener('hashchange', route);
