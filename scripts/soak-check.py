@@ -395,6 +395,17 @@ class Report:
         )
         out.append("")
         out.append(table(["phase", "time", "sent/s", "received/s", "p99 ms (median s)", "p99 ms (worst s)", "reconnects", "errors"], self.phase_rows()))
+        summary = (self.end or {}).get("summary") or {}
+        if summary:
+            def by_code(table: dict) -> str:
+                return ", ".join(f"{code} {count:,}" for code, count in sorted(table.items())) or "none"
+            out.append("")
+            out.append(
+                f"Load generator: {summary.get('trips_completed', 0):,} trips completed, "
+                f"{summary.get('reconnects', 0):,} reconnections, {summary.get('drops', 0):,} sockets dropped on purpose; "
+                f"error frames: {by_code(summary.get('errors') or {})}; "
+                f"failed connection attempts: {by_code(summary.get('connection_failures') or {})}."
+            )
         out.append("")
         counts = self.fault_counts()
         out.append("Faults injected: " + ", ".join(f"{kind} × {count}" for kind, count in counts.items()) + ".")

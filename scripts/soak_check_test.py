@@ -64,7 +64,8 @@ def base_record():
             location(1004.0, TRIP_B, 3, 41.5, -73.5),  # the restarted hub's seq 3: stored
             event(1005.0, TRIP_B, 4, "IN_PROGRESS", driver=4),
             {"kind": "drop", "t": 985.0, "clients": 5},
-            {"kind": "end", "t": 1010.0},
+            {"kind": "end", "t": 1010.0, "summary": {"trips_completed": 12, "reconnects": 60, "drops": 5,
+                                                     "errors": {}, "connection_failures": {"http_503": 2}}},
         ]
     )
 
@@ -112,6 +113,8 @@ class SoakCheckTests(unittest.TestCase):
         self.assertEqual(code, 0, output)
         self.assertIn("10 changes acknowledged, 9 kept, 1 lost inside a SIGKILL window, 0 unexplained", output)
         self.assertIn("explained: 0.500 s before the SIGKILL", output)
+        self.assertIn("12 trips completed, 60 reconnections, 5 sockets dropped on purpose; error frames: none; "
+                      "failed connection attempts: http_503 2.", output)
         self.assertIn("| trip created | 2 | 2 | 0 | 0 |\n| trip accepted | 2 | 2 | 0 | 0 |\n| status IN_PROGRESS | 2 | 2 | 0 | 0 |\n"
                       "| location | 4 | 3 | 1 | 0 |", output)
 
