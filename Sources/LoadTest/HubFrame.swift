@@ -10,8 +10,8 @@ struct Coordinates: Sendable, Equatable {
 enum HubFrame: Equatable {
     /// A trip state (`echo.message` whose data is a trip).
     case trip(TripState)
-    /// `trip.location`: the trip's driver sent this position.
-    case location(tripID: String, driverID: Int, at: Coordinates)
+    /// `trip.location`: the trip's driver sent this position; `seq` is the trip's (§3.1).
+    case location(tripID: String, driverID: Int, at: Coordinates, seq: Int?)
     /// `error`.
     case error(code: String, requestType: String?)
     /// One of the generator's own `update.location` frames, back from `/bench/echo`: the
@@ -20,9 +20,10 @@ enum HubFrame: Equatable {
     /// Anything else.
     case other
 
-    /// The fields of a trip that the simulation acts on.
+    /// The fields of a trip that the simulation acts on, and the frame's `seq`.
     struct TripState: Equatable {
         let id: String
+        let seq: Int?
         let status: String
         let riderID: Int?
         let driverID: Int?
@@ -48,14 +49,14 @@ enum HubFrame: Equatable {
             guard let tripID = json.string(json.value("trip_id", in: data)), let driverID = json.int(json.value("driver_id", in: data)),
                 let lat = json.double(json.value("lat", in: data)), let lng = json.double(json.value("lng", in: data))
             else { return .other }
-            return .location(tripID: tripID, driverID: driverID, at: Coordinates(lat: lat, lng: lng))
+            return .location(tripID: tripID, driverID: driverID, at: Coordinates(lat: lat, lng: lng), seq: json.int(json.value("seq", in: frame)))
         case "echo.message":
             guard let id = json.string(json.value("id", in: data)), let status = json.string(json.value("status", in: data)) else {
                 return .other
             }
             return .trip(
                 TripState(
-                    id: id, status: status, riderID: userID(json.value("rider", in: data), json),
+                    id: id, seq: json.int(json.value("seq", in: frame)), status: status, riderID: userID(json.value("rider", in: data), json),
                     driverID: userID(json.value("driver", in: data), json),
                     pickUp: coordinates(json.value("pick_up_location", in: data), json),
                     dropOff: coordinates(json.value("drop_off_location", in: data), json)
@@ -109,5 +110,10 @@ enum ClientFrames {
 
     static func cancelTrip(_ tripID: String) -> String {
         #"{"type":"cancel.trip","data":{"id":"\#(tripID)"}}"#
+    }
+
+    /// `resume` (§3.5): the last `seq` seen of each trip.
+    static func resume(_ trips: [(id: String, seq: Int)]) -> String {
+        #"{"type":"resume","data":{"trips":{"# + trips.map { #""\#($0.id)":\#($0.seq)"# }.joined(separator: ",") + "}}}"
     }
 }

@@ -3,11 +3,13 @@ import NIOCore
 
 /// The hub under load: D drivers sending fixes at the GPS rate, R riders requesting trips near
 /// them, drivers racing for each trip, trips driven to completion. After the warm-up, one window
-/// of `duration` seconds is measured.
+/// of `duration` seconds is measured. Sockets that close reconnect and resume (`ClientPool`);
+/// with `dropEvery`, a share of them is dropped on purpose every so often.
 struct LoadPhase {
     let settings: LoadTestSettings
     let endpoint: HubEndpoint
     let connector: Connector
+    var recorder: Recorder? = nil
     let log: @Sendable (String) -> Void
 
     func run() async throws -> PhaseResults {
@@ -17,39 +19,45 @@ struct LoadPhase {
         let city = CityModel(drivers: settings.drivers)
         let measurements = Measurements()
         let simulation = Simulation(
-            settings: settings, city: city, measurements: measurements,
+            settings: settings, city: city, measurements: measurements, loops: connector.group,
             drivers: driverUsers.enumerated().map { index, user in
-                SimulatedDriver(
-                    id: user.id, token: user.access, city: city, speed: settings.speed, seed: settings.seed &* 1_000_003 &+ UInt64(index)
-                )
+                SimulatedDriver(id: user.id, city: city, speed: settings.speed, seed: settings.seed &* 1_000_003 &+ UInt64(index))
             },
             riders: riderUsers.enumerated().map { index, user in
-                SimulatedRider(id: user.id, token: user.access, seed: settings.seed &* 2_000_003 &+ UInt64(index))
+                SimulatedRider(id: user.id, seed: settings.seed &* 2_000_003 &+ UInt64(index))
             }
+        )
+        let pool = ClientPool(
+            simulation: simulation, connector: connector,
+            tokens: BenchTokens(tokens: (driverUsers + riderUsers).map(\.access), endpoint: endpoint, settings: settings), recorder: recorder
         )
         log(
             "city: \(city.blocks)×\(city.blocks) blocks of \(Int(city.blockLength)) m; opening \(settings.drivers + settings.riders) WebSockets"
         )
         let opening = MonotonicClock.nanoseconds()
-        let progress = Task { await ProgressLine(phase: "load", measurements: measurements, log: log).run(from: opening) }
-        let clients = await openClients(simulation)
-        for (driver, client) in zip(simulation.driverList, clients) {
-            if let client { driver.attach(client) }
+        let progress = Task {
+            await ProgressLine(phase: "load", measurements: measurements, recorder: recorder, log: log).run(from: opening)
         }
-        for (rider, client) in zip(simulation.riderList, clients.dropFirst(settings.drivers)) {
-            if let client { rider.attach(client) }
-        }
+        let clients = await pool.openAll()
         guard clients.contains(where: { $0 != nil }) else {
             progress.cancel()
+            simulation.stop()
             throw HubEndpoint.Unusable(description: "No WebSocket opened: \(measurements.connectionFailureReasons)")
         }
+        let watchdog = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                simulation.watch()
+            }
+        }
+        let drops = Task { await dropSockets(pool) }
 
         let start = MonotonicClock.nanoseconds()
         let ramp = max(0.5, settings.warmup)
         for (index, rider) in simulation.riderList.enumerated() {
-            guard let client = clients[settings.drivers + index] else { continue }
+            let loop = clients[settings.drivers + index]?.channel.eventLoop ?? simulation.loops.next()
             let delay = Int64(ramp * 1000 * Double(index) / Double(max(1, settings.riders)))
-            client.channel.eventLoop.scheduleTask(in: .milliseconds(delay)) { rider.requestTrip(in: simulation) }
+            loop.scheduleTask(in: .milliseconds(delay)) { rider.requestTrip(in: simulation) }
         }
         let end = start + UInt64((settings.warmup + settings.duration) * 1e9)
         let fixes = Task {
@@ -67,12 +75,26 @@ struct LoadPhase {
         let last = try await Checkpoint.take(measurements, hub: endpoint)
         _ = await fixes.value
         simulation.stop()
+        drops.cancel()
+        watchdog.cancel()
         try await Task.sleep(for: .seconds(1))
         let results = PhaseResults(from: first, to: last, measurements: measurements)
         try await leaveNoTripOpen(simulation)
         progress.cancel()
-        await Connector.closeAll(clients)
+        await Connector.closeAll(pool.openClients)
         return results
+    }
+
+    /// Every `dropEvery` seconds, drops `dropShare` of the open sockets, until cancelled.
+    private func dropSockets(_ pool: ClientPool) async {
+        guard settings.dropEvery > 0, settings.dropShare > 0 else { return }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(settings.dropEvery))
+            guard !Task.isCancelled else { return }
+            let dropped = pool.drop(share: settings.dropShare)
+            recorder?.drop(clients: dropped)
+            log("dropped \(dropped) sockets")
+        }
     }
 
     /// Cancels the requests still waiting, then completes the trips still driven, so the next run
@@ -82,35 +104,5 @@ struct LoadPhase {
         try await Task.sleep(for: .milliseconds(300))
         for driver in simulation.driverList { driver.finishTrip() }
         try await Task.sleep(for: .milliseconds(500))
-    }
-
-    /// Drivers first, then riders; every text frame goes to its client's simulated user.
-    private func openClients(_ simulation: Simulation) async -> [WebSocketClient?] {
-        let measurements = simulation.measurements
-        let drivers = settings.drivers
-        return await connector.open(
-            0..<(drivers + settings.riders),
-            path: { index in
-                "/taxi/?token=" + (index < drivers ? simulation.driverList[index].token : simulation.riderList[index - drivers].token)
-            },
-            events: { index in
-                WebSocketClient.Events(
-                    text: { buffer in
-                        measurements.add(.framesIn)
-                        let frame = HubFrame.parse(buffer)
-                        if index < drivers {
-                            simulation.driverList[index].received(frame, in: simulation)
-                        } else {
-                            simulation.riderList[index - drivers].received(frame, in: simulation)
-                        }
-                    },
-                    closed: {
-                        measurements.add(.connectionsOpen, -1)
-                        if simulation.isRunning { measurements.add(.unexpectedCloses) }
-                    }
-                )
-            },
-            outcome: measurements.connectionOutcome
-        )
     }
 }

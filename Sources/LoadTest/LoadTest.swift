@@ -21,19 +21,22 @@ public enum LoadTest {
             endpoint: endpoint, sources: try SourceAddresses(settings.sourceAddresses), group: group, concurrency: settings.openConcurrency
         )
         var report = LoadTestReport(settings: settings)
+        let recorder = try settings.recordPath.map { try Recorder(path: $0) }
+        recorder?.start(settings)
         do {
             var loads: [PhaseResults] = []
             var baselines: [PhaseResults] = []
             if settings.drivers > 0 {
                 for round in 1...settings.rounds {
                     if settings.rounds > 1 { log("round \(round) of \(settings.rounds)") }
-                    loads.append(try await LoadPhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
+                    loads.append(try await LoadPhase(settings: settings, endpoint: endpoint, connector: connector, recorder: recorder, log: log).run())
                     if settings.baseline {
                         baselines.append(try await BaselinePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
                     }
                 }
             }
             report.record(loads: loads, baselines: baselines)
+            report.acknowledged = recorder?.acknowledged
             if settings.idle > 0 {
                 report.idle = try await IdlePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run()
             }
@@ -42,6 +45,13 @@ public enum LoadTest {
             throw error
         }
         try await group.shutdownGracefully()
+        recorder?.end(
+            Recorder.Summary(
+                acknowledged: report.acknowledged ?? .init(), reconnects: report.reconnects, drops: report.drops, errors: report.errors,
+                connectionFailures: report.connectionFailureReasons, tripsCompleted: report.tripsCompleted,
+                locationLatencyMs: report.locationLatencyMs
+            )
+        )
         return report
     }
 

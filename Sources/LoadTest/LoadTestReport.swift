@@ -25,6 +25,14 @@ public struct LoadTestReport: Codable, Sendable {
         public let tripsWithoutWinner: Int
     }
 
+    /// Distinct `(trip, seq)` the simulated clients received (`--record`), by kind.
+    public struct Acknowledged: Codable, Sendable, Equatable {
+        public var events = 0
+        public var locations = 0
+        /// Events by trip status.
+        public var byStatus: [String: Int] = [:]
+    }
+
     /// The same frames at the same rate through the bare echo route.
     public struct Baseline: Codable, Sendable {
         /// Echo round trip of the drivers' frames.
@@ -76,6 +84,13 @@ public struct LoadTestReport: Codable, Sendable {
     public var tripsUnaccepted = 0
     /// Alerts a driver let pass because it was already racing for, or driving, another trip.
     public var alertsIgnored = 0
+    /// Sockets that opened again after closing, and sockets closed on purpose (`--drop-every`),
+    /// whole run. After each reconnection a driver completes its last trip again in case a
+    /// restarted hub lost that, so reconnections add `invalid_transition` or `not_found` errors.
+    public var reconnects = 0
+    public var drops = 0
+    /// With `--record`: the distinct trip events and locations the hub acknowledged to the clients.
+    public var acknowledged: Acknowledged?
     /// Hub CPU time over the window (from its `/metrics`), per client message, per frame either way.
     public var hubCpuSeconds = 0.0
     public var hubCpuUsPerMessage = 0.0
@@ -138,6 +153,11 @@ public struct LoadTestReport: Codable, Sendable {
         tripsCompleted = load.total[Measurements.Counter.tripsCompleted.rawValue]
         tripsUnaccepted = load.total[Measurements.Counter.unacceptedTrips.rawValue]
         alertsIgnored = load.total[Measurements.Counter.ignoredAlerts.rawValue]
+        reconnects = load.total[Measurements.Counter.reconnects.rawValue]
+        drops = load.total[Measurements.Counter.drops.rawValue]
+        if load.hubRestarted || load.connectionFailureReasons["connect", default: 0] > 0 {
+            warnings.append("The hub was unreachable or restarted during the run: its CPU figures may cover only part of the window.")
+        }
         hubCpuSeconds = load.hubCPUSeconds
         hubCpuUsPerMessage = load.hubMicrosecondsPerMessage
         hubCpuUsPerFrame = load.hubMicrosecondsPerFrame
@@ -191,9 +211,16 @@ public struct LoadTestReport: Codable, Sendable {
                 "| hub resident memory | \(Format.count(hubRssBytes / 1024)) KiB |",
                 "| races: trips / winners (several / none) | \(races.trips) / \(races.winners) (\(races.tripsWithSeveralWinners) / \(races.tripsWithoutWinner)) |",
                 "| trips completed / unaccepted; alerts let pass (driver busy) | \(tripsCompleted) / \(tripsUnaccepted); \(alertsIgnored) |",
+                "| reconnections / sockets dropped on purpose | \(reconnects) / \(drops) |",
                 "| connection failures | \(connectionFailures)\(connectionFailureReasons.isEmpty ? "" : " \(connectionFailureReasons)") |",
                 "| errors | \(errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |",
             ]
+            if let acknowledged {
+                lines.append(
+                    "| acknowledged: trip events / locations | \(acknowledged.events) / \(acknowledged.locations) ("
+                        + acknowledged.byStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ") |"
+                )
+            }
         }
         if let baseline {
             lines += [

@@ -39,6 +39,13 @@ public struct LoadTestSettings: Sendable {
     public var userPrefix = "loadtest"
     /// Seed of the simulation's random choices.
     public var seed: UInt64 = 1
+    /// Seconds between deliberate drops of `dropShare` of the open sockets (0: none).
+    public var dropEvery = 0.0
+    /// Share of the open sockets each drop closes abruptly, mostly of users mid-trip.
+    public var dropShare = 0.05
+    /// Write what the hub acknowledged, once a second the load, and the drops to this file as
+    /// JSON lines (docs/soak-record.md).
+    public var recordPath: String?
 
     public init() {}
 
@@ -56,6 +63,7 @@ public struct LoadTestSettings: Sendable {
         if !(gpsHz > 0 && gpsHz <= 100) { problems.append("--gps-hz must be in (0, 100].") }
         if !(duration > 0) || warmup < 0 || idleHold < 0 { problems.append("--duration must be positive, --warmup and --idle-hold not negative.") }
         if !(speed > 0 && speed <= 100) { problems.append("--speed must be in (0, 100] m/s (the hub refuses faster fixes).") }
+        if dropEvery < 0 || !(0...1).contains(dropShare) { problems.append("--drop-every must not be negative, --drop-share must be in [0, 1].") }
         if tripBlocks < 1 || threads < 1 || openConcurrency < 1 || connectionsPerAddress < 1 || rounds < 1 {
             problems.append("--trip-blocks, --threads, --open-concurrency, --connections-per-address and --rounds must be at least 1.")
         }

@@ -22,6 +22,9 @@ final class Measurements: Sendable {
     enum Counter: Int, CaseIterable {
         case framesOut, framesIn, locationsSent, locationErrors, tripsCompleted, unacceptedTrips, ignoredAlerts
         case connectionFailures, unexpectedCloses, connectionsOpen
+        /// `trip.location` frames the riders received; error frames of any code; sockets that
+        /// opened again after a close; sockets closed on purpose (`--drop-every`).
+        case locationsReceived, errorFrames, reconnects, drops
     }
 
     private struct Histograms {
@@ -90,6 +93,7 @@ final class Measurements: Sendable {
 
     func error(code: String, requestType: String?) {
         errors.withLock { $0[code, default: 0] += 1 }
+        add(.errorFrames)
         if requestType == "update.location" { add(.locationErrors) }
     }
 

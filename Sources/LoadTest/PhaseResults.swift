@@ -9,8 +9,19 @@ struct Checkpoint: Sendable {
     let hub: HubEndpoint.ProcessReading
     let generatorCPU: Double
 
-    static func take(_ measurements: Measurements, hub endpoint: HubEndpoint) async throws -> Checkpoint {
-        let hub = try await endpoint.processReading()
+    /// Reads the hub's `/metrics`, trying for up to `patience` while the hub is away (restarting).
+    static func take(_ measurements: Measurements, hub endpoint: HubEndpoint, patience: Duration = .seconds(60)) async throws -> Checkpoint {
+        let deadline = ContinuousClock.now + patience
+        var reading: HubEndpoint.ProcessReading?
+        while reading == nil {
+            do {
+                reading = try await endpoint.processReading()
+            } catch {
+                guard ContinuousClock.now < deadline else { throw error }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        guard let hub = reading else { throw HubEndpoint.Unusable(description: "/metrics gave no reading") }
         return Checkpoint(
             time: MonotonicClock.nanoseconds(), counters: measurements.counterValues, hub: hub, generatorCPU: ProcessStats.cpuSeconds()
         )
@@ -32,6 +43,9 @@ struct PhaseResults: Sendable {
     var connectionFailureReasons: [String: Int]
     var races: (trips: Int, winners: Int, severalWinners: Int, noWinner: Int)
     var hubCPUSeconds: Double
+    /// The hub's CPU time went down across the window: it restarted, and `hubCPUSeconds` holds
+    /// only the new process's time.
+    var hubRestarted: Bool
     var hubResidentBytes: Int
     var generatorCPUSeconds: Double
 
@@ -45,7 +59,8 @@ struct PhaseResults: Sendable {
         errors = measurements.errorCounts
         connectionFailureReasons = measurements.connectionFailureReasons
         races = measurements.raceResults
-        hubCPUSeconds = end.hub.cpuSeconds - start.hub.cpuSeconds
+        hubRestarted = end.hub.cpuSeconds < start.hub.cpuSeconds
+        hubCPUSeconds = hubRestarted ? end.hub.cpuSeconds : end.hub.cpuSeconds - start.hub.cpuSeconds
         hubResidentBytes = end.hub.residentBytes
         generatorCPUSeconds = end.generatorCPU - start.generatorCPU
     }
@@ -67,6 +82,7 @@ struct PhaseResults: Sendable {
             races.severalWinners + later.races.severalWinners, races.noWinner + later.races.noWinner
         )
         sum.hubCPUSeconds += later.hubCPUSeconds
+        sum.hubRestarted = hubRestarted || later.hubRestarted
         sum.hubResidentBytes = later.hubResidentBytes
         sum.generatorCPUSeconds += later.generatorCPUSeconds
         return sum

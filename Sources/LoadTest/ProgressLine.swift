@@ -2,10 +2,13 @@ import BenchSupport
 import Foundation
 
 /// The live line on stderr, once a second: elapsed time, open connections, frames per second
-/// out and in, location updates per second, and the p99 location latency of that second.
+/// out and in, location updates per second, the p99 location latency of that second, and
+/// reconnections, drops and errors when there were any. With a recorder, the same second also
+/// goes to the record as a `window` line.
 struct ProgressLine: Sendable {
     let phase: String
     let measurements: Measurements
+    var recorder: Recorder? = nil
     let log: @Sendable (String) -> Void
 
     /// Prints a line each second until the task is cancelled; warns once when the hub rate-limits locations.
@@ -19,11 +22,18 @@ struct ProgressLine: Sendable {
             func delta(_ counter: Measurements.Counter) -> Int { now[counter.rawValue] - last[counter.rawValue] }
             let recent = measurements.takeRecentLocation()
             let elapsed = Double(MonotonicClock.nanoseconds() - start) / 1e9
+            let open = now[Measurements.Counter.connectionsOpen.rawValue]
+            recorder?.window(
+                sent: delta(.locationsSent), received: delta(.locationsReceived), latency: recent, open: open,
+                reconnects: delta(.reconnects), errors: delta(.errorFrames), drops: delta(.drops)
+            )
+            let faults = now[Measurements.Counter.reconnects.rawValue] + now[Measurements.Counter.drops.rawValue]
             log(
-                "\(phase) \(String(format: "%5.1f", elapsed)) s  connections \(Format.count(now[Measurements.Counter.connectionsOpen.rawValue]))"
+                "\(phase) \(String(format: "%5.1f", elapsed)) s  connections \(Format.count(open))"
                     + "  out \(Format.count(delta(.framesOut)))/s  in \(Format.count(delta(.framesIn)))/s"
                     + "  locations \(Format.count(delta(.locationsSent)))/s"
                     + "  p99 location \(recent.count > 0 ? Format.milliseconds(recent.p99) + " ms" : "–")"
+                    + (faults > 0 ? "  reconnects \(delta(.reconnects))/s  drops \(delta(.drops))/s  errors \(delta(.errorFrames))/s" : "")
             )
             if !warned, let limited = measurements.errorCounts["rate_limited"], limited > 0 {
                 warned = true

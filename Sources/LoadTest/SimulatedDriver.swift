@@ -8,13 +8,25 @@ import Synchronization
 ///
 /// It remembers the fixes it sent while driving a trip, so the rider's `trip.location` can be
 /// matched to the moment the fix was scheduled (by exact coordinates: each fix is somewhere else).
-final class SimulatedDriver: Sendable {
+///
+/// A hub that restarted from an older snapshot may disagree with it: any error answering its
+/// `update.trip` drops the trip (back to offering itself), an accept without answer is given up
+/// after `acceptGiveUp` seconds, and after each reconnection (and when the hub says it is busy
+/// with another trip) it completes its last trip again, which the hub may still hold as active.
+final class SimulatedDriver: SimulatedUser {
     /// What the driver is busy with.
     private enum Job {
         case roaming
         case accepting(trip: String)
         case toPickUp(trip: String, dropOff: CityModel.Intersection)
         case toDropOff(trip: String)
+
+        var trip: String? {
+            switch self {
+            case .roaming: nil
+            case .accepting(let trip), .toPickUp(let trip, _), .toDropOff(let trip): trip
+            }
+        }
 
         var isDriving: Bool {
             switch self {
@@ -40,22 +52,54 @@ final class SimulatedDriver: Sendable {
         var fixes: [SentFix] = []
         /// The last `update.trip` STARTED this driver sent.
         var accept: (trip: String, sentAt: UInt64)?
+        /// The `seq` numbers seen of the job's trip.
+        var seen = SeqSet()
+        /// Watchdog checks (one a second) since the job began.
+        var checks = 0
+        /// The last trip this driver drove or may have won: a restarted hub may still hold it
+        /// as this driver's active trip, and then alerts no more trips to it.
+        var lastTrip: String?
+        /// The trips of the `update.trip` messages sent on this socket and not yet answered,
+        /// oldest first: the hub answers a socket's messages in order, each with the trip's new
+        /// state (this driver its driver) or an error, which names no trip.
+        var awaiting: [String] = []
+        /// When the last probe after a `forbidden` was sent (monotonic nanoseconds).
+        var probedAt: UInt64 = 0
+
+        /// An `update.trip` of `trip` goes out on the current socket.
+        mutating func sending(_ trip: String) {
+            if client != nil { awaiting.append(trip) }
+        }
+
+        mutating func begin(_ next: Job, seq: Int? = nil) {
+            job = next
+            seen = SeqSet()
+            if let seq { _ = seen.insert(seq) }
+            checks = 0
+        }
+
+        /// Drops the trip and offers itself again.
+        mutating func dropTrip() {
+            begin(.roaming)
+            fixes.removeAll()
+        }
     }
+
+    /// Seconds an accept may go unanswered (while connected) before the driver gives up on it.
+    static let acceptGiveUp = 5
 
     /// Fixes kept for matching; older ones were coalesced by the hub or lost.
     static let keptFixes = 64
 
     let id: Int
-    let token: String
     private let state: Mutex<State>
 
     /// Every driver starts at an intersection and keeps a speed of its own, 70–130 % of
     /// `speed`: at one common speed, every car of the grid city reached an intersection at the
     /// same moments (each block takes the same time), so trips reached their pick-ups and
     /// drop-offs in lockstep and riders requested in waves of hundreds within one second.
-    init(id: Int, token: String, city: CityModel, speed: Double, seed: UInt64) {
+    init(id: Int, city: CityModel, speed: Double, seed: UInt64) {
         self.id = id
-        self.token = token
         var random = SplitMix64(seed: seed)
         var vehicle = Vehicle(at: city.randomIntersection(using: &random), in: city)
         vehicle.drive(to: city.randomIntersection(using: &random), in: city)
@@ -65,6 +109,44 @@ final class SimulatedDriver: Sendable {
 
     func attach(_ client: WebSocketClient) {
         state.withLock { $0.client = client }
+    }
+
+    func detach(_ client: WebSocketClient) {
+        state.withLock { state in
+            if state.client === client { state.client = nil }
+        }
+    }
+
+    var isMidTrip: Bool { state.withLock { $0.job.isDriving } }
+
+    /// A new socket: resume the job's trip from the last `seq` seen, and complete the last trip
+    /// again in case the hub still holds it (its answer, state or error, is a probe's).
+    func reconnected(_ client: WebSocketClient, in simulation: Simulation) {
+        let frames = state.withLock { state -> [String] in
+            state.awaiting = []
+            state.checks = 0
+            var frames: [String] = []
+            if let trip = state.job.trip { frames.append(ClientFrames.resume([(trip, state.seen.highest)])) }
+            if let last = state.lastTrip, last != state.job.trip {
+                state.sending(last)
+                frames.append(ClientFrames.updateTrip(last, status: "COMPLETED"))
+            }
+            return frames
+        }
+        for frame in frames { client.send(frame) }
+        simulation.measurements.add(.framesOut, frames.count)
+    }
+
+    /// Once a second: an accept unanswered for `acceptGiveUp` seconds (while connected) is given up.
+    func watch() {
+        state.withLock { state in
+            guard state.client != nil, case .accepting = state.job else { return }
+            state.checks += 1
+            guard state.checks >= Self.acceptGiveUp else { return }
+            // It may have won: the hub may hold it as this driver's active trip.
+            state.lastTrip = state.job.trip
+            state.dropTrip()
+        }
     }
 
     var position: CityModel.Position {
@@ -81,13 +163,14 @@ final class SimulatedDriver: Sendable {
             if state.vehicle.hasArrived {
                 switch state.job {
                 case .toPickUp(let trip, let dropOff):
+                    state.sending(trip)
                     frames.append(ClientFrames.updateTrip(trip, status: "IN_PROGRESS"))
                     state.vehicle.drive(to: dropOff, in: city)
                     state.job = .toDropOff(trip: trip)
                 case .toDropOff(let trip):
+                    state.sending(trip)
                     frames.append(ClientFrames.updateTrip(trip, status: "COMPLETED"))
-                    state.job = .roaming
-                    state.fixes.removeAll()
+                    state.dropTrip()
                     state.vehicle.drive(to: city.randomIntersection(using: &state.random), in: city)
                 case .roaming, .accepting:
                     state.vehicle.drive(to: city.randomIntersection(using: &state.random), in: city)
@@ -113,8 +196,8 @@ final class SimulatedDriver: Sendable {
         let finish = state.withLock { state -> (WebSocketClient, String)? in
             switch state.job {
             case .toPickUp(let trip, _), .toDropOff(let trip):
-                state.job = .roaming
-                state.fixes.removeAll()
+                state.sending(trip)
+                state.dropTrip()
                 return state.client.map { ($0, ClientFrames.updateTrip(trip, status: "COMPLETED")) }
             case .roaming, .accepting:
                 return nil
@@ -133,10 +216,28 @@ final class SimulatedDriver: Sendable {
             learn(trip, in: simulation.city)
         case .error(let code, let requestType):
             measurements.error(code: code, requestType: requestType)
-            guard requestType == "update.trip" else { return }
-            // While accepting, an update.trip error answers the accept.
-            state.withLock { state in
-                if case .accepting = state.job { state.job = .roaming }
+            guard requestType == "update.trip" || requestType == "resume" else { return }
+            let probe = state.withLock { state -> (WebSocketClient, String)? in
+                // The answer to an update of the job's trip, or to a resume (only the job's trip is
+                // resumed): the hub does not let this driver drive it (taken, unknown, or behind
+                // what the driver believed). An update of an earlier trip changes nothing.
+                let about = requestType == "resume" ? state.job.trip : (state.awaiting.isEmpty ? nil : state.awaiting.removeFirst())
+                guard let about, about == state.job.trip else { return nil }
+                let accepting = if case .accepting = state.job { true } else { false }
+                state.dropTrip()
+                // `forbidden` answering an accept: the hub holds this driver busy with another
+                // trip, probably the last one, which it lost the end of: complete that again.
+                let now = MonotonicClock.nanoseconds()
+                guard accepting, code == "forbidden", let last = state.lastTrip, last != about, let client = state.client,
+                    now &- state.probedAt > 5_000_000_000
+                else { return nil }
+                state.probedAt = now
+                state.sending(last)
+                return (client, ClientFrames.updateTrip(last, status: "COMPLETED"))
+            }
+            if let probe {
+                probe.0.send(probe.1)
+                measurements.add(.framesOut)
             }
         case .location, .echoedFix, .other:
             break
@@ -169,8 +270,9 @@ final class SimulatedDriver: Sendable {
         }
         guard simulation.isRunning else { return }
         let client = state.withLock { state -> WebSocketClient? in
-            guard case .roaming = state.job else { return nil }
-            state.job = .accepting(trip: trip.id)
+            guard case .roaming = state.job, state.client != nil else { return nil }
+            state.begin(.accepting(trip: trip.id), seq: trip.seq)
+            state.sending(trip.id)
             state.accept = (trip.id, MonotonicClock.nanoseconds())
             return state.client
         }
@@ -189,16 +291,20 @@ final class SimulatedDriver: Sendable {
     /// end the next race this driver enters.
     private func learn(_ trip: HubFrame.TripState, in city: CityModel) {
         state.withLock { state in
+            if trip.driverID == self.id, state.awaiting.first == trip.id { state.awaiting.removeFirst() }
+            if trip.id == state.job.trip, let seq = trip.seq, !state.seen.insert(seq) { return }
             switch state.job {
             case .accepting(let id) where id == trip.id && trip.driverID == self.id && trip.status == "STARTED":
                 let here = city.nearestIntersection(to: state.vehicle.position)
                 let pickUp = trip.pickUp.map { city.nearestIntersection(to: city.position(of: $0)) } ?? here
-                state.job = .toPickUp(trip: id, dropOff: trip.dropOff.map { city.nearestIntersection(to: city.position(of: $0)) } ?? here)
+                let seen = state.seen
+                state.begin(.toPickUp(trip: id, dropOff: trip.dropOff.map { city.nearestIntersection(to: city.position(of: $0)) } ?? here))
+                state.seen = seen
+                state.lastTrip = id
                 state.vehicle.drive(to: pickUp, in: city)
-            case .toPickUp(let id, _) where id == trip.id && trip.status == "CANCELED",
-                .toDropOff(let id) where id == trip.id && trip.status == "CANCELED":
-                state.job = .roaming
-                state.fixes.removeAll()
+            case .toPickUp(let id, _) where id == trip.id && (trip.status == "CANCELED" || trip.status == "COMPLETED"),
+                .toDropOff(let id) where id == trip.id && (trip.status == "CANCELED" || trip.status == "COMPLETED"):
+                state.dropTrip()
             default:
                 break
             }

@@ -7,7 +7,13 @@ import Synchronization
 /// `create.trip`), the accept latency (its STARTED state), and the location latency (each
 /// `trip.location` matched to the fix its driver scheduled). A trip nobody accepts within the
 /// accept timeout is canceled.
-final class SimulatedRider: Sendable {
+///
+/// Against a hub that restarted from an older snapshot, it follows what the hub says: an error
+/// answering its cancel or resume (the trip is unknown, or no longer cancelable) ends the trip,
+/// and a trip that stays silent while the rider is connected (no state, no location for
+/// `stallSeconds` while riding; `stallSeconds` past the accept timeout while requesting) is
+/// canceled; after any end it requests anew after its pause.
+final class SimulatedRider: SimulatedUser {
     private enum Job {
         case idle
         /// `create.trip` sent at `sentAt`; `trip` once the hub echoed it.
@@ -29,20 +35,74 @@ final class SimulatedRider: Sendable {
         var job = Job.idle
         /// Counts requests, so a time-out knows whether it is still about the current one.
         var requests = 0
+        /// The `seq` numbers seen of the job's trip.
+        var seen = SeqSet()
+        /// Watchdog checks (one a second, while connected) since the job's trip was last heard of.
+        var quiet = 0
+
+        /// Notes `seq` of `trip`; false when it is the job's trip and that `seq` was seen.
+        mutating func fresh(_ trip: String, _ seq: Int?) -> Bool {
+            guard trip == job.trip else { return true }
+            quiet = 0
+            guard let seq else { return true }
+            return seen.insert(seq)
+        }
     }
 
+    /// Seconds a trip may stay silent before the rider cancels it (see the type's comment), or
+    /// three GPS intervals when that is longer.
+    static let stallSeconds = 10
+
     let id: Int
-    let token: String
     private let state: Mutex<State>
 
-    init(id: Int, token: String, seed: UInt64) {
+    init(id: Int, seed: UInt64) {
         self.id = id
-        self.token = token
         state = Mutex(State(random: SplitMix64(seed: seed)))
     }
 
     func attach(_ client: WebSocketClient) {
         state.withLock { $0.client = client }
+    }
+
+    func detach(_ client: WebSocketClient) {
+        state.withLock { state in
+            if state.client === client { state.client = nil }
+        }
+    }
+
+    var isMidTrip: Bool {
+        state.withLock { state in
+            if case .riding = state.job { true } else { false }
+        }
+    }
+
+    /// A new socket: resume the job's trip from the last `seq` seen.
+    func reconnected(_ client: WebSocketClient, in simulation: Simulation) {
+        let resume = state.withLock { state -> String? in
+            state.quiet = 0
+            return state.job.trip.map { ClientFrames.resume([($0, state.seen.highest)]) }
+        }
+        guard let resume else { return }
+        client.send(resume)
+        simulation.measurements.add(.framesOut)
+    }
+
+    /// Once a second: a trip silent for too long (while connected) is canceled; the CANCELED
+    /// state or the error answering the cancel ends it.
+    func watch(in simulation: Simulation) {
+        let cancel = state.withLock { state -> (WebSocketClient, String)? in
+            guard let client = state.client, let trip = state.job.trip else { return nil }
+            state.quiet += 1
+            let stall = max(Self.stallSeconds, Int((3 / simulation.settings.gpsHz).rounded(.up)))
+            let limit = if case .riding = state.job { stall } else { Int(simulation.settings.acceptTimeout) + stall }
+            guard state.quiet >= limit else { return nil }
+            state.quiet = 0
+            return (client, ClientFrames.cancelTrip(trip))
+        }
+        guard let cancel else { return }
+        cancel.0.send(cancel.1)
+        simulation.measurements.add(.framesOut)
     }
 
     /// When the rider's current request was sent, if `trip` may be it.
@@ -59,11 +119,15 @@ final class SimulatedRider: Sendable {
         let city = simulation.city
         let driverIndex = state.withLock { Int.random(in: 0..<simulation.driverList.count, using: &$0.random) }
         let pickUp = city.nearestIntersection(to: simulation.driverList[driverIndex].position)
-        let request = state.withLock { state -> (client: WebSocketClient, frame: String, number: Int)? in
-            guard let client = state.client, case .idle = state.job else { return nil }
+        let request = state.withLock { state -> (client: WebSocketClient?, frame: String, number: Int)? in
+            guard case .idle = state.job else { return nil }
+            // Offline: try again after the pause.
+            guard let client = state.client else { return (nil, "", 0) }
             let dropOff = city.intersection(blocksAway: simulation.settings.tripBlocks, from: pickUp, using: &state.random)
             state.requests += 1
             state.job = .requesting(sentAt: MonotonicClock.nanoseconds(), trip: nil)
+            state.seen = SeqSet()
+            state.quiet = 0
             let frame = ClientFrames.createTrip(
                 riderID: id, from: city.coordinates(of: city.position(of: pickUp)), Self.address(pickUp),
                 to: city.coordinates(of: city.position(of: dropOff)), Self.address(dropOff)
@@ -71,9 +135,13 @@ final class SimulatedRider: Sendable {
             return (client, frame, state.requests)
         }
         guard let request else { return }
-        request.client.send(request.frame)
+        guard let client = request.client else {
+            pauseThenRequest(in: simulation)
+            return
+        }
+        client.send(request.frame)
         simulation.measurements.add(.framesOut)
-        request.client.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(simulation.settings.acceptTimeout * 1000))) {
+        client.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(simulation.settings.acceptTimeout * 1000))) {
             self.acceptTimedOut(request: request.number, in: simulation)
         }
     }
@@ -92,11 +160,14 @@ final class SimulatedRider: Sendable {
         switch frame {
         case .trip(let trip):
             measurements.observe(trip)
-            guard trip.riderID == id else { return }
+            guard trip.riderID == id, state.withLock({ $0.fresh(trip.id, trip.seq) }) else { return }
             switch trip.status {
             case "REQUESTED":
                 state.withLock { state in
-                    if case .requesting(let sentAt, nil) = state.job { state.job = .requesting(sentAt: sentAt, trip: trip.id) }
+                    if case .requesting(let sentAt, nil) = state.job {
+                        state.job = .requesting(sentAt: sentAt, trip: trip.id)
+                        _ = state.fresh(trip.id, trip.seq)
+                    }
                 }
             case "STARTED":
                 if let sentAt = trip.driverID.flatMap({ simulation.drivers[$0] })?.acceptSentAt(trip: trip.id) {
@@ -117,23 +188,30 @@ final class SimulatedRider: Sendable {
             default:
                 break
             }
-        case .location(_, let driverID, let point):
+        case .location(let tripID, let driverID, let point, let seq):
+            measurements.add(.locationsReceived)
+            guard state.withLock({ $0.fresh(tripID, seq) }) else { return }
             if let scheduled = simulation.drivers[driverID]?.matchFix(at: point) {
                 measurements.latency(.location, sentAt: scheduled)
             }
         case .error(let code, let requestType):
             measurements.error(code: code, requestType: requestType)
-            guard requestType == "create.trip" else { return }
-            state.withLock { $0.job = .idle }
-            pauseThenRequest(in: simulation)
+            // The answer to its create, or to a cancel or resume of the job's trip (the only trip
+            // it cancels or resumes): the hub does not know the trip, or it cannot be canceled.
+            guard requestType == "create.trip" || requestType == "cancel.trip" || requestType == "resume" else { return }
+            let ended = state.withLock { state -> Bool in
+                guard requestType == "create.trip" || state.job.trip != nil else { return false }
+                state.job = .idle
+                return true
+            }
+            if ended { pauseThenRequest(in: simulation) }
         case .echoedFix, .other:
             break
         }
     }
 
     private func pauseThenRequest(in simulation: Simulation) {
-        guard let client = state.withLock({ $0.client }) else { return }
-        client.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(simulation.settings.riderPause * 1000))) {
+        simulation.loops.next().scheduleTask(in: .milliseconds(Int64(simulation.settings.riderPause * 1000))) {
             self.requestTrip(in: simulation)
         }
     }

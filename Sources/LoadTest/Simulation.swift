@@ -1,11 +1,14 @@
+import NIOCore
 import Synchronization
 
 /// The simulated drivers and riders of one load phase, and what they share: the city, the
-/// settings, the measurements, and whether the run still goes on.
+/// settings, the measurements, the event loops that time their pauses, and whether the run
+/// still goes on.
 final class Simulation: Sendable {
     let settings: LoadTestSettings
     let city: CityModel
     let measurements: Measurements
+    let loops: any EventLoopGroup
     let driverList: [SimulatedDriver]
     let riderList: [SimulatedRider]
     /// By user id.
@@ -13,10 +16,14 @@ final class Simulation: Sendable {
     let riders: [Int: SimulatedRider]
     private let running = Atomic<Bool>(true)
 
-    init(settings: LoadTestSettings, city: CityModel, measurements: Measurements, drivers: [SimulatedDriver], riders: [SimulatedRider]) {
+    init(
+        settings: LoadTestSettings, city: CityModel, measurements: Measurements, loops: any EventLoopGroup, drivers: [SimulatedDriver],
+        riders: [SimulatedRider]
+    ) {
         self.settings = settings
         self.city = city
         self.measurements = measurements
+        self.loops = loops
         driverList = drivers
         riderList = riders
         self.drivers = Dictionary(uniqueKeysWithValues: drivers.map { ($0.id, $0) })
@@ -27,4 +34,10 @@ final class Simulation: Sendable {
     var isRunning: Bool { running.load(ordering: .acquiring) }
 
     func stop() { running.store(false, ordering: .releasing) }
+
+    /// Once a second: every simulated user checks for a trip that went silent.
+    func watch() {
+        for driver in driverList { driver.watch() }
+        for rider in riderList { rider.watch(in: self) }
+    }
 }

@@ -47,6 +47,12 @@ struct LoadTestCommand: AsyncParsableCommand {
     var userPrefix = "loadtest"
     @Option(help: "Seed of the simulation's random choices.") var seed: UInt64 = 1
     @Option(help: "Also write the results as JSON to this file.") var json: String?
+    @Option(name: .customLong("drop-every"), help: "Every this many seconds, close --drop-share of the open sockets abruptly (0: never).")
+    var dropEvery = 0.0
+    @Option(name: .customLong("drop-share"), help: "Share of the open sockets each drop closes, mostly of users mid-trip.")
+    var dropShare = 0.05
+    @Option(help: "Write every acknowledged trip event and location, a line a second, and the drops as JSON lines (docs/soak-record.md).")
+    var record: String?
 
     func run() async throws {
         var settings = LoadTestSettings()
@@ -69,6 +75,9 @@ struct LoadTestCommand: AsyncParsableCommand {
         settings.threads = threads
         settings.userPrefix = userPrefix
         settings.seed = seed
+        settings.dropEvery = dropEvery
+        settings.dropShare = dropShare
+        settings.recordPath = record
         do {
             settings.sourceAddresses = try sourceAddresses.map(LoadTestSettings.sourceAddresses) ?? []
         } catch {

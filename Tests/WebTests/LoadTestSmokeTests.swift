@@ -64,6 +64,86 @@ struct LoadTestSmokeTests {
         }
     }
 
+    @Test(
+        "the hub SIGKILLed mid-run and restarted on the same port with another secret, sockets dropped on purpose: the run completes, clients reconnect (fresh tokens after the 401s) and resume, the record holds every (trip, seq) once, and locations flow after the restart"
+    )
+    func survivesHubRestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-soak-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let hubArguments = ["--bench-routes", "--location-rate-limit", "1000"]
+        let first = try await HubProcess.start(directory: directory, extraArguments: hubArguments)
+        let recordPath = directory.appendingPathComponent("record.jsonl").path
+        var settings = LoadTestSettings()
+        settings.url = "http://127.0.0.1:\(first.port)"
+        settings.drivers = 20
+        settings.riders = 8
+        settings.gpsHz = 5
+        settings.speed = 60
+        settings.tripBlocks = 1
+        settings.riderPause = 0.3
+        settings.warmup = 1
+        settings.duration = 13
+        settings.dropEvery = 2
+        settings.dropShare = 0.2
+        settings.recordPath = recordPath
+        settings.userPrefix = "soak"
+        let run = Task { try await LoadTest.run(settings) { _ in } }
+
+        try await Task.sleep(for: .seconds(5))
+        try await first.stop(signal: SIGKILL)
+        try await Task.sleep(for: .seconds(1))
+        let second = try await HubProcess.start(
+            directory: directory, extraArguments: hubArguments + ["--port", "\(first.port)"], secret: "another-secret-for-the-restarted-hub"
+        )
+        let restartedAt = Date().timeIntervalSince1970
+        let report: LoadTestReport
+        do {
+            report = try await run.value
+        } catch {
+            try await second.stop()
+            throw error
+        }
+        try await second.stop()
+
+        #expect(report.reconnects > 0)
+        #expect(report.drops > 0)
+        #expect(report.connectionFailureReasons["http_401", default: 0] > 0, "\(report.connectionFailureReasons)")
+        #expect(report.tripsCompleted > 0)
+        let lines = try String(contentsOfFile: recordPath, encoding: .utf8).split(separator: "\n").map { try parseJSONObject(String($0)) }
+        #expect(lines.first?["kind"] as? String == "start")
+        #expect(lines.last?["kind"] as? String == "end")
+        let summary = try #require(lines.last?["summary"] as? [String: Any])
+        #expect(summary["reconnects"] as? Int == report.reconnects)
+        #expect(lines.filter { $0["kind"] as? String == "window" }.count >= 10)
+        #expect(lines.filter { $0["kind"] as? String == "drop" }.count >= 3)
+
+        // Each (trip, seq) once; a trip's states, in seq order, only move forward.
+        let rank = ["REQUESTED": 0, "STARTED": 1, "IN_PROGRESS": 2, "COMPLETED": 3, "CANCELED": 3]
+        var seqs: [String: [Int]] = [:]
+        var states: [String: [(seq: Int, rank: Int)]] = [:]
+        for line in lines where ["event", "location"].contains(line["kind"] as? String) {
+            let trip = try #require(line["trip"] as? String)
+            let seq = try #require(line["seq"] as? Int)
+            seqs[trip, default: []].append(seq)
+            if line["kind"] as? String == "event" {
+                states[trip, default: []].append((seq, try #require(rank[line["status"] as? String ?? ""])))
+            }
+        }
+        #expect(!seqs.isEmpty)
+        for (trip, numbers) in seqs {
+            #expect(Set(numbers).count == numbers.count, "a (trip, seq) recorded twice: \(trip)")
+            #expect(numbers.allSatisfy { $0 > 0 })
+        }
+        for (trip, events) in states {
+            let ranks = events.sorted { $0.seq < $1.seq }.map(\.rank)
+            #expect(ranks == ranks.sorted(), "trip \(trip) went backwards: \(events)")
+        }
+        let ack = try #require(report.acknowledged)
+        #expect(ack.events + ack.locations == seqs.values.map(\.count).reduce(0, +))
+        let latestLocation = lines.filter { $0["kind"] as? String == "location" }.compactMap { $0["t"] as? Double }.max() ?? 0
+        #expect(latestLocation > restartedAt + 2, "no location received after the restart")
+    }
+
     @Test("without bench routes, /bench/users and /bench/echo are 404")
     func benchRoutesOff() async throws {
         try await LiveHub.run { hub in
@@ -108,14 +188,14 @@ struct LoadTestSmokeTests {
             HubFrame.parse(trip)
                 == .trip(
                     .init(
-                        id: "8d5c0b55-0000-4000-8000-000000000001", status: "STARTED", riderID: 3, driverID: 7,
+                        id: "8d5c0b55-0000-4000-8000-000000000001", seq: 2, status: "STARTED", riderID: 3, driverID: 7,
                         pickUp: Coordinates(lat: 52.51, lng: 13.41), dropOff: Coordinates(lat: 52.5, lng: 13.4)
                     )
                 )
         )
         let location = #"{"data":{"accuracy":5,"driver_id":7,"heading":90,"lat":52.5212346,"lng":13.4,"seq":3,"speed":10,"#
             + #""timestamp":"2026-11-24T10:00:00.123000Z","trip_id":"t-1"},"seq":3,"type":"trip.location"}"#
-        #expect(HubFrame.parse(location) == .location(tripID: "t-1", driverID: 7, at: Coordinates(lat: 52.5212346, lng: 13.4)))
+        #expect(HubFrame.parse(location) == .location(tripID: "t-1", driverID: 7, at: Coordinates(lat: 52.5212346, lng: 13.4), seq: 3))
         let error = #"{"data":{"code":"trip_taken","message":"Another driver has taken this trip.","request_type":"update.trip"},"type":"error"}"#
         #expect(HubFrame.parse(error) == .error(code: "trip_taken", requestType: "update.trip"))
         let fix = ClientFrames.location(Coordinates(lat: 52.5, lng: 13.4), heading: 90, speed: 10, timestamp: 123_456_789)

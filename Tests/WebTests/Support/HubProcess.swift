@@ -32,12 +32,13 @@ final class HubProcess: Sendable {
         self.logFile = logFile
     }
 
-    /// Starts a hub on `directory` (data and media inside) and waits until it listens.
-    static func start(directory: URL, extraArguments: [String] = []) async throws -> HubProcess {
+    /// Starts a hub on `directory` (data and media inside), signing tokens with `secret`, and
+    /// waits until it listens.
+    static func start(directory: URL, extraArguments: [String] = [], secret: String = LiveHub.secret) async throws -> HubProcess {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let logFile = directory.appendingPathComponent("hub-\(UUID().uuidString).log")
         var environment = ProcessInfo.processInfo.environment
-        environment["TAXI_HUB_JWT_SECRET"] = LiveHub.secret
+        environment["TAXI_HUB_JWT_SECRET"] = secret
         let process = try ChildProcess.spawn(
             executable.path,
             [

@@ -1,0 +1,185 @@
+import BenchSupport
+import NIOCore
+import Synchronization
+
+/// The simulated users' WebSockets, by index (drivers, then riders): opens them, hands each
+/// frame to its user (and to the record), and while the run goes on reopens a socket that
+/// closed (back-off from 100 ms doubling to 2 s, jittered; fresh tokens after a 401), then has
+/// its user resume. For `--drop-every` it also closes sockets on purpose.
+final class ClientPool: Sendable {
+    private struct Slot {
+        var client: WebSocketClient?
+        /// Numbers the connection attempts: a close is about the current one only if it
+        /// carries the current number.
+        var epoch = 0
+        /// The attempt whose socket closed last.
+        var closedEpoch = -1
+        /// A reconnection loop runs for this slot.
+        var reconnecting = false
+        /// The socket was closed by `drop(share:)`.
+        var dropped = false
+    }
+
+    /// Share of a drop taken from users mid-trip, as far as there are enough of them.
+    static let midTripShare = 0.8
+
+    private let simulation: Simulation
+    private let users: [any SimulatedUser]
+    private let connector: Connector
+    private let tokens: BenchTokens
+    private let recorder: Recorder?
+    private let slots: Mutex<[Slot]>
+    private let random: Mutex<SplitMix64>
+
+    init(simulation: Simulation, connector: Connector, tokens: BenchTokens, recorder: Recorder?) {
+        self.simulation = simulation
+        users = simulation.driverList as [any SimulatedUser] + simulation.riderList as [any SimulatedUser]
+        self.connector = connector
+        self.tokens = tokens
+        self.recorder = recorder
+        slots = Mutex([Slot](repeating: Slot(), count: users.count))
+        random = Mutex(SplitMix64(seed: simulation.settings.seed &* 3_000_017))
+    }
+
+    private var measurements: Measurements { simulation.measurements }
+
+    /// Opens every socket, a bounded number at once; a socket that fails to open keeps trying
+    /// in the background. Returns the sockets that opened now, in index order (nil: not yet).
+    func openAll() async -> [WebSocketClient?] {
+        let clients = await connector.open(
+            0..<users.count, path: { index in "/taxi/?token=" + self.tokens.token(index).token },
+            events: { index in self.events(index, epoch: 0) }, outcome: measurements.connectionOutcome
+        )
+        for (index, client) in clients.enumerated() {
+            if let client, install(client, at: index, epoch: 0) { continue }
+            startReconnecting(index)
+        }
+        return clients
+    }
+
+    /// The sockets open now.
+    var openClients: [WebSocketClient] {
+        slots.withLock { $0.compactMap(\.client) }
+    }
+
+    /// Closes `share` of the open sockets abruptly (a TCP close, no WebSocket close frame),
+    /// chosen at random (seeded), `midTripShare` of them among users driving or riding a trip;
+    /// returns how many. Their users reconnect and resume.
+    func drop(share: Double) -> Int {
+        let open = slots.withLock { slots in slots.indices.filter { slots[$0].client != nil } }
+        let count = Int((Double(open.count) * share).rounded())
+        guard count > 0 else { return 0 }
+        var midTrip = open.filter { users[$0].isMidTrip }
+        var others = open.filter { !users[$0].isMidTrip }
+        random.withLock { random in
+            midTrip.shuffle(using: &random)
+            others.shuffle(using: &random)
+        }
+        let fromMidTrip = min(midTrip.count, Int((Double(count) * Self.midTripShare).rounded(.up)))
+        var chosen = Array(midTrip.prefix(fromMidTrip)) + others.prefix(count - fromMidTrip)
+        chosen += midTrip.dropFirst(fromMidTrip).prefix(count - chosen.count)
+        let clients = slots.withLock { slots in
+            chosen.compactMap { index -> WebSocketClient? in
+                guard let client = slots[index].client else { return nil }
+                slots[index].dropped = true
+                return client
+            }
+        }
+        for client in clients { client.channel.close(promise: nil) }
+        measurements.add(.drops, clients.count)
+        return clients.count
+    }
+
+    private func events(_ index: Int, epoch: Int) -> WebSocketClient.Events {
+        let user = users[index]
+        let simulation = simulation
+        let measurements = simulation.measurements
+        let recorder = recorder
+        return WebSocketClient.Events(
+            text: { buffer in
+                measurements.add(.framesIn)
+                let frame = HubFrame.parse(buffer)
+                recorder?.record(frame)
+                user.received(frame, in: simulation)
+            },
+            closed: { self.closed(index, epoch: epoch) }
+        )
+    }
+
+    /// Makes `client` (attempt `epoch`) the socket of `index`, unless it closed already or the
+    /// run ended; false then.
+    private func install(_ client: WebSocketClient, at index: Int, epoch: Int) -> Bool {
+        slots.withLock { slots in
+            guard simulation.isRunning, slots[index].epoch == epoch, slots[index].closedEpoch != epoch else { return false }
+            slots[index].client = client
+            slots[index].reconnecting = false
+            users[index].attach(client)
+            return true
+        }
+    }
+
+    private func closed(_ index: Int, epoch: Int) {
+        measurements.add(.connectionsOpen, -1)
+        let (current, dropped, reconnect) = slots.withLock { slots -> (Bool, Bool, Bool) in
+            guard slots[index].epoch == epoch else { return (false, false, false) }
+            slots[index].closedEpoch = epoch
+            let dropped = slots[index].dropped
+            slots[index].dropped = false
+            if let client = slots[index].client {
+                users[index].detach(client)
+                slots[index].client = nil
+            }
+            guard simulation.isRunning, !slots[index].reconnecting else { return (true, dropped, false) }
+            slots[index].reconnecting = true
+            return (true, dropped, true)
+        }
+        if current, !dropped, simulation.isRunning { measurements.add(.unexpectedCloses) }
+        if reconnect { Task { await self.reconnect(index) } }
+    }
+
+    private func startReconnecting(_ index: Int) {
+        let start = slots.withLock { slots in
+            guard !slots[index].reconnecting else { return false }
+            slots[index].reconnecting = true
+            return true
+        }
+        if start { Task { await reconnect(index) } }
+    }
+
+    /// Tries until a socket opens (or the run ends), then has the user resume on it.
+    private func reconnect(_ index: Int) async {
+        var delay = 0.1
+        var jitter = SplitMix64(seed: simulation.settings.seed &+ UInt64(index) &* 0x9E37_79B9)
+        while simulation.isRunning {
+            try? await Task.sleep(for: .seconds(delay * Double.random(in: 0.5...1, using: &jitter)))
+            guard simulation.isRunning else { break }
+            let epoch = slots.withLock { slots in
+                slots[index].epoch += 1
+                return slots[index].epoch
+            }
+            let (token, generation) = tokens.token(index)
+            do {
+                let client = try await connector.open(index, path: "/taxi/?token=" + token, events: events(index, epoch: epoch))
+                measurements.connectionOutcome(nil)
+                if install(client, at: index, epoch: epoch) {
+                    measurements.add(.reconnects)
+                    users[index].reconnected(client, in: simulation)
+                    return
+                }
+                // Closed at once, or the run ended meanwhile.
+                client.channel.close(promise: nil)
+            } catch let error as WebSocketClient.OpenError {
+                measurements.connectionOutcome(error)
+                if case .refused(status: 401) = error {
+                    await tokens.renew(after: generation)
+                    delay = 0.1
+                    continue
+                }
+            } catch {
+                measurements.connectionOutcome(.failed("\(error)"))
+            }
+            delay = min(2, delay * 2)
+        }
+        slots.withLock { $0[index].reconnecting = false }
+    }
+}
