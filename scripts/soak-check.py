@@ -417,17 +417,50 @@ class Report:
             [[kind] + [f"{n:,}" for n in row] for kind, row in kinds.items()] + [["**total**"] + [f"**{n:,}**" for n in totals]],
         ))
         out.append("")
-        lost = self.lost_rows()
-        if lost:
-            out.append(table(["lost change", "trip", "seq", "acknowledged at", "why", "store has"], lost))
-        else:
-            out.append("No acknowledged change was lost.")
+        out.append(table(["lost in", "lost changes", "acknowledged before the kill", "window before the kill"], self.kill_rows()))
         out.append("")
         out.append(
             f"Window of a SIGKILL: (lag read − lag − {self.settings.write_allowance} s write allowance, "
-            f"kill + {self.settings.receive_allowance} s receive allowance]."
+            f"kill + {self.settings.receive_allowance} s receive allowance]; the lag is "
+            "`taxihub_snapshot_lag_seconds` read right before the kill."
         )
         return "\n".join(out)
+
+    def kill_rows(self) -> list[list[str]]:
+        """One row per SIGKILL (and one for unexplained losses): what was lost and how long before the kill."""
+        origin = float(self.windows[0]["t"]) - 1 if self.windows else 0.0
+        groups: dict = {}
+        for verdict in self.verdicts:
+            if not verdict.kept:
+                groups.setdefault(verdict.kill, []).append(verdict)
+        kills = sorted({kill for kill in kills_from(self.faults)} | {k for k in groups if k is not None}, key=lambda k: k.at)
+        rows = []
+        for kill in kills:
+            lost = groups.get(kill, [])
+            low, _ = kill.window(self.settings.write_allowance, self.settings.receive_allowance)
+            kinds: dict[str, int] = {}
+            for verdict in lost:
+                kinds[verdict.change.kind] = kinds.get(verdict.change.kind, 0) + 1
+            ages = [kill.at - verdict.change.t for verdict in lost]
+            rows.append([
+                f"hub_kill at {kill.at - origin:.1f} s",
+                f"{len(lost):,}" + (" (" + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items())) + ")" if lost else ""),
+                f"{min(ages):.3f}–{max(ages):.3f} s" if ages else "–",
+                f"{kill.at - low:.3f} s (lag {kill.lag:.3f} s, read {kill.at - kill.lag_read_at:.3f} s before the kill, "
+                f"+ {self.settings.write_allowance} s)",
+            ])
+        if None in groups:
+            rows.append(["**UNEXPLAINED**", f"**{len(groups[None]):,}**", "outside every window", "–"])
+        return rows
+
+    def lost_list(self) -> str:
+        """Every lost change, oldest first, with its age before its kill."""
+        rows = self.lost_rows()
+        if not rows:
+            return "No acknowledged change was lost."
+        header = ["lost change", "trip", "seq", "acknowledged at", "why", "store has"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -444,7 +477,7 @@ def run(args: argparse.Namespace) -> int:
             trips, points = stored_from_csv(list(csv.reader(a)), list(csv.reader(b)))
     verdicts = classify(changes_from(record), kills_from(faults), trips, points, settings)
     report = Report(record, faults, verdicts, settings)
-    text = report.markdown()
+    text = report.markdown() + "\n\n### Every lost change\n\n" + report.lost_list()
     print(text)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as handle:

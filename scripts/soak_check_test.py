@@ -132,6 +132,8 @@ class SoakCheckTests(unittest.TestCase):
         self.assertEqual(code, 1, output)
         self.assertIn("UNEXPLAINED", output)
         self.assertIn("1 acknowledged changes lost outside every SIGKILL window", output)
+        self.assertIn("| hub_kill at 30.0 s | 1 (1 location) | 0.500–0.500 s | 1.400 s (lag 0.800 s, read 0.100 s before the kill, + 0.5 s) |\n"
+                      "| **UNEXPLAINED** | **1** | outside every window | – |", output)
 
     def test_the_window_edges(self):
         # Just inside the low edge (998.6) and the receive allowance (1000.25); just outside both.
