@@ -29,6 +29,12 @@ struct HubOptions: ParsableArguments {
     var outboundQueueLength: Int?
     @Option(name: .customLong("close-grace"), help: "Seconds a client the hub closed has to read its close frame.")
     var closeGrace: Double?
+    @Option(name: .customLong("request-head-timeout"), help: "Seconds a client has to send a request head; then 408.")
+    var requestHeadTimeout: Double?
+    @Option(name: .customLong("request-body-timeout"), help: "Seconds a client has to send a request body after its head; then 408.")
+    var requestBodyTimeout: Double?
+    @Option(name: .customLong("keep-alive-timeout"), help: "Seconds an idle keep-alive connection is kept open.")
+    var keepAliveTimeout: Double?
     @Option(name: .customLong("bcrypt-cost"), help: "bcrypt work factor for password hashes (4-31).") var bcryptCost: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
     @Option(name: .customLong("location-rate-limit"), help: "update.location messages per second per connection.")
@@ -86,6 +92,9 @@ struct HubOptions: ParsableArguments {
         set("maxFrameSize", maxFrameSize.map(ConfigContent.int))
         set("outboundQueueLength", outboundQueueLength.map(ConfigContent.int))
         set("closeGrace", closeGrace.map(ConfigContent.double))
+        set("requestHeadTimeout", requestHeadTimeout.map(ConfigContent.double))
+        set("requestBodyTimeout", requestBodyTimeout.map(ConfigContent.double))
+        set("keepAliveTimeout", keepAliveTimeout.map(ConfigContent.double))
         set("bcryptCost", bcryptCost.map(ConfigContent.int))
         set("logLevel", logLevel.map(ConfigContent.string))
         set("locationRateLimit", locationRateLimit.map(ConfigContent.double))

@@ -120,7 +120,10 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
             CapacityGateChannel(
                 inner: HubSocketChannel(
                     responder: responder, sockets: sockets,
-                    maxFrameSize: ClientSession.transportLimit(forMessageSize: configuration.maxFrameSize)
+                    maxFrameSize: ClientSession.transportLimit(forMessageSize: configuration.maxFrameSize),
+                    timeouts: RequestTimeouts(
+                        head: configuration.requestHeadTimeout, body: configuration.requestBodyTimeout, keepAlive: configuration.keepAliveTimeout
+                    )
                 ),
                 connections: connections
             )

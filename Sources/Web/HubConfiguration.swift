@@ -26,6 +26,13 @@ public struct HubConfiguration: Sendable {
     /// After the hub closes a socket (1008, 1001), how long the client has to read its close
     /// frame and answer before the connection is cut.
     public var closeGrace: Duration = .seconds(5)
+    /// HTTP/1 requests, the WebSocket handshake included: a head must be complete this long
+    /// after the accept (first request) or after its first byte (later ones), else 408.
+    public var requestHeadTimeout: Duration = .seconds(10)
+    /// A request body must be complete this long after its head, else 408.
+    public var requestBodyTimeout: Duration = .seconds(60)
+    /// How long a keep-alive connection may wait for its next request before it is closed.
+    public var keepAliveTimeout: Duration = .seconds(60)
     /// Threads of the NIO event loops that run every socket (and the trip actors); nil means
     /// one per core.
     public var eventLoops: Int?
@@ -120,6 +127,16 @@ public struct HubConfiguration: Sendable {
             throw ConfigurationError("closeGrace must be a number of seconds above 0 and at most 3600, not \(grace).")
         }
         closeGrace = .milliseconds(Int64(grace * 1000))
+        let timeouts: [(String, WritableKeyPath<Self, Duration>)] = [
+            ("requestHeadTimeout", \.requestHeadTimeout), ("requestBodyTimeout", \.requestBodyTimeout), ("keepAliveTimeout", \.keepAliveTimeout),
+        ]
+        for (key, setting) in timeouts {
+            let seconds = reader.double(forKey: ConfigKey(key), default: defaults[keyPath: setting].seconds)
+            guard seconds >= 0.1, seconds <= 3600 else {
+                throw ConfigurationError("\(key) must be a number of seconds from 0.1 to 3600, not \(seconds).")
+            }
+            self[keyPath: setting] = .milliseconds(Int64(seconds * 1000))
+        }
         eventLoops = reader.int(forKey: "eventLoops")
         maxConnections = reader.int(forKey: "maxConnections")
         fileReserve = reader.int(forKey: "fileReserve", default: defaults.fileReserve)

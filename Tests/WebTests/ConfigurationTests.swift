@@ -53,6 +53,9 @@ struct ConfigurationTests {
         #expect(configuration.maxFrameSize == defaults.maxFrameSize)
         #expect(configuration.outboundQueueLength == defaults.outboundQueueLength)
         #expect(configuration.closeGrace == defaults.closeGrace)
+        #expect(configuration.requestHeadTimeout == defaults.requestHeadTimeout)
+        #expect(configuration.requestBodyTimeout == defaults.requestBodyTimeout)
+        #expect(configuration.keepAliveTimeout == defaults.keepAliveTimeout)
         #expect(configuration.tileURL == defaults.tileURL)
         #expect(configuration.operatorFeedInterval == defaults.operatorFeedInterval)
     }
@@ -65,6 +68,20 @@ struct ConfigurationTests {
         var configuration = HubConfiguration()
         configuration.host = host
         #expect(configuration.localBaseURL() == url)
+    }
+
+    @Test("HTTP timeouts: 10 s head, 60 s body, 60 s keep-alive unless the environment or a flag says otherwise")
+    func httpTimeouts() async throws {
+        let defaults = try await Self.resolve([])
+        #expect(defaults.requestHeadTimeout == .seconds(10))
+        #expect(defaults.requestBodyTimeout == .seconds(60))
+        #expect(defaults.keepAliveTimeout == .seconds(60))
+        let set = try await Self.resolve(
+            ["--keep-alive-timeout", "75"], environment: ["TAXI_HUB_REQUEST_HEAD_TIMEOUT": "2.5", "TAXI_HUB_REQUEST_BODY_TIMEOUT": "300"]
+        )
+        #expect(set.requestHeadTimeout == .milliseconds(2500))
+        #expect(set.requestBodyTimeout == .seconds(300))
+        #expect(set.keepAliveTimeout == .seconds(75))
     }
 
     @Test("the browser client's settings: tile URL (empty allowed), web root, operator feed interval")
@@ -95,6 +112,12 @@ struct ConfigurationTests {
         (["--outbound-queue-length", "0"], "outboundQueueLength"),
         (["--close-grace", "0"], "closeGrace"),
         (["--close-grace", "nan"], "closeGrace"),
+        (["--request-head-timeout", "0"], "requestHeadTimeout"),
+        (["--request-head-timeout", "0.05"], "requestHeadTimeout"),
+        (["--request-body-timeout", "3601"], "requestBodyTimeout"),
+        (["--keep-alive-timeout", "nan"], "keepAliveTimeout"),
+        (["--keep-alive-timeout", "3601"], "keepAliveTimeout"),
+        (["--request-body-timeout", "0"], "requestBodyTimeout"),
         (["--tile-url", "https://tiles.example/{z}.png"], "tileUrl"),
         (["--web-root", "/nonexistent-taxihub-client"], "webRoot"),
         (["--operator-feed-interval", "0"], "operatorFeedInterval"),

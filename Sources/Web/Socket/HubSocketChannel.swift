@@ -33,6 +33,8 @@ struct HubSocketChannel: ServerChildChannel, HTTPChannelHandler {
     let sockets: SocketController
     /// Largest frame the WebSocket decoder assembles; larger ones close the socket with 1009.
     let maxFrameSize: Int
+    /// How long a client may take over a request head, a body, or an idle keep-alive wait.
+    let timeouts: RequestTimeouts
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -52,6 +54,9 @@ struct HubSocketChannel: ServerChildChannel, HTTPChannelHandler {
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         guard case .success(let admission) = verdict.value else { throw ChannelError.inappropriateOperationForState }
+                        // The socket keeps itself alive with pings; no HTTP timer runs on its frames.
+                        let timeoutHandler = try channel.pipeline.syncOperations.context(handlerType: RequestTimeoutHandler.self)
+                        channel.pipeline.syncOperations.removeHandler(context: timeoutHandler, promise: nil)
                         try channel.pipeline.syncOperations.addHandler(sockets.makeFrameHandler(admission, channel: channel, logger: logger))
                         return .webSocket
                     }
@@ -76,6 +81,10 @@ struct HubSocketChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enableErrorHandling = false  // Hummingbird answers errors
             configuration.enableResponseHeaderValidation = false  // HTTPTypes validates already
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<UpgradeResult>.self)
+            try channel.pipeline.syncOperations.addHandler(
+                RequestTimeoutHandler(timeouts: timeouts, metrics: sockets.metrics), position: .before(upgradeHandler)
+            )
             return Value(upgradeResult: result, channel: channel)
         }
     }

@@ -11,6 +11,7 @@ final class HubMetrics: Sendable {
     private let connectionsOpen: Gauge
     private let slowClientsDropped: Counter
     private let loginsThrottled: [String: Counter]
+    private let connectionTimeouts: [RequestTimeoutHandler.Phase: Counter]
     private let messagesIn: [String: Counter]
     private let messagesOut: [String: Counter]
     private let errors: [String: Counter]
@@ -39,6 +40,9 @@ final class HubMetrics: Sendable {
         loginsThrottled = Dictionary(uniqueKeysWithValues: LoginThrottle.Refusal.Scope.allCases.map(\.rawValue).map { scope in
             (scope, registry.makeCounter(descriptor: .init(metricName: "taxihub_logins_throttled_total", unitName: "", helpText: "Log-in attempts refused with 429, by what was over its rate."), labels: [("scope", scope)]))
         })
+        connectionTimeouts = Dictionary(uniqueKeysWithValues: RequestTimeoutHandler.Phase.allCases.map { phase in
+            (phase, registry.makeCounter(descriptor: .init(metricName: "taxihub_connection_timeouts_total", unitName: "", helpText: "HTTP connections closed because the client was too slow: a request head or body (answered 408), or an idle connection."), labels: [("phase", phase.rawValue)]))
+        })
         messagesIn = Dictionary(uniqueKeysWithValues: Self.inboundTypes.map { type in
             (type, registry.makeCounter(descriptor: .init(metricName: "taxihub_messages_in_total", unitName: "", helpText: "Client messages received."), labels: [("type", type)]))
         })
@@ -65,6 +69,7 @@ final class HubMetrics: Sendable {
     func connectionClosed() { connectionsOpen.decrement(by: 1) }
     func slowClientDropped() { slowClientsDropped.increment() }
     func loginThrottled(scope: String) { loginsThrottled[scope]?.increment() }
+    func connectionTimedOut(phase: RequestTimeoutHandler.Phase) { connectionTimeouts[phase]?.increment() }
 
     func received(type: String?) {
         (messagesIn[type ?? "other"] ?? messagesIn["other"])?.increment()
