@@ -53,6 +53,8 @@ struct HubOptions: ParsableArguments {
     var loginRatePerAddress: Double?
     @Option(name: .customLong("login-rate-per-username"), help: "Failed log-ins per minute for one username.")
     var loginRatePerUsername: Double?
+    @Option(name: .customLong("max-password-checks"), help: "bcrypt hashes queued or running at once; more get 503.")
+    var maxPasswordChecks: Int?
     @Option(name: .customLong("cors-origins"), help: "Comma-separated origins whose pages may call the API (default: same origin only).")
     var corsOrigins: String?
     @Option(name: .customLong("tile-url"), help: "Street tiles for the browser client's map ({z}/{x}/{y} template; empty: plain map).")
@@ -107,6 +109,7 @@ struct HubOptions: ParsableArguments {
         set("benchRoutes", benchRoutes ? .bool(true) : nil)
         set("loginRatePerAddress", loginRatePerAddress.map(ConfigContent.double))
         set("loginRatePerUsername", loginRatePerUsername.map(ConfigContent.double))
+        set("maxPasswordChecks", maxPasswordChecks.map(ConfigContent.int))
         set("corsOrigins", corsOrigins.map(ConfigContent.string))
         set("tileUrl", tileURL.map(ConfigContent.string))
         set("webRoot", webRoot.map(ConfigContent.string))

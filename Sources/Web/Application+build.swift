@@ -77,8 +77,9 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         hub.evictPersisted(persisted.trips.values)
     }
 
-    let passwords = PasswordHasher(cost: configuration.bcryptCost)
+    let passwords = PasswordHasher(cost: configuration.bcryptCost, maxWaiting: configuration.maxPasswordChecks)
     let router = Router(context: HubRequestContext.self)
+    router.add(middleware: RefusalCountingMiddleware(metrics: metrics))
     router.add(middleware: CORSPolicyMiddleware(origins: configuration.corsOrigins))
     router.add(middleware: ReadinessMiddleware(startup: startup))
     router.add(middleware: IgnoreRangeMiddleware())
@@ -125,7 +126,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
                         head: configuration.requestHeadTimeout, body: configuration.requestBodyTimeout, keepAlive: configuration.keepAliveTimeout
                     )
                 ),
-                connections: connections
+                connections: connections, metrics: metrics
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "taxi-hub"),

@@ -74,6 +74,8 @@ public struct HubConfiguration: Sendable {
     public var loginRatePerAddress = 60.0
     /// Failed log-ins one username may have per minute (bursts of as many); then 429 until it refills.
     public var loginRatePerUsername = 10.0
+    /// bcrypt hashes (log-ins, sign-ups) queued or running at once; more get 503 with Retry-After.
+    public var maxPasswordChecks = 16
     /// How often operator sockets get every driver's position (`operator.drivers`).
     public var operatorFeedInterval: Duration = .milliseconds(250)
 
@@ -180,6 +182,10 @@ public struct HubConfiguration: Sendable {
         operatorFeedInterval = .milliseconds(Int64(feedInterval * 1000))
         loginRatePerAddress = reader.double(forKey: "loginRatePerAddress", default: defaults.loginRatePerAddress)
         loginRatePerUsername = reader.double(forKey: "loginRatePerUsername", default: defaults.loginRatePerUsername)
+        maxPasswordChecks = reader.int(forKey: "maxPasswordChecks", default: defaults.maxPasswordChecks)
+        guard (1...100_000).contains(maxPasswordChecks) else {
+            throw ConfigurationError("maxPasswordChecks must be between 1 and 100000, not \(maxPasswordChecks).")
+        }
         for (name, value) in [
             ("locationRateLimit", locationRateLimit), ("messageRateLimit", messageRateLimit), ("cellSize", cellSize), ("dispatchRadius", dispatchRadius),
             ("dispatchMaxRadius", dispatchMaxRadius), ("loginRatePerAddress", loginRatePerAddress),

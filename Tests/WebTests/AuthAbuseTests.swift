@@ -1,6 +1,10 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Hub
 import Hummingbird
+import NIOPosix
 import Testing
 
 @testable import Web
@@ -11,6 +15,21 @@ import Testing
 struct AuthAbuseTests {
     static func logIn(_ hub: LiveHub, _ username: String, _ password: String) async throws -> LiveHub.HTTPResult {
         try await hub.request("/api/log_in/", method: .post, json: ["username": username, "password": password])
+    }
+
+    /// A log-in over a fresh URLSession connection (the test client's connection runs one request at a time).
+    static func logInOnOwnConnection(port: Int, _ username: String, _ password: String) async throws -> LiveHub.HTTPResult {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/log_in/")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(jsonText(["username": username, "password": password]).utf8)
+        let session = URLSession(configuration: .ephemeral)
+        defer { session.finishTasksAndInvalidate() }
+        let (body, response) = try await session.data(for: request)
+        let http = try #require(response as? HTTPURLResponse)
+        var headers = HTTPFields()
+        if let retryAfter = http.value(forHTTPHeaderField: "Retry-After") { headers[.retryAfter] = retryAfter }
+        return LiveHub.HTTPResult(status: .init(code: http.statusCode), headers: headers, body: ByteBuffer(data: body))
     }
 
     @Test("failed log-ins of one username are throttled with 429 and Retry-After; other usernames go on")
@@ -155,6 +174,46 @@ struct AuthAbuseTests {
             let refresh = try await hub.request("/api/token/refresh/", method: .post, json: ["refresh": rider.access])
             #expect(refresh.status == .unauthorized)
         }
+    }
+
+    @Test("log-ins past maxPasswordChecks get 503 busy with Retry-After at once; the others log in")
+    func passwordChecksAreBounded() async throws {
+        try await LiveHub.run {
+            $0.bcryptCost = 12  // a quarter-second a hash: the checks overlap
+            $0.maxPasswordChecks = 1
+            $0.loginRatePerAddress = 1_000
+        } _: { hub in
+            _ = try await hub.signUp("busy@example.com")
+            let statuses = try await withThrowingTaskGroup(of: LiveHub.HTTPResult.self) { group in
+                // Each on a connection of its own, all at once.
+                for _ in 0..<6 { group.addTask { try await Self.logInOnOwnConnection(port: hub.port, "busy@example.com", LiveHub.password) } }
+                return try await group.reduce(into: [LiveHub.HTTPResult]()) { $0.append($1) }
+            }
+            let busy = statuses.filter { $0.status == .serviceUnavailable }
+            #expect(statuses.allSatisfy { $0.status == .ok || $0.status == .serviceUnavailable }, "\(statuses.map(\.status))")
+            #expect(statuses.contains { $0.status == .ok })
+            #expect(!busy.isEmpty)
+            for refused in busy {
+                #expect(refused.headers[.retryAfter] == "1")
+                #expect(try parseJSONObject(String(buffer: refused.body))["code"] as? String == "busy")
+            }
+            let metrics = String(buffer: try await hub.request("/metrics").body)
+            #expect(metrics.contains(#"taxihub_http_refusals_total{status="503"} \#(busy.count)"#))
+        }
+    }
+
+    @Test("bcrypt runs on threads of its own at nice 10, never on an event loop")
+    func hashingThreadsYield() async throws {
+        let hasher = PasswordHasher(cost: 4)
+        let (nice, onEventLoop) = try await hasher.run {
+            errno = 0
+            return (getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0), MultiThreadedEventLoopGroup.currentEventLoop != nil)
+        }
+        #expect(nice == PasswordHasher.niceness)
+        #expect(!onEventLoop)
+        let hash = try await hasher.hash("correct horse")
+        #expect(try await hasher.verify("correct horse", against: hash))
+        #expect(try await !hasher.verify("wrong horse", against: hash))
     }
 }
 

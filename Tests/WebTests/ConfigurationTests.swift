@@ -40,6 +40,9 @@ struct ConfigurationTests {
         }
         let loops = try await Self.resolve([], environment: ["TAXI_HUB_EVENT_LOOPS": "1"], file: nil)
         #expect(loops.eventLoops == 1)
+        let checks = try await Self.resolve([], environment: ["TAXI_HUB_MAX_PASSWORD_CHECKS": "8"], file: nil)
+        #expect(checks.maxPasswordChecks == 8)
+        #expect(try await Self.resolve(["--max-password-checks", "3"]).maxPasswordChecks == 3)
     }
 
     @Test("the shipped config file holds the defaults")
@@ -58,6 +61,7 @@ struct ConfigurationTests {
         #expect(configuration.keepAliveTimeout == defaults.keepAliveTimeout)
         #expect(configuration.tileURL == defaults.tileURL)
         #expect(configuration.operatorFeedInterval == defaults.operatorFeedInterval)
+        #expect(configuration.maxPasswordChecks == defaults.maxPasswordChecks)
     }
 
     @Test("clients on this machine reach a hub on a wildcard address over loopback", arguments: [
@@ -125,6 +129,7 @@ struct ConfigurationTests {
         (["--login-rate-per-address", "0"], "loginRatePerAddress"),
         (["--login-rate-per-address", "nan"], "loginRatePerAddress"),
         (["--login-rate-per-username", "0"], "loginRatePerUsername"),
+        (["--max-password-checks", "0"], "maxPasswordChecks"),
         (["--cors-origins", "app.example.com"], "corsOrigins"),
         (["--cors-origins", "https://app.example.com/"], "corsOrigins"),
     ])

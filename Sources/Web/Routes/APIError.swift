@@ -29,6 +29,16 @@ struct APIError: HTTPResponseError {
     static let notFound = detail(.notFound, "Not found.")
 }
 
+extension PasswordHasher.Busy: HTTPResponseError {
+    var status: HTTPResponse.Status { .serviceUnavailable }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var error = APIError.detail(status, "Too many password checks at once; try again in a second.", code: "busy")
+        error.headers[.retryAfter] = "1"
+        return try error.response(from: request, context: context)
+    }
+}
+
 /// Builds JSON responses.
 enum JSONResponse {
     static func make(status: HTTPResponse.Status = .ok, json: String) -> Response {

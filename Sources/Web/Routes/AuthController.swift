@@ -112,7 +112,7 @@ struct AuthController: Sendable {
             error.headers[.retryAfter] = String(refusal.retryAfter)
             throw error
         }
-        guard let user = users.user(username: username), await passwords.verify(password, against: user.passwordHash) else {
+        guard let user = users.user(username: username), try await passwords.verify(password, against: user.passwordHash) else {
             throttle.failed(username: username)
             throw APIError.detail(.unauthorized, "No active account found with the given credentials")
         }

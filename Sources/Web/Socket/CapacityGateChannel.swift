@@ -10,10 +10,11 @@ struct CapacityGateChannel: ServerChildChannel {
 
     let inner: HubSocketChannel
     let connections: ConnectionRegistry
+    let metrics: HubMetrics
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            try channel.pipeline.syncOperations.addHandler(UpgradeCapacityGate(connections: connections), position: .first)
+            try channel.pipeline.syncOperations.addHandler(UpgradeCapacityGate(connections: connections, metrics: metrics), position: .first)
             return value
         }
     }
@@ -40,10 +41,12 @@ final class UpgradeCapacityGate: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private let connections: ConnectionRegistry
+    private let metrics: HubMetrics
     private var head: ByteBuffer?
 
-    init(connections: ConnectionRegistry) {
+    init(connections: ConnectionRegistry, metrics: HubMetrics) {
         self.connections = connections
+        self.metrics = metrics
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -62,6 +65,7 @@ final class UpgradeCapacityGate: ChannelInboundHandler, RemovableChannelHandler 
         let lines = text[..<end.lowerBound].lowercased().split(separator: "\r\n")
         let isUpgrade = lines.contains { $0.hasPrefix("upgrade:") && $0.contains("websocket") }
         if isUpgrade, let reason = connections.refusal {
+            metrics.httpRefused(status: 503)
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: Self.response(refusing: reason))), promise: nil)
             context.close(promise: nil)
         } else {

@@ -59,11 +59,15 @@ struct SocketController: Sendable {
             return .success(.echo)
         }
         guard uri.path == Self.path else {
+            metrics.httpRefused(status: 404)
             return .failure(APIError.notFound)
         }
         switch await admit(token: uri.queryParameters.get("token")) {
         case .success(let user): return .success(.session(user))
-        case .failure(let refusal): return .failure(Self.response(to: refusal))
+        case .failure(let refusal):
+            let response = Self.response(to: refusal)
+            metrics.httpRefused(status: response.status.code)
+            return .failure(response)
         }
     }
 
@@ -87,6 +91,7 @@ struct SocketController: Sendable {
     func makeFrameHandler(_ admission: Admission, channel: any Channel, logger: Logger) -> any ChannelHandler {
         let userID: Int? = if case .session(let user) = admission { user.id } else { nil }
         guard let slot = connections.reserve(for: userID) else {
+            metrics.socketClosed(.atCapacity)
             return RefusedSocketHandler(reason: "The hub or this account is at its connection limit; try again later.")
         }
         guard case .session(let user) = admission else {
@@ -117,7 +122,7 @@ struct SocketController: Sendable {
         }
         return SocketFrameHandler(
             connection: connection, pump: pump, session: session,
-            maxMessageSize: ClientSession.transportLimit(forMessageSize: maxMessageSize), logger: logger
+            maxMessageSize: ClientSession.transportLimit(forMessageSize: maxMessageSize), metrics: metrics, logger: logger
         )
     }
 

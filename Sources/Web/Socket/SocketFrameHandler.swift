@@ -19,6 +19,7 @@ final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let session: ClientSession
     /// Longest message assembled from fragments; longer ones close the socket with 1009.
     private let maxMessageSize: Int
+    private let metrics: HubMetrics
     private let logger: Logger
     /// The message being assembled from fragments, and whether it is text.
     private var fragments: ByteBuffer?
@@ -28,11 +29,12 @@ final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var heardFrom = false
     private var pinging: RepeatedTask?
 
-    init(connection: ClientConnection, pump: InboundPump, session: ClientSession, maxMessageSize: Int, logger: Logger) {
+    init(connection: ClientConnection, pump: InboundPump, session: ClientSession, maxMessageSize: Int, metrics: HubMetrics, logger: Logger) {
         self.connection = connection
         self.pump = pump
         self.session = session
         self.maxMessageSize = maxMessageSize
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -49,6 +51,15 @@ final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
         pinging = nil
         pump.end()
         context.fireChannelInactive()
+    }
+
+    /// NIO's decoder refused a frame (its protocol error handler has sent the close frame):
+    /// counted by reason; the connection is closing.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? NIOWebSocketError {
+            metrics.socketClosed(error == .invalidFrameLength ? .tooLarge : .protocolError)
+        }
+        context.fireErrorCaught(error)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -69,7 +80,8 @@ final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
             finishIfComplete(frame, context: context)
         case .continuation:
             guard var message = fragments else {
-                close(context: context, code: .protocolError, reason: "A continuation frame without a message to continue.")
+                metrics.socketClosed(.protocolError)
+            close(context: context, code: .protocolError, reason: "A continuation frame without a message to continue.")
                 return
             }
             var data = frame.unmaskedData
@@ -106,6 +118,7 @@ final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let message = fragments else { return }
         guard message.readableBytes <= maxMessageSize else {
             fragments = nil
+            metrics.socketClosed(.tooLarge)
             close(context: context, code: .messageTooLarge, reason: "The message is larger than \(maxMessageSize) bytes.")
             return
         }
@@ -127,6 +140,7 @@ final class SocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         guard !awaitingPong else {
+            metrics.socketClosed(.noPong)
             logger.info("no pong within \(Self.pingInterval.nanoseconds / 1_000_000_000) s: closing the socket")
             channel.close(promise: nil)
             return

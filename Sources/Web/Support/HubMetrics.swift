@@ -12,6 +12,8 @@ final class HubMetrics: Sendable {
     private let slowClientsDropped: Counter
     private let loginsThrottled: [String: Counter]
     private let connectionTimeouts: [RequestTimeoutHandler.Phase: Counter]
+    private let httpRefusals: [String: Counter]
+    private let socketCloses: [String: Counter]
     private let messagesIn: [String: Counter]
     private let messagesOut: [String: Counter]
     private let errors: [String: Counter]
@@ -27,6 +29,19 @@ final class HubMetrics: Sendable {
 
     static let inboundTypes = ClientMessage.knownTypes + ["other"]
     static let outboundTypes = ["echo.message", "trip.location", "error", "operator.drivers", "operator.stats"]
+    /// HTTP statuses counted one by one; any other status of 400 and above counts as "other".
+    static let refusalStatuses = [400, 401, 403, 404, 405, 408, 409, 413, 415, 429, 500, 503].map(String.init) + ["other"]
+    /// Why the hub closed a socket it refused to keep (slow readers count in their own counter).
+    enum SocketCloseReason: String, CaseIterable {
+        /// 1002: a frame broke the WebSocket protocol (e.g. a continuation without a message).
+        case protocolError = "protocol_error"
+        /// 1009: a message over the size limit.
+        case tooLarge = "too_large"
+        /// No pong within a ping interval.
+        case noPong = "no_pong"
+        /// 1013: two handshakes raced for the last free connection and this one lost.
+        case atCapacity = "at_capacity"
+    }
     static let errorCodes = [
         "bad_message", "unknown_type", "invalid", "forbidden", "not_found", "trip_taken", "invalid_transition",
         "rate_limited", "too_large",
@@ -39,6 +54,12 @@ final class HubMetrics: Sendable {
         slowClientsDropped = registry.makeCounter(descriptor: .init(metricName: "taxihub_slow_clients_dropped_total", unitName: "", helpText: "Sockets closed with 1008 because the client read too slowly (outbound queue overflow)."))
         loginsThrottled = Dictionary(uniqueKeysWithValues: LoginThrottle.Refusal.Scope.allCases.map(\.rawValue).map { scope in
             (scope, registry.makeCounter(descriptor: .init(metricName: "taxihub_logins_throttled_total", unitName: "", helpText: "Log-in attempts refused with 429, by what was over its rate."), labels: [("scope", scope)]))
+        })
+        httpRefusals = Dictionary(uniqueKeysWithValues: Self.refusalStatuses.map { status in
+            (status, registry.makeCounter(descriptor: .init(metricName: "taxihub_http_refusals_total", unitName: "", helpText: "HTTP answers of 400 and above (routes, files, refused upgrades), by status."), labels: [("status", status)]))
+        })
+        socketCloses = Dictionary(uniqueKeysWithValues: SocketCloseReason.allCases.map(\.rawValue).map { reason in
+            (reason, registry.makeCounter(descriptor: .init(metricName: "taxihub_socket_closes_total", unitName: "", helpText: "Sockets the hub closed for breaking its rules, by reason."), labels: [("reason", reason)]))
         })
         connectionTimeouts = Dictionary(uniqueKeysWithValues: RequestTimeoutHandler.Phase.allCases.map { phase in
             (phase, registry.makeCounter(descriptor: .init(metricName: "taxihub_connection_timeouts_total", unitName: "", helpText: "HTTP connections closed because the client was too slow: a request head or body (answered 408), or an idle connection."), labels: [("phase", phase.rawValue)]))
@@ -70,6 +91,8 @@ final class HubMetrics: Sendable {
     func slowClientDropped() { slowClientsDropped.increment() }
     func loginThrottled(scope: String) { loginsThrottled[scope]?.increment() }
     func connectionTimedOut(phase: RequestTimeoutHandler.Phase) { connectionTimeouts[phase]?.increment() }
+    func httpRefused(status: Int) { (httpRefusals[String(status)] ?? httpRefusals["other"])?.increment() }
+    func socketClosed(_ reason: SocketCloseReason) { socketCloses[reason.rawValue]?.increment() }
 
     func received(type: String?) {
         (messagesIn[type ?? "other"] ?? messagesIn["other"])?.increment()
