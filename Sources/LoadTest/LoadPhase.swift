@@ -16,6 +16,11 @@ struct LoadPhase {
         log("creating or reusing \(settings.drivers) drivers and \(settings.riders) riders via /bench/users")
         let driverUsers = try await endpoint.benchUsers(prefix: "\(settings.userPrefix)-driver", count: settings.drivers, group: "driver")
         let riderUsers = try await endpoint.benchUsers(prefix: "\(settings.userPrefix)-rider", count: settings.riders, group: "rider")
+        let flood = settings.loginRate > 0
+            ? LoginFlood(endpoint: endpoint, rate: settings.loginRate, accounts: settings.loginAccounts, prefix: settings.userPrefix, period: settings.loginPeriod)
+            : nil
+        if let flood { log("signing up or reusing \(flood.accounts) accounts for the log-in flood (bcrypt on the hub: a moment)") }
+        let loginUsernames = try await flood?.prepareAccounts() ?? []
         let city = CityModel(drivers: settings.drivers)
         let measurements = Measurements()
         let simulation = Simulation(
@@ -70,6 +75,10 @@ struct LoadPhase {
         let first = try await Checkpoint.take(measurements, hub: endpoint)
         measurements.startWindow(at: first.time)
         log("warm-up over; measuring for \(settings.duration) s")
+        let windowEnd = first.time + UInt64(settings.duration * 1e9)
+        let logins = flood.map { flood in
+            Task { await flood.run(usernames: loginUsernames, from: first.time, until: windowEnd, measurements: measurements) }
+        }
         try await Task.sleep(for: .milliseconds(Int64(settings.duration * 1000)))
         measurements.endWindow(at: MonotonicClock.nanoseconds())
         let last = try await Checkpoint.take(measurements, hub: endpoint)
@@ -78,7 +87,8 @@ struct LoadPhase {
         drops.cancel()
         watchdog.cancel()
         try await Task.sleep(for: .seconds(1))
-        let results = PhaseResults(from: first, to: last, measurements: measurements)
+        var results = PhaseResults(from: first, to: last, measurements: measurements)
+        results.logins = await logins?.value
         try await leaveNoTripOpen(simulation)
         progress.cancel()
         await Connector.closeAll(pool.openClients)

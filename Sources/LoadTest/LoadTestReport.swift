@@ -102,6 +102,8 @@ public struct LoadTestReport: Codable, Sendable {
     public var cpuPerMessageRatio: Double?
     public var cpuPerFrameRatio: Double?
     public var idle: IdleResults?
+    /// With `--login-rate`: the log-ins' answers and the location latency with and without them.
+    public var logins: LoginFloodResults?
     /// Each round on its own; the fields above sum every round.
     public var rounds: [Round] = []
     public var warnings: [String] = []
@@ -128,6 +130,7 @@ public struct LoadTestReport: Codable, Sendable {
                 )
             )
         }
+        logins = loads.last?.logins
         if let first = loads.first { record(load: loads.dropFirst().reduce(first) { $0.adding($1) }) }
         if let first = baselines.first { record(baseline: baselines.dropFirst().reduce(first) { $0.adding($1) }) }
     }
@@ -244,6 +247,16 @@ public struct LoadTestReport: Codable, Sendable {
                         + "\(round.echoP99Ms.map { Format.milliseconds($0) + " ms" } ?? "–") | \(round.cpuPerMessageRatio.map(Format.ratio) ?? "–") |"
                 )
             }
+        }
+        if let logins {
+            lines += [
+                "", "Log-ins: \(logins.ratePerS.formatted())/s, switched on and off every \(logins.periodS.formatted()) s of the window", "",
+                "| latency (ms) | count | p50 | p99 | p99.9 | max |", "|---|---:|---:|---:|---:|---:|",
+                Self.row("location → rider, log-ins off", logins.locationLatencyWithoutLoginsMs),
+                Self.row("location → rider, log-ins on", logins.locationLatencyWithLoginsMs),
+                Self.row("log-in answered 200", logins.loginLatencyMs),
+                "", "| log-ins | \(logins.attempted) sent: " + logins.answers.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + " |",
+            ]
         }
         if let idle {
             lines += [

@@ -37,6 +37,12 @@ public struct LoadTestSettings: Sendable {
     public var threads = 2
     /// Users are `PREFIX-driver-N` and `PREFIX-rider-N`, created (or reused) through `/bench/users`.
     public var userPrefix = "loadtest"
+    /// Log-ins per second while the flood is on (0: none). Each is a real `POST /api/log_in/`
+    /// of one of `loginAccounts` accounts, switched on and off every `loginPeriod` seconds of
+    /// the measured window, so location latency is measured with and without it in one run.
+    public var loginRate = 0.0
+    public var loginAccounts = 20
+    public var loginPeriod = 5.0
     /// Seed of the simulation's random choices.
     public var seed: UInt64 = 1
     /// Seconds between deliberate drops of `dropShare` of the open sockets (0: none).
@@ -72,6 +78,9 @@ public struct LoadTestSettings: Sendable {
                 "\(sourceAddresses.count) source addresses × \(connectionsPerAddress) connections are too few; add addresses."
             )
         }
+        if !(loginRate >= 0 && loginRate <= 10_000) { problems.append("--login-rate must be in [0, 10000] per second.") }
+        if loginRate > 0 && (loginAccounts < 1 || !(loginPeriod >= 1)) { problems.append("--login-accounts must be at least 1 and --login-period at least 1 s.") }
+        if loginRate > 0 && drivers == 0 { problems.append("--login-rate measures location latency under log-ins: it needs --drivers > 0.") }
         return problems
     }
 }

@@ -31,6 +31,10 @@ final class Measurements: Sendable {
         var total = Kind.allCases.map { _ in Latency.emptyHistogram() }
         /// Location latencies since the last progress line.
         var recentLocation = Latency.emptyHistogram()
+        /// Location latencies received while the log-in flood was on, and while it was off
+        /// (filled only in runs with a flood).
+        var locationWithLogins = Latency.emptyHistogram()
+        var locationWithoutLogins = Latency.emptyHistogram()
     }
 
     private struct Races {
@@ -49,6 +53,9 @@ final class Measurements: Sendable {
     private let windowStart = Atomic<UInt64>(0)
     private let windowEnd = Atomic<UInt64>(0)
 
+    /// 0: no log-in flood in this run; 1: a flood, off now; 2: a flood, on now.
+    private let loginFlood = Atomic<Int>(0)
+
     func startWindow(at time: UInt64) { windowStart.store(time, ordering: .releasing) }
     func endWindow(at time: UInt64) { windowEnd.store(time, ordering: .releasing) }
 
@@ -64,8 +71,27 @@ final class Measurements: Sendable {
         guard inWindow(sentAt) else { return }
         histograms.withLock { histograms in
             Latency.record(from: sentAt, to: now, in: &histograms.total[kind.rawValue])
-            if kind == .location { Latency.record(from: sentAt, to: now, in: &histograms.recentLocation) }
+            if kind == .location {
+                Latency.record(from: sentAt, to: now, in: &histograms.recentLocation)
+                switch loginFlood.load(ordering: .relaxed) {
+                case 1: Latency.record(from: sentAt, to: now, in: &histograms.locationWithoutLogins)
+                case 2: Latency.record(from: sentAt, to: now, in: &histograms.locationWithLogins)
+                default: break
+                }
+            }
         }
+    }
+
+    /// Whether the log-in flood is on now.
+    var loginFloodOn: Bool { loginFlood.load(ordering: .relaxed) == 2 }
+
+    /// Switches the log-in flood on or off; from the first call on, location samples are also
+    /// filed under the flood's state when they arrive.
+    func setLoginFlood(on: Bool) { loginFlood.store(on ? 2 : 1, ordering: .relaxed) }
+
+    /// Location latency with the log-in flood on and with it off.
+    func locationByLoginFlood() -> (with: LatencySummary, without: LatencySummary) {
+        histograms.withLock { (LatencySummary($0.locationWithLogins), LatencySummary($0.locationWithoutLogins)) }
     }
 
     func histogram(_ kind: Kind) -> Histogram<UInt64> {

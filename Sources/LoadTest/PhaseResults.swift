@@ -48,6 +48,8 @@ struct PhaseResults: Sendable {
     var hubRestarted: Bool
     var hubResidentBytes: Int
     var generatorCPUSeconds: Double
+    /// The log-in flood's results, in a run with `--login-rate`.
+    var logins: LoginFloodResults?
 
     init(from start: Checkpoint, to end: Checkpoint, measurements: Measurements) {
         seconds = Double(end.time - start.time) / 1e9

@@ -46,6 +46,10 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Option(name: .customLong("user-prefix"), help: "Users are PREFIX-driver-N, PREFIX-rider-N (created or reused).")
     var userPrefix = "loadtest"
     @Option(help: "Seed of the simulation's random choices.") var seed: UInt64 = 1
+    @Option(help: "Log-ins per second while the log-in flood is on (0: none); start the hub with a high --login-rate-per-address.")
+    var loginRate = 0.0
+    @Option(help: "Accounts the log-in flood signs up (or reuses) and logs in, round robin.") var loginAccounts = 20
+    @Option(help: "Seconds the log-in flood stays on, then off, alternating through the window.") var loginPeriod = 5.0
     @Option(help: "Also write the results as JSON to this file.") var json: String?
     @Option(name: .customLong("drop-every"), help: "Every this many seconds, close --drop-share of the open sockets abruptly (0: never).")
     var dropEvery = 0.0
@@ -75,6 +79,9 @@ struct LoadTestCommand: AsyncParsableCommand {
         settings.threads = threads
         settings.userPrefix = userPrefix
         settings.seed = seed
+        settings.loginRate = loginRate
+        settings.loginAccounts = loginAccounts
+        settings.loginPeriod = loginPeriod
         settings.dropEvery = dropEvery
         settings.dropShare = dropShare
         settings.recordPath = record
