@@ -14,6 +14,8 @@ public final class Hub: Sendable {
         public var grid = CellGrid()
         /// Events per trip kept for `resume`.
         public var historyLength = 256
+        /// A bug planted on purpose by the simulator's planted-bug test; nil in the product.
+        @_spi(Simulation) public var plantedBug: PlantedBug?
 
         public init() {}
     }
@@ -23,16 +25,25 @@ public final class Hub: Sendable {
     public let changes: ChangeTracker
     public let drivers: DriverMap
     public let settings: Settings
+    /// Where the hub reads the time.
+    public let clock: any HubClock
+    /// Makes the id of each new trip.
+    private let newTripID: @Sendable () -> UUID
     /// Where trip actors run; nil: each on a queue of its own.
     private let executors: (any TripExecutors)?
     private let shards: [TripShard]
 
+    /// - Parameters:
+    ///   - clock: where time stamps and the age check of fixes read the time.
+    ///   - newTripID: the id of each new trip (random UUIDs; the simulator derives them from its seed).
     public init(
         changes: ChangeTracker = ChangeTracker(), settings: Settings = Settings(), executors: (any TripExecutors)? = nil,
-        shardCount: Int = 16
+        shardCount: Int = 16, clock: any HubClock = WallClock(), newTripID: @escaping @Sendable () -> UUID = { UUID() }
     ) {
         self.changes = changes
         self.settings = settings
+        self.clock = clock
+        self.newTripID = newTripID
         self.executors = executors
         self.users = UserDirectory(changes: changes)
         self.index = TripIndex()
@@ -67,7 +78,9 @@ public final class Hub: Sendable {
             drivers.join(mailbox, driverID: principal.userID)
         }
         var joined: Set<UUID> = []
-        for trip in index.trips(involving: principal.userID) where !trip.status.isFinished {
+        // In id order (here and in `disconnect`), not a set's: the order of the actor hops is then
+        // the same in every process, so the simulator replays a schedule from its seed.
+        for trip in index.trips(involving: principal.userID).sorted(by: { $0.id < $1.id }) where !trip.status.isFinished {
             guard let actor = tripActor(id: trip.id) else { continue }
             await actor.join(mailbox)
             joined.insert(trip.id)
@@ -81,7 +94,7 @@ public final class Hub: Sendable {
         if principal.group == .driver {
             trips.formUnion(drivers.leave(mailbox.connectionID))
         }
-        for id in trips {
+        for id in trips.sorted() {
             await tripActor(id: id)?.leave(mailbox.connectionID)
         }
     }
@@ -91,7 +104,7 @@ public final class Hub: Sendable {
     public func createTrip(_ request: TripRequest, by sender: Principal, from mailbox: any Mailbox)
         async throws(HubError) -> TripView
     {
-        let trip = try TripRules.newTrip(request, by: sender)
+        let trip = try TripRules.newTrip(request, by: sender, id: newTripID(), at: clock.now())
         // Recorded before the trip can be found, so a racing accept's record is always the later one.
         changes.record(trip)
         let actor = register(trip, track: [], openedBy: mailbox)
@@ -131,7 +144,7 @@ public final class Hub: Sendable {
         guard sender.group == .driver else {
             throw HubError(.forbidden, "Only drivers send locations.")
         }
-        try LocationRules.validate(fix)
+        try LocationRules.validate(fix, now: clock.now())
         let activeTrip = drivers.move(mailbox.connectionID, to: fix.point)
         changes.record(DriverPosition(driverID: sender.userID, fix: fix))
         return activeTrip.flatMap(tripActor(id:))
@@ -162,8 +175,8 @@ public final class Hub: Sendable {
     @discardableResult
     private func register(_ trip: Trip, track: [TrackPoint], openedBy creator: (any Mailbox)?) -> TripActor {
         let actor = TripActor(
-            trip: trip, track: track, historyLength: settings.historyLength,
-            executor: executors?.executor(forTripOpenedBy: creator),
+            trip: trip, track: track, historyLength: settings.historyLength, clock: clock,
+            plantedBug: settings.plantedBug, executor: executors?.executor(forTripOpenedBy: creator),
             users: users, index: index, changes: changes, drivers: drivers
         )
         shard(for: trip.id).actors.withLock { $0[trip.id] = actor }

@@ -46,9 +46,12 @@ public actor TripActor {
     private let index: TripIndex
     private let changes: ChangeTracker
     private let drivers: DriverMap
+    private let clock: any HubClock
+    private let plantedBug: PlantedBug?
 
     init(
-        trip: Trip, track: [TrackPoint], historyLength: Int, executor: (any SerialExecutor)?,
+        trip: Trip, track: [TrackPoint], historyLength: Int, clock: any HubClock, plantedBug: PlantedBug?,
+        executor: (any SerialExecutor)?,
         users: UserDirectory, index: TripIndex, changes: ChangeTracker, drivers: DriverMap
     ) {
         self.queue = executor.map(Queue.given) ?? .own(OwnQueue())
@@ -59,6 +62,8 @@ public actor TripActor {
         self.index = index
         self.changes = changes
         self.drivers = drivers
+        self.clock = clock
+        self.plantedBug = plantedBug
     }
 
     public var current: Trip { trip }
@@ -106,7 +111,7 @@ public actor TripActor {
     /// Validates and applies an update; on success the sender joins the group and everyone
     /// in it gets the new state once, and drivers the trip was offered to learn it left `REQUESTED`.
     func update(_ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox) throws(HubError) -> TripView {
-        let next = try TripRules.apply(update, by: sender, to: trip)
+        let next = try TripRules.apply(update, by: sender, to: stateToCheck(for: update), at: clock.now())
         // A driver takes one trip at a time: the claim is atomic across all trip actors.
         if next.status.isActive, !drivers.claim(trip.id, for: sender.userID) {
             throw HubError(.forbidden, "You are driving another trip; finish it before taking this one.")
@@ -117,7 +122,17 @@ public actor TripActor {
 
     /// Cancels the trip for its rider; the group and every driver it was offered to learn it.
     func cancel(by sender: Principal) throws(HubError) -> TripView {
-        commit(try TripRules.cancel(trip, by: sender))
+        commit(try TripRules.cancel(trip, by: sender, at: clock.now()))
+    }
+
+    /// The state `update` is checked against: the trip, unless the simulator planted
+    /// `acceptSkipsStatusCheck`, which checks an accept against the trip as if it still waited.
+    private func stateToCheck(for update: TripUpdate) -> Trip {
+        guard plantedBug == .acceptSkipsStatusCheck, update.status == .started else { return trip }
+        var waiting = trip
+        waiting.status = .requested
+        waiting.driverID = nil
+        return waiting
     }
 
     /// Records a location of the trip's driver while the trip is active: it gets the next `seq`,
