@@ -84,6 +84,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "HubSimulation",
+            dependencies: [
+                "Hub",
+                "Persistence",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BenchSupport",
             dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: strict
@@ -105,6 +114,7 @@ let package = Package(
             dependencies: [
                 "Web",
                 "LoadTest",
+                "HubSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -139,6 +149,11 @@ let package = Package(
         .testTarget(
             name: "HubTests",
             dependencies: ["Hub", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SimulationTests",
+            dependencies: ["HubSimulation", "Hub"],
             swiftSettings: strict
         ),
         .testTarget(

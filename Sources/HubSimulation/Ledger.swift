@@ -1,0 +1,55 @@
+import Foundation
+import Hub
+import Synchronization
+
+/// What a simulated operation ended with, as its task reports it to the harness.
+enum Outcome: Sendable {
+    case created(TripView)
+    case updated(TripView)
+    case canceled(TripView)
+    case refused(HubError)
+    case located
+    case connected(joined: Set<UUID>, resumes: [ResumeResult])
+    case disconnected
+    case flushed(succeeded: Bool)
+    /// The actors' own state, read at the end of a run.
+    case actorStates([Trip])
+}
+
+/// One `resume` a reconnecting client made.
+struct ResumeResult: Sendable {
+    let tripID: UUID
+    let lastSeen: Int64
+    let reply: Result<TripActor.ResumeReply, HubError>
+}
+
+/// The simulated operations' mailbox to the harness: each task adds its outcome when it ends,
+/// and the harness loop takes them after every step (both on the harness thread).
+final class Ledger: Sendable {
+    struct Entry: Sendable {
+        let operation: Int
+        let client: Int?
+        let outcome: Outcome
+    }
+
+    private let entries = Mutex<[Entry]>([])
+    /// Finished trips the hub evicted after a snapshot.
+    private let evicted = Mutex(0)
+
+    func add(_ entry: Entry) {
+        entries.withLock { $0.append(entry) }
+    }
+
+    func take() -> [Entry] {
+        entries.withLock { entries in
+            defer { entries = [] }
+            return entries
+        }
+    }
+
+    func countEvicted(_ count: Int) {
+        evicted.withLock { $0 += count }
+    }
+
+    var evictedCount: Int { evicted.withLock { $0 } }
+}

@@ -1,0 +1,76 @@
+@_spi(Simulation) import Hub
+
+/// The kinds of faults a run may inject (`taxi-hub simulate --faults`).
+public enum SimulationFault: String, Sendable, CaseIterable {
+    /// Snapshot writes fail (before or after committing) or stall, on the seed's schedule.
+    case store
+    /// The hub is thrown away at a random step and rebuilt from the store.
+    case crash
+    /// Clients stop reading for a while; their queued locations coalesce.
+    case slow
+}
+
+/// What one simulated run does. Everything else comes from the seed.
+public struct SimulationOptions: Sendable {
+    /// Steps of the workload phase (each runs one job or starts one client operation); the run
+    /// then drains what is in flight and checks the end state.
+    public var steps = 1_000
+    public var faults: Set<SimulationFault> = Set(SimulationFault.allCases)
+    /// Print every trace line to standard error as the run goes (to study one seed).
+    public var printTrace = false
+    /// A bug planted in the hub, to prove the simulator finds it (planted-bug test only).
+    @_spi(Simulation) public var plantedBug: PlantedBug?
+    /// Where the runs keep their SQLite files (one folder per run, removed after it).
+    public var directory: String
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+}
+
+/// A broken invariant: where and what, with the last events of the trip involved.
+public struct SimulationFailure: Error, Sendable, CustomStringConvertible {
+    public let seed: UInt64
+    public let step: Int
+    public let message: String
+    /// The last events of the trip involved (or of the run), oldest first.
+    public let trace: [String]
+
+    public var description: String {
+        var text = "seed \(seed) failed at step \(step): \(message)\n"
+        text += "  replay: TAXI_HUB_SIM_SEED=\(seed) swift test --filter SimulationTests  |  taxi-hub simulate --seed \(seed)\n"
+        text += "  last events:\n"
+        for line in trace { text += "    \(line)\n" }
+        return text
+    }
+}
+
+/// What one run did.
+public struct SimulationResult: Sendable {
+    public let seed: UInt64
+    /// Steps taken (workload and drain).
+    public let steps: Int
+    /// Jobs the scheduler ran.
+    public let jobs: Int
+    /// Invariant evaluations (one per invariant per trip, driver or connection checked).
+    public let invariantChecks: Int
+    /// Crash-and-recover cycles.
+    public let crashes: Int
+    /// Snapshot writes that reached the store, and those that failed.
+    public let writes: Int
+    public let failedWrites: Int
+    /// Resumes whose client had seen a `seq` the recovered trip no longer has (changes lost in a
+    /// crash, which the rules allow): such a client keeps a state the hub forgot.
+    public let staleResumes: Int
+    /// Requests the hub refused, by error code (`trip_taken`: accept races lost).
+    public let refusals: [String: Int]
+    /// Events `resume` replayed to reconnected clients.
+    public let replayedEvents: Int
+    /// Replayed events a client never read because its connection dropped while they were queued
+    /// behind live events with a higher `seq`; it then resumes after that `seq`, so they are lost
+    /// to it (a property of protocol §3.5 the simulator found; counted, not failed).
+    public let lostReplays: Int
+    /// A digest of the run's whole trace: the same seed gives the same digest.
+    public let digest: UInt64
+    public let failure: SimulationFailure?
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Synchronization
+
+/// Runs seeded simulations, each on a thread of its own (a run blocks its thread on store I/O,
+/// so it never runs on the cooperative pool), and sums them up.
+public enum Simulator {
+    /// Runs one seed to its end.
+    public static func run(seed: UInt64, options: SimulationOptions) async -> SimulationResult {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: Simulation(seed: seed, options: options).run())
+            }
+            // Deep call chains (GRDB, the runtime's job entry points) need more than a default thread stack on some systems.
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
+    /// The seeds of a batch: `first`, `first + 1`, … (each seed stands alone; neighbours are
+    /// as unrelated as any two).
+    public static func seeds(from first: UInt64, count: Int) -> [UInt64] {
+        (0..<UInt64(max(0, count))).map { first &+ $0 }
+    }
+}
+
+/// The sum of many runs, for the command's summary and the suite's report.
+public struct SimulationSummary: Sendable {
+    public private(set) var runs = 0
+    public private(set) var steps = 0
+    public private(set) var jobs = 0
+    public private(set) var invariantChecks = 0
+    public private(set) var crashes = 0
+    public private(set) var writes = 0
+    public private(set) var failedWrites = 0
+    public private(set) var staleResumes = 0
+    public private(set) var refusals: [String: Int] = [:]
+    public private(set) var replayedEvents = 0
+    public private(set) var lostReplays = 0
+    public private(set) var failures: [SimulationFailure] = []
+    private var digests: [UInt64: UInt64] = [:]
+
+    public init() {}
+
+    public mutating func add(_ result: SimulationResult) {
+        runs += 1
+        steps += result.steps
+        jobs += result.jobs
+        invariantChecks += result.invariantChecks
+        crashes += result.crashes
+        writes += result.writes
+        failedWrites += result.failedWrites
+        staleResumes += result.staleResumes
+        refusals.merge(result.refusals, uniquingKeysWith: +)
+        replayedEvents += result.replayedEvents
+        lostReplays += result.lostReplays
+        if let failure = result.failure { failures.append(failure) }
+        digests[result.seed] = result.digest
+    }
+
+    /// One digest of every run's trace, in seed order: the same seeds give the same digest, in
+    /// any process and whatever order the runs finished in.
+    public var digest: UInt64 {
+        var digest: UInt64 = 0xCBF2_9CE4_8422_2325
+        for (_, value) in digests.sorted(by: { $0.key < $1.key }) {
+            digest = (digest ^ value) &* 0x0000_0100_0000_01B3
+        }
+        return digest
+    }
+
+    public var description: String {
+        var text = "\(runs) runs, \(steps) steps, \(jobs) jobs, \(invariantChecks) invariant checks, "
+        text += "\(crashes) crashes, \(writes) snapshot writes (\(failedWrites) failed), \(replayedEvents) events replayed by resume "
+        text += "(\(lostReplays) lost unread with their connection), "
+        text += "\(staleResumes) stale resumes after lost changes, refusals "
+        text += refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "; "
+        text += failures.isEmpty ? "no failures" : "\(failures.count) failed: seeds \(failures.map(\.seed).sorted())"
+        return text + "; trace digest " + String(digest, radix: 16)
+    }
+}
