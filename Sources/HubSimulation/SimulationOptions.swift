@@ -59,9 +59,15 @@ public struct SimulationResult: Sendable {
     /// Snapshot writes that reached the store, and those that failed.
     public let writes: Int
     public let failedWrites: Int
-    /// Resumes whose client had seen a `seq` the recovered trip no longer has (changes lost in a
-    /// crash, which the rules allow): such a client keeps a state the hub forgot.
+    /// Clients that, at a recovery, had seen a `seq` of a trip beyond the recovered one (changes
+    /// lost in the crash, as the rules allow): their `resume` replays nothing, and the hub will
+    /// number new events with `seq`s they already saw.
     public let staleResumes: Int
+    /// Events such clients then got with a `seq` they had already seen (a different event under
+    /// a reused number), and how many of them were trip states; a client that drops `seq`s it has
+    /// seen, as the browser client does, misses them.
+    public let reusedSeqs: Int
+    public let reusedStateSeqs: Int
     /// Requests the hub refused, by error code (`trip_taken`: accept races lost).
     public let refusals: [String: Int]
     /// Events `resume` replayed to reconnected clients.

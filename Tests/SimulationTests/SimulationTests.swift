@@ -10,11 +10,15 @@ import Testing
 /// - `TAXI_HUB_SIM_RUNS=N`: run N seeds (default `defaultRuns`, about 2 minutes on the debug build here).
 @Suite("Simulation")
 struct SimulationTests {
-    /// Seeds that once failed, replayed on every run.
-    static let regressionSeeds: [UInt64] = [1, 2, 3]
+    /// Seeds that once failed, replayed on every run (with the default options, 1,000 steps).
+    /// - 116: a rider read a live location past a gap, then its connection dropped with the
+    ///   replay of the gap still queued (protocol §3.5); now counted as a lost replay.
+    /// - 130, 137, 178, 247: `resume` sent the current state (history lost in a crash) with the
+    ///   `seq` of the newest live event; the harness had counted it a duplicate.
+    static let regressionSeeds: [UInt64] = [116, 130, 137, 178, 247]
 
     /// Seeds per CI run (about 2 minutes of the debug build on the 2-core machine).
-    static let defaultRuns = 40
+    static let defaultRuns = 600
 
     static func options() -> SimulationOptions {
         SimulationOptions(directory: FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-sim").path)
@@ -87,5 +91,8 @@ struct SimulationTests {
         let failure = try #require(found)
         print("planted bug found: \(failure)")
         #expect(!failure.trace.isEmpty)
+        // The same seed without the bug passes: the bug, not the harness, failed the run.
+        let clean = await Simulator.run(seed: failure.seed, options: Self.options())
+        #expect(clean.failure == nil, "\(clean.failure.map { "\($0)" } ?? "")")
     }
 }

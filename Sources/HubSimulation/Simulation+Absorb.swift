@@ -1,0 +1,170 @@
+import Foundation
+@_spi(Simulation) import Hub
+
+/// What happened in a step, taken in by the harness: operations' outcomes, what clients read,
+/// the store's writes. Order and duplicate checks of what clients read happen here.
+extension Simulation {
+    /// Takes the outcomes of finished operations, what clients read and the store's writes.
+    func absorb() throws {
+        for entry in ledger.take() {
+            pendingOperations -= 1
+            try absorb(entry)
+        }
+        for index in clients.indices {
+            guard let mailbox = clients[index].mailbox else { continue }
+            try absorb(mailbox, client: index)
+        }
+        try absorbStoreRecords()
+    }
+
+    func absorb(_ entry: Ledger.Entry) throws {
+        guard let index = entry.client else {
+            if case .flushed(let succeeded) = entry.outcome {
+                flushInFlight = false
+                log("snapshot \(succeeded ? "written" : "failed")")
+            }
+            return
+        }
+        clients[index].busy = false
+        let who = name(index)
+        switch entry.outcome {
+        case .created(let view):
+            ensure(view.trip.id)
+            trips[view.trip.id]!.acks.append((step, view.trip))
+            clients[index].joined.insert(view.trip.id)
+            log("\(who) got \(describe(view.trip))", trip: view.trip.id)
+        case .updated(let view):
+            let id = view.trip.id
+            ensure(id)
+            trips[id]!.acks.append((step, view.trip))
+            clients[index].joined.insert(id)
+            if view.trip.status == .started, view.trip.driverID == clients[index].principal.userID {
+                trips[id]!.winners.insert(clients[index].principal.userID)
+            }
+            log("\(who) got \(describe(view.trip))", trip: id)
+            invariantChecks += 1
+            if model(id).winners.count > 1 {
+                throw Failure(message: "\(name(id)) has more than one winner: drivers \(model(id).winners.sorted())", trip: id)
+            }
+        case .canceled(let view):
+            ensure(view.trip.id)
+            trips[view.trip.id]!.acks.append((step, view.trip))
+            log("\(who) got \(describe(view.trip))", trip: view.trip.id)
+        case .refused(let error):
+            refusals[error.code.rawValue, default: 0] += 1
+            log("\(who) refused: \(error.code.rawValue)")
+        case .located:
+            break
+        case .connected(let joined, let resumes):
+            clients[index].joined.formUnion(joined)
+            if let mailbox = clients[index].mailbox, let number = connectionNumber(mailbox) {
+                connections[number]!.resuming = false
+            }
+            for resume in resumes { try absorb(resume, client: index) }
+            log("\(who) joined \(joined.count) trips, resumed \(resumes.count)")
+        case .disconnected:
+            log("\(who) disconnected")
+        case .flushed, .actorStates:
+            break
+        }
+    }
+
+    func absorb(_ resume: ResumeResult, client index: Int) throws {
+        guard let mailbox = clients[index].mailbox, let number = connectionNumber(mailbox) else { return }
+        let id = resume.tripID
+        switch resume.reply {
+        case .success(.replay(let events)):
+            connections[number]?.streams[id, default: Stream()].lowerBound = resume.lastSeen
+            replayedEvents += events.count
+            log("\(name(index)) resumed \(name(id)) after \(resume.lastSeen): \(events.count) replayed", trip: id)
+        case .success(.currentState(let event)):
+            connections[number]?.streams[id, default: Stream()].lowerBound = event.seq
+            connections[number]?.streams[id, default: Stream()].currentState = event.seq
+            log("\(name(index)) resumed \(name(id)) after \(resume.lastSeen): current state \(event.seq)", trip: id)
+        case .failure(let error):
+            log("\(name(index)) resume of \(name(id)) refused: \(error.code.rawValue)", trip: id)
+        }
+    }
+
+    func absorb(_ mailbox: SimMailbox, client index: Int) throws {
+        guard let number = connectionNumber(mailbox) else { return }
+        let (received, coalesced) = mailbox.take()
+        for (trip, seq) in coalesced { connections[number]?.streams[trip, default: Stream()].coalesced.insert(seq) }
+        for item in received {
+            let event = item.event
+            let id = event.tripID
+            let seq = event.seq
+            var stream = connections[number]?.streams[id] ?? Stream()
+            invariantChecks += 1
+            switch item.arrival {
+            case .live:
+                // A current state `resume` sends instead of a replay may repeat the newest live event.
+                let resent = seq == stream.live.last && (stream.currentState == seq || connections[number]!.resuming)
+                if let previous = stream.live.last, seq <= previous, !(resent && event.isTripState) {
+                    throw Failure(
+                        message: "c\(number) (\(name(index))) got \(name(id)) seq \(seq) live after seq \(previous)", trip: id
+                    )
+                }
+                stream.live.append(seq)
+            case .replay:
+                if let previous = stream.replayed.last, seq <= previous {
+                    throw Failure(message: "c\(number) got a replay of \(name(id)) out of order: \(seq) after \(previous)", trip: id)
+                }
+                if stream.live.contains(seq) {
+                    throw Failure(message: "c\(number) got \(name(id)) seq \(seq) twice (live and replayed)", trip: id)
+                }
+                stream.replayed.append(seq)
+            }
+            connections[number]?.streams[id] = stream
+            if let ahead = clients[index].aheadOfHub[id] {
+                if seq <= ahead {
+                    reusedSeqs += 1
+                    if event.isTripState { reusedStateSeqs += 1 }
+                    log("c\(number) (\(name(index))) got \(name(id)) seq \(seq) again after the crash (it saw up to \(ahead))", trip: id)
+                } else {
+                    clients[index].aheadOfHub[id] = nil
+                }
+            }
+            clients[index].lastSeen[id] = max(clients[index].lastSeen[id] ?? 0, seq)
+            switch event {
+            case .trip(let view):
+                ensure(id)
+                trips[id]!.stateChanges.insert(view.trip.seq)
+                if view.trip.status == .requested, clients[index].principal.group == .driver, view.trip.driverID == nil {
+                    clients[index].offers.removeAll { $0 == id }
+                    clients[index].offers.append(id)
+                } else {
+                    clients[index].offers.removeAll { $0 == id }
+                }
+                log("c\(number) <- \(describe(view.trip))\(item.arrival == .replay ? " (replay)" : "")", trip: id)
+            case .location:
+                ensure(id)
+                trips[id]!.seenLocations.append((step, seq))
+                log("c\(number) <- \(name(id)) location \(seq)", trip: id, quiet: true)
+            }
+        }
+    }
+
+    func absorbStoreRecords() throws {
+        for record in store.takeRecords() {
+            if record.succeeded {
+                writes += 1
+                statusWrites += 1
+                lastSuccessfulDrain = max(lastSuccessfulDrain, record.drainStep)
+            } else {
+                failedWrites += 1
+                statusFailures += 1
+            }
+            log("store write of \(record.changes.count) (drained at step \(record.drainStep)): \(record.succeeded ? "ok" : record.committed ? "committed, reply lost" : "failed")")
+        }
+    }
+
+}
+
+extension HubEvent {
+    /// A trip's state (not a location).
+    var isTripState: Bool {
+        if case .trip = self { return true }
+        return false
+    }
+}

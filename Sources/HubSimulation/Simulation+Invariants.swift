@@ -1,0 +1,263 @@
+import Foundation
+@_spi(Simulation) import Hub
+
+import Persistence
+
+/// The invariants of issue 13, checked after every step, when a connection ends, around each
+/// crash and at the end of a run.
+extension Simulation {
+    /// After every step: trips move forward with one winner, the driver map agrees with the
+    /// trips, and the snapshot counters agree with the writes the store saw.
+    func checkStep() throws {
+        let live = hub.index.allTrips().sorted { $0.id < $1.id }
+        var seen: Set<UUID> = []
+        for trip in live {
+            seen.insert(trip.id)
+            try checkMove(of: trip)
+        }
+        for (id, model) in trips.sorted(by: { $0.value.number < $1.value.number }) where model.last != nil && !seen.contains(id) {
+            invariantChecks += 1
+            // Evicted: only a finished trip, and only once the store holds it.
+            guard model.last!.status.isFinished else {
+                throw Failure(message: "\(name(id)) vanished from the hub while \(model.last!.status.rawValue)", trip: id)
+            }
+            trips[id]?.last = nil
+        }
+        try checkDriverMap(live)
+        invariantChecks += 1
+        var counted: [TripStatus: Int] = [:]
+        for trip in live { counted[trip.status, default: 0] += 1 }
+        let reported = hub.index.countsByStatus()
+        guard reported == counted else {
+            throw Failure(message: "the index counts trips by status as \(reported); its trips say \(counted)", trip: nil)
+        }
+        invariantChecks += 1
+        let snapshots = status.current
+        guard snapshots.totalWrites == statusWrites, snapshots.totalFailures == statusFailures else {
+            throw Failure(
+                message: "snapshot status counts \(snapshots.totalWrites) writes and \(snapshots.totalFailures) failures; the store saw \(statusWrites) and \(statusFailures)",
+                trip: nil
+            )
+        }
+    }
+
+    func checkMove(of trip: Trip) throws {
+        invariantChecks += 1
+        let id = trip.id
+        guard let old = model(id).last else {
+            if trips[id]!.acks.isEmpty, trips[id]!.stateChanges.isEmpty, trip.status != .requested || trip.seq != 1 {
+                throw Failure(message: "\(name(id)) appeared as \(describe(trip)), not as a new request", trip: id)
+            }
+            trips[id]!.last = trip
+            trips[id]!.stateChanges.insert(trip.seq)
+            return
+        }
+        guard old != trip else { return }
+        trips[id]!.last = trip
+        log("hub: \(describe(trip))", trip: id)
+        if old.status.isFinished {
+            throw Failure(message: "\(name(id)) changed after it finished: \(describe(old)) -> \(describe(trip))", trip: id)
+        }
+        if trip.status <= old.status {
+            throw Failure(message: "\(name(id)) moved backwards or stood still: \(describe(old)) -> \(describe(trip))", trip: id)
+        }
+        if trip.status == .canceled, !(old.status == .requested || old.status == .started) {
+            throw Failure(message: "\(name(id)) was canceled from \(old.status.rawValue)", trip: id)
+        }
+        if let driver = old.driverID, trip.driverID != driver {
+            throw Failure(message: "\(name(id)) changed driver: \(describe(old)) -> \(describe(trip))", trip: id)
+        }
+        if trip.seq <= old.seq {
+            throw Failure(message: "\(name(id)) changed without a new seq: \(describe(old)) -> \(describe(trip))", trip: id)
+        }
+        trips[id]!.stateChanges.insert(trip.seq)
+    }
+
+    func checkDriverMap(_ live: [Trip]) throws {
+        let byID = Dictionary(uniqueKeysWithValues: live.map { ($0.id, $0) })
+        for client in clients where client.principal.group == .driver {
+            invariantChecks += 1
+            let driver = client.principal.userID
+            guard let active = hub.drivers.activeTrip(of: driver) else { continue }
+            guard let trip = byID[active], trip.status.isActive, trip.driverID == driver else {
+                let state = byID[active].map(describe) ?? "not live"
+                throw Failure(message: "driver \(driver) is busy with \(name(active)), which is \(state)", trip: active)
+            }
+        }
+        for trip in live where trip.status.isActive {
+            invariantChecks += 1
+            guard let driver = trip.driverID, hub.drivers.activeTrip(of: driver) == trip.id else {
+                throw Failure(message: "the driver of \(describe(trip)) is not busy with it in the driver map", trip: trip.id)
+            }
+        }
+        var placed: Set<ConnectionID> = []
+        for (_, members) in hub.drivers.cellMembership() {
+            invariantChecks += 1
+            guard placed.isDisjoint(with: members) else {
+                throw Failure(message: "a driver connection is in two cells of the driver map", trip: nil)
+            }
+            placed.formUnion(members)
+        }
+    }
+
+    /// A connection ends: every state change in the range it followed must have reached it, and
+    /// a rider (who sends no locations) must have every event in it, locations coalesced excepted.
+    func closeConnection(_ mailbox: SimMailbox) throws {
+        guard let number = connectionNumber(mailbox), let connection = connections[number] else { return }
+        try absorb(mailbox, client: connection.client)
+        let unread = mailbox.close()
+        connections[number] = nil
+        let isRider = clients[connection.client].principal.group == .rider
+        for (id, stream) in connection.streams.sorted(by: { $0.key < $1.key }) {
+            let received = Set(stream.live + stream.replayed)
+            guard let top = received.max(), let first = stream.lowerBound.map({ $0 + 1 }) ?? received.min(), first <= top
+            else { continue }
+            invariantChecks += 1
+            let changes = trips[id]?.stateChanges ?? []
+            let missed = (first...top).filter { seq in
+                !received.contains(seq) && (changes.contains(seq) || (isRider && !stream.coalesced.contains(seq)))
+            }
+            guard !missed.isEmpty else { continue }
+            // Replayed events queue behind live ones with a higher `seq` (protocol §3.5). When the
+            // connection drops in between, the client has read the higher `seq` and resumes after
+            // it: the replay is lost for good. A finding, counted, not a failure of the run.
+            let unreadReplays = Set(unread.filter { $0.arrival == .replay && $0.event.tripID == id }.map(\.event.seq))
+            if missed.allSatisfy(unreadReplays.contains) {
+                lostReplays += missed.count
+                log("c\(number) (\(name(connection.client))) closed before reading the replay of \(name(id)) seq \(missed)", trip: id)
+                continue
+            }
+            throw Failure(
+                message: "c\(number) (\(name(connection.client))) missed \(name(id)) seq \(missed) between \(first) and \(top)", trip: id
+            )
+        }
+    }
+
+    /// Before a recovery: every change acknowledged before the drain of the last successful
+    /// snapshot is in the store, and every location a client saw before it.
+    func checkNothingLost() throws {
+        let real = realStore!
+        for (id, model) in trips.sorted(by: { $0.value.number < $1.value.number }) {
+            guard let required = model.acks.last(where: { $0.step < lastSuccessfulDrain })?.trip else { continue }
+            invariantChecks += 1
+            let stored = try BlockingBridge.run { try await real.trip(id: id) }
+            guard let stored, stored.status >= required.status, stored.seq >= required.seq else {
+                throw Failure(
+                    message: "lost \(describe(required)), acknowledged before the last snapshot; the store has \(stored.map(describe) ?? "nothing")",
+                    trip: id
+                )
+            }
+            let mustHave = model.seenLocations.filter { $0.step < lastSuccessfulDrain }.map(\.seq)
+            guard !mustHave.isEmpty else { continue }
+            invariantChecks += 1
+            let track = Set(try BlockingBridge.run { try await real.track(of: id) }.map(\.seq))
+            let lost = mustHave.filter { !track.contains($0) }
+            guard lost.isEmpty else {
+                throw Failure(message: "lost track points \(lost) of \(name(id)), seen before the last snapshot", trip: id)
+            }
+        }
+    }
+
+    /// After a recovery: the hub's trips are the store's unfinished ones (their `seq` going on
+    /// from their tracks), and the harness takes them as its new baseline.
+    func checkRecovered(_ stored: [Trip], tracks: [UUID: [TrackPoint]]) throws {
+        let live = hub.index.allTrips().sorted { $0.id < $1.id }
+        invariantChecks += 1
+        let expected = stored.map { trip -> Trip in
+            var trip = trip
+            trip.seq = max(trip.seq, tracks[trip.id]?.last?.seq ?? 0)
+            return trip
+        }.sorted { $0.id < $1.id }
+        guard live == expected else {
+            let differing = zip(live, expected).first { $0 != $1 }.map { "\(describe($0.0)) vs stored \(describe($0.1))" } ?? ""
+            throw Failure(
+                message: "after recovery the hub has \(live.count) trips, the store \(expected.count) unfinished \(differing)",
+                trip: nil
+            )
+        }
+        for trip in expected {
+            invariantChecks += 1
+            guard hub.tripActor(id: trip.id) != nil else {
+                throw Failure(message: "\(name(trip.id)) has no actor after recovery", trip: trip.id)
+            }
+        }
+        // The new hub starts a new history: what was acknowledged or seen before is either in the
+        // store (and checked above) or lost by the rules; `seq`s the hub forgot may be used again.
+        for (id, _) in trips {
+            trips[id]!.last = nil
+            trips[id]!.winners = []
+            trips[id]!.acks = []
+            trips[id]!.seenLocations = []
+            trips[id]!.stateChanges = []
+        }
+        for trip in expected {
+            // Clients that saw a `seq` the recovered trip does not reach: their view is ahead of the hub.
+            for index in clients.indices where (clients[index].lastSeen[trip.id] ?? 0) > trip.seq {
+                staleResumes += 1
+                clients[index].aheadOfHub[trip.id] = clients[index].lastSeen[trip.id]
+            }
+        }
+        for trip in live {
+            trips[trip.id]!.last = trip
+            if let driver = trip.driverID { trips[trip.id]!.winners = [driver] }
+            log("recovered \(describe(trip))", trip: trip.id)
+        }
+    }
+
+    /// At the end, at rest: the actors agree with the index, the driver map counts the connected
+    /// drivers, every connection got what it should have, and the store, written one last time,
+    /// equals the hub.
+    func checkEnd() throws {
+        invariantChecks += 1
+        let connectedDrivers = clients.filter { $0.principal.group == .driver && $0.mailbox != nil }.count
+        guard hub.drivers.count == connectedDrivers else {
+            throw Failure(message: "the driver map counts \(hub.drivers.count) drivers; \(connectedDrivers) are connected", trip: nil)
+        }
+        let live = hub.index.allTrips().sorted { $0.id < $1.id }
+        spawn(client: nil) { [hub = hub!] in
+            var states: [Trip] = []
+            for trip in live { if let actor = hub.tripActor(id: trip.id) { states.append(await actor.current) } }
+            return .actorStates(states)
+        }
+        var actors: [Trip]?
+        while actors == nil, scheduler.runOne(choice: random.index(1 << 30)) != nil {
+            for entry in ledger.take() {
+                pendingOperations -= 1
+                if case .actorStates(let states) = entry.outcome { actors = states }
+            }
+        }
+        for (trip, actor) in zip(live, actors ?? []) {
+            invariantChecks += 1
+            var indexed = trip
+            indexed.seq = actor.seq
+            guard indexed == actor else {
+                throw Failure(message: "index has \(describe(trip)), the actor \(describe(actor))", trip: trip.id)
+            }
+        }
+        for index in clients.indices {
+            if let mailbox = clients[index].mailbox { try closeConnection(mailbox) }
+        }
+        startFlush()
+        while flushInFlight, scheduler.runOne(choice: random.index(1 << 30)) != nil { try absorb() }
+        try absorbStoreRecords()
+        invariantChecks += 1
+        let real = realStore!
+        let stored = try BlockingBridge.run { try await real.loadUnfinishedTrips() }.sorted { $0.id < $1.id }
+        let unfinished = hub.index.allTrips().filter { !$0.status.isFinished }.sorted { $0.id < $1.id }
+        // A restored trip's `seq` in the index goes on from its track (see `Hub.restore`), the
+        // stored row's from its last state change: equal but for that, and never ahead of the hub.
+        func withoutSeq(_ trips: [Trip]) -> [Trip] { trips.map { var trip = $0; trip.seq = 0; return trip } }
+        guard withoutSeq(stored) == withoutSeq(unfinished), zip(stored, unfinished).allSatisfy({ $0.seq <= $1.seq }) else {
+            let differing = zip(stored, unfinished).first { $0 != $1 }.map { "\(describe($0.0)) vs hub \(describe($0.1))" } ?? ""
+            throw Failure(
+                message: "after the final snapshot the store has \(stored.count) unfinished trips, the hub \(unfinished.count) \(differing)",
+                trip: nil
+            )
+        }
+        invariantChecks += 1
+        guard hub.changes.pendingCount == 0 else {
+            throw Failure(message: "\(hub.changes.pendingCount) changes still pending after the final snapshot", trip: nil)
+        }
+    }
+
+}

@@ -1,0 +1,205 @@
+import Foundation
+@_spi(Simulation) import Hub
+
+/// The workload: each step either runs one job or starts one client operation, chosen by the seed.
+extension Simulation {
+    /// One step: the clock moves, due sleepers wake, then either a client starts an operation or
+    /// one job runs, chosen by the seed; then every invariant is checked.
+    func advance(workload: Bool) throws {
+        step += 1
+        stepCounter.value = step
+        clock.advance(byMicroseconds: Int64(random.index(20_000)))
+        scheduler.wakeSleepers(at: step)
+        if workload && (scheduler.readyCount == 0 || random.chance(0.3)) {
+            startOperation()
+        } else if let lane = scheduler.runOne(choice: random.index(1 << 30)) {
+            log("run lane \(lane)", quiet: true)
+        }
+        try absorb()
+        try checkStep()
+        if workload, options.faults.contains(.crash), random.chance(1.0 / 400) {
+            try crashAndRecover()
+        }
+    }
+
+    func startOperation() {
+        if !flushInFlight, random.chance(0.05) {
+            startFlush()
+            return
+        }
+        if options.faults.contains(.slow), random.chance(0.03) {
+            let index = random.index(clients.count)
+            if let mailbox = clients[index].mailbox {
+                mailbox.setSlow(!mailbox.isSlow)
+                log("\(name(index)) \(mailbox.isSlow ? "stops" : "resumes") reading")
+            }
+            return
+        }
+        let idle = clients.indices.filter { !clients[$0].busy }
+        guard !idle.isEmpty else { return }
+        let index = idle[random.index(idle.count)]
+        guard clients[index].mailbox != nil else {
+            reconnect(index)
+            return
+        }
+        if random.chance(0.04) {
+            disconnect(index)
+        } else if clients[index].principal.group == .rider {
+            riderOperation(index)
+        } else {
+            driverOperation(index)
+        }
+    }
+
+    func riderOperation(_ index: Int) {
+        let client = clients[index]
+        let own = trips.filter { $0.value.last?.riderID == client.principal.userID }.sorted { $0.value.number < $1.value.number }
+        let live = own.filter { !($0.value.last?.status.isFinished ?? true) }
+        if live.count < 2, own.isEmpty || random.chance(0.6) {
+            let pickUp: GeoPoint? = random.chance(0.8) ? nearCenter() : nil
+            let request = TripRequest(pickUpAddress: "pick-up \(operations)", dropOffAddress: "drop-off", pickUpLocation: pickUp)
+            perform(index, "requests a trip") { hub, principal, mailbox in
+                do throws(HubError) {
+                    return .created(try await hub.createTrip(request, by: principal, from: mailbox))
+                } catch {
+                    return .refused(error)
+                }
+            }
+        } else if !own.isEmpty {
+            let trip = own[random.index(own.count)].key
+            perform(index, "cancels \(name(trip))", trip: trip) { hub, principal, _ in
+                do throws(HubError) {
+                    return .canceled(try await hub.cancelTrip(id: trip, by: principal))
+                } catch {
+                    return .refused(error)
+                }
+            }
+        }
+    }
+
+    func driverOperation(_ index: Int) {
+        let client = clients[index]
+        let driverID = client.principal.userID
+        let choice = random.index(100)
+        if choice < 40, let trip = client.offers.last {
+            clients[index].offers.removeAll { $0 == trip }
+            update(index, trip: trip, TripUpdate(status: .started, driverID: driverID), "accepts")
+        } else if choice < 65 {
+            let driving = trips.filter { $0.value.last?.driverID == driverID && !($0.value.last?.status.isFinished ?? true) }
+            let known = trips.keys.sorted { trips[$0]!.number < trips[$1]!.number }
+            guard let trip = driving.keys.min(by: { trips[$0]!.number < trips[$1]!.number }) ?? known.randomElement(using: &random)
+            else { return }
+            let current = trips[trip]?.last?.status ?? .requested
+            // Mostly the next status in order; otherwise any status, forward, backward or repeated.
+            let target =
+                random.chance(0.7) && current < .completed
+                ? TripStatus.allCases[current.rank + 1] : TripStatus.allCases[random.index(TripStatus.allCases.count)]
+            update(index, trip: trip, TripUpdate(status: target), "sets \(target.rawValue) on")
+        } else {
+            let point = client.position
+            let moved = GeoPoint(
+                lat: point.lat + Double(random.index(201) - 100) * 1e-5, lng: point.lng + Double(random.index(201) - 100) * 1e-5
+            )
+            clients[index].position = moved
+            let fix = LocationFix(
+                point: moved, heading: Double(random.index(360)), speed: Double(random.index(30)), accuracy: 5,
+                timestamp: Timestamp(microseconds: clock.now().microseconds - Int64(random.index(2_000_000)))
+            )
+            perform(index, "sends a location") { hub, principal, mailbox in
+                do throws(HubError) {
+                    try await hub.updateLocation(fix, by: principal, from: mailbox)
+                    return .located
+                } catch {
+                    return .refused(error)
+                }
+            }
+        }
+    }
+
+    func update(_ index: Int, trip: UUID, _ update: TripUpdate, _ verb: String) {
+        perform(index, "\(verb) \(name(trip))", trip: trip) { hub, principal, mailbox in
+            do throws(HubError) {
+                return .updated(try await hub.updateTrip(id: trip, update, by: principal, from: mailbox))
+            } catch {
+                return .refused(error)
+            }
+        }
+    }
+
+    /// Starts a client's operation as a task on a lane of its own.
+    func perform(
+        _ index: Int, _ what: String, trip: UUID? = nil,
+        _ body: @escaping @Sendable (Hub, Principal, SimMailbox) async -> Outcome
+    ) {
+        guard let mailbox = clients[index].mailbox else { return }
+        clients[index].busy = true
+        log("\(name(index)) \(what)", trip: trip)
+        spawn(client: index) { [hub = hub!, principal = clients[index].principal] in
+            await body(hub, principal, mailbox)
+        }
+    }
+
+    func spawn(client: Int?, _ body: @escaping @Sendable () async -> Outcome) {
+        operations += 1
+        pendingOperations += 1
+        let operation = operations
+        let ledger = self.ledger
+        Task(executorPreference: scheduler.makeTaskExecutor()) {
+            ledger.add(Ledger.Entry(operation: operation, client: client, outcome: await body()))
+        }
+    }
+
+    func startFlush() {
+        flushInFlight = true
+        log("snapshot starts")
+        spawn(client: nil) { [service = service!] in
+            do {
+                try await service.flush()
+                return .flushed(succeeded: true)
+            } catch {
+                return .flushed(succeeded: false)
+            }
+        }
+    }
+
+    func disconnect(_ index: Int) {
+        guard let mailbox = clients[index].mailbox else { return }
+        log("\(name(index)) disconnects")
+        try? closeConnection(mailbox)
+        clients[index].mailbox = nil
+        clients[index].busy = true
+        clients[index].offers = []
+        let joined = clients[index].joined
+        clients[index].joined = []
+        spawn(client: index) { [hub = hub!, principal = clients[index].principal] in
+            await hub.disconnect(principal, mailbox: mailbox, joined: joined)
+            return .disconnected
+        }
+    }
+
+    /// Opens a new connection for the client; it then resumes every trip it joins that it saw before.
+    func reconnect(_ index: Int) {
+        connectionNumbers += 1
+        let mailbox = SimMailbox(connectionID: ConnectionID(connectionNumbers))
+        connections[connectionNumbers] = Connection(client: index)
+        clients[index].mailbox = mailbox
+        clients[index].busy = true
+        let lastSeen = clients[index].lastSeen
+        log("\(name(index)) connects as c\(connectionNumbers)")
+        spawn(client: index) { [hub = hub!, principal = clients[index].principal] in
+            let joined = await hub.connect(principal, mailbox: mailbox)
+            var resumes: [ResumeResult] = []
+            for trip in joined.sorted() {
+                guard let seen = lastSeen[trip] else { continue }
+                do throws(HubError) {
+                    let reply = try await hub.resume(tripID: trip, after: seen, by: principal, from: mailbox)
+                    resumes.append(ResumeResult(tripID: trip, lastSeen: seen, reply: .success(reply)))
+                } catch {
+                    resumes.append(ResumeResult(tripID: trip, lastSeen: seen, reply: .failure(error)))
+                }
+            }
+            return .connected(joined: joined, resumes: resumes)
+        }
+    }
+
+}
