@@ -33,8 +33,6 @@ final class Ledger: Sendable {
     }
 
     private let entries = Mutex<[Entry]>([])
-    /// Finished trips the hub evicted after a snapshot.
-    private let evicted = Mutex(0)
 
     func add(_ entry: Entry) {
         entries.withLock { $0.append(entry) }
@@ -46,10 +44,4 @@ final class Ledger: Sendable {
             return entries
         }
     }
-
-    func countEvicted(_ count: Int) {
-        evicted.withLock { $0 += count }
-    }
-
-    var evictedCount: Int { evicted.withLock { $0 } }
 }

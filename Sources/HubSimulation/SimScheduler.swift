@@ -32,10 +32,8 @@ public final class SimScheduler: Sendable {
         var ready: [Int] = []
         var foreignEnqueues = 0
         var jobsRun = 0
-        /// Continuations of simulated sleeps, by the step at which they wake. Unsafe (unchecked)
-        /// continuations because a crash abandons them on purpose (`abandonAll`), and a checked
-        /// one would report that as a misuse.
-        var sleepers: [(wake: Int, continuation: UnsafeContinuation<Void, Never>)] = []
+        /// Continuations of simulated sleeps, by the step at which they wake.
+        var sleepers: [(wake: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let state = Mutex(State())
@@ -108,14 +106,14 @@ public final class SimScheduler: Sendable {
 
     /// Suspends the calling simulated task until step `wake` (see `wakeSleepers(at:)`).
     func sleep(until wake: Int) async {
-        await withUnsafeContinuation { continuation in
+        await withCheckedContinuation { continuation in
             state.withLock { $0.sleepers.append((wake, continuation)) }
         }
     }
 
     /// Resumes the sleepers due at `step`, in the order they fell asleep.
     func wakeSleepers(at step: Int) {
-        let due: [UnsafeContinuation<Void, Never>] = state.withLock { state in
+        let due: [CheckedContinuation<Void, Never>] = state.withLock { state in
             let due = state.sleepers.filter { $0.wake <= step }.map(\.continuation)
             state.sleepers.removeAll { $0.wake <= step }
             return due
@@ -123,17 +121,9 @@ public final class SimScheduler: Sendable {
         for continuation in due { continuation.resume() }
     }
 
-    /// Forgets every queued job and sleeper: the simulated process crashed. Their tasks never
-    /// run again (they are leaked, as a killed process's would be lost).
-    func abandonAll() {
-        state.withLock { state in
-            for index in state.lanes.indices {
-                state.lanes[index].jobs = []
-                state.lanes[index].head = 0
-            }
-            state.ready = []
-            state.sleepers = []
-        }
+    /// Resumes every sleeper, due or not (a crashed hub's, so that its tasks can end).
+    func wakeAllSleepers() {
+        wakeSleepers(at: .max)
     }
 }
 

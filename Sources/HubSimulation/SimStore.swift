@@ -39,6 +39,7 @@ final class SimStore: SnapshotStore {
     private let currentStep: @Sendable () -> Int
     private let records = Mutex<[WriteRecord]>([])
     private let enabled = Mutex(true)
+    private let killed = Mutex(false)
 
     /// Whether writes fail and stall at all (off while a run drains and checks its end).
     var faultsEnabled: Bool {
@@ -57,6 +58,15 @@ final class SimStore: SnapshotStore {
         self.currentStep = currentStep
     }
 
+    /// The hub using this wrapper crashed: from now on every call fails without reaching the store.
+    func kill() {
+        killed.withLock { $0 = true }
+    }
+
+    private func checkAlive() throws {
+        if killed.withLock({ $0 }) { throw Outage(committed: false) }
+    }
+
     /// Takes the writes finished since the last call.
     func takeRecords() -> [WriteRecord] {
         records.withLock { records in
@@ -66,18 +76,23 @@ final class SimStore: SnapshotStore {
     }
 
     func migrate() async throws {
+        try checkAlive()
         let base = self.base
         try BlockingBridge.run { try await base.migrate() }
     }
 
     func write(_ changes: ChangeSet) async throws {
+        try checkAlive()
         let drainStep = currentStep()
         let enabled = faultsEnabled
         let (stall, failBefore, failAfter, stallSteps) = random.withLock { random in
             (enabled && random.chance(faults.stall), enabled && random.chance(faults.failBefore),
              enabled && random.chance(faults.failAfter), 1 + random.index(max(1, faults.maxStallSteps)))
         }
-        if stall { await scheduler.sleep(until: currentStep() + stallSteps) }
+        if stall {
+            await scheduler.sleep(until: currentStep() + stallSteps)
+            try checkAlive()
+        }
         if failBefore {
             records.withLock { $0.append(WriteRecord(drainStep: drainStep, changes: changes, committed: false, succeeded: false)) }
             throw Outage(committed: false)
@@ -91,31 +106,37 @@ final class SimStore: SnapshotStore {
     }
 
     func loadUsers() async throws -> [User] {
+        try checkAlive()
         let base = self.base
         return try BlockingBridge.run { try await base.loadUsers() }
     }
 
     func loadUnfinishedTrips() async throws -> [Trip] {
+        try checkAlive()
         let base = self.base
         return try BlockingBridge.run { try await base.loadUnfinishedTrips() }
     }
 
     func finishedTrips(involving userID: Int) async throws -> [Trip] {
+        try checkAlive()
         let base = self.base
         return try BlockingBridge.run { try await base.finishedTrips(involving: userID) }
     }
 
     func trip(id: UUID) async throws -> Trip? {
+        try checkAlive()
         let base = self.base
         return try BlockingBridge.run { try await base.trip(id: id) }
     }
 
     func track(of tripID: UUID) async throws -> [TrackPoint] {
+        try checkAlive()
         let base = self.base
         return try BlockingBridge.run { try await base.track(of: tripID) }
     }
 
     func loadUnfinishedTracks() async throws -> [UUID: [TrackPoint]] {
+        try checkAlive()
         let base = self.base
         return try BlockingBridge.run { try await base.loadUnfinishedTracks() }
     }

@@ -128,8 +128,8 @@ extension Simulation {
             clients[index].lastSeen[id] = max(clients[index].lastSeen[id] ?? 0, seq)
             switch event {
             case .trip(let view):
-                ensure(id)
-                trips[id]!.stateChanges.insert(view.trip.seq)
+                // Not a state change of its own: a current state `resume` sends carries the trip's
+                // `seq`, which may be a location's. State changes come from the index (`checkMove`).
                 if view.trip.status == .requested, clients[index].principal.group == .driver, view.trip.driverID == nil {
                     clients[index].offers.removeAll { $0 == id }
                     clients[index].offers.append(id)

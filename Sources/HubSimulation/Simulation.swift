@@ -73,10 +73,11 @@ final class Simulation {
     var random: SimRandom
     let scheduler = SimScheduler()
     let clock = SimClock()
-    let ledger = Ledger()
+    var ledger = Ledger()
     let directory: String
     var realStore: SQLiteSnapshotStore!
     var store: SimStore!
+    var storeFaults = SimStore.Faults()
     var hub: Hub!
     var service: SnapshotService!
     var status: SnapshotStatus!
@@ -148,14 +149,10 @@ final class Simulation {
         realStore = try SQLiteSnapshotStore(directory: directory)
         let real = realStore!
         try BlockingBridge.run { try await real.migrate() }
-        var faults = SimStore.Faults()
         if options.faults.contains(.store) {
-            faults.failBefore = 0.15
-            faults.failAfter = 0.05
-            faults.stall = 0.2
-        }
-        store = SimStore(base: real, scheduler: scheduler, faults: faults, seed: random.next()) { [stepCounter] in
-            stepCounter.value
+            storeFaults.failBefore = 0.15
+            storeFaults.failAfter = 0.05
+            storeFaults.stall = 0.2
         }
         buildHub()
         let riders = 2 + random.index(4)
@@ -177,7 +174,13 @@ final class Simulation {
         for index in clients.indices { reconnect(index) }
     }
 
+    /// A new hub with its own snapshot service, store wrapper and ledger (the old ones, if any,
+    /// belong to a crashed hub).
     func buildHub() {
+        store = SimStore(base: realStore, scheduler: scheduler, faults: storeFaults, seed: random.next()) { [stepCounter] in
+            stepCounter.value
+        }
+        ledger = Ledger()
         var settings = Hub.Settings()
         settings.plantedBug = options.plantedBug
         settings.historyLength = 64
@@ -190,25 +193,25 @@ final class Simulation {
         statusWrites = 0
         statusFailures = 0
         let hub = self.hub!
-        let ledger = self.ledger
         service = SnapshotService(
             store: store, tracker: hub.changes, interval: .seconds(1), status: status,
             logger: Logger(label: "simulation", factory: { _ in SwiftLogNoOpLogHandler() })
         ) { persisted in
-            ledger.countEvicted(persisted.trips.values.filter(\.status.isFinished).count)
             hub.evictPersisted(persisted.trips.values)
         }
     }
 
-    /// Throws the hub away mid-flight (queued jobs, sleeping writes and connections are lost),
-    /// checks that the store kept what the rules promise, and starts a new hub from it.
+    /// Throws the hub away mid-flight, checks that the store kept what the rules promise, and
+    /// starts a new hub from it.
+    ///
+    /// The crashed hub's store wrapper refuses everything from the crash on and its connections
+    /// close, so nothing it still does reaches the store or a client; its queued jobs and sleeping
+    /// writes are then run to their end (in a fixed order), only so that their tasks end and free
+    /// the dead hub instead of leaking it.
     func crashAndRecover() throws {
         crashes += 1
         log("CRASH #\(crashes)")
-        scheduler.abandonAll()
-        _ = ledger.take()
-        flushInFlight = false
-        pendingOperations = 0
+        store.kill()
         for index in clients.indices {
             if let mailbox = clients[index].mailbox { try closeConnection(mailbox) }
             clients[index].mailbox = nil
@@ -217,6 +220,11 @@ final class Simulation {
             clients[index].offers = []
         }
         try absorbStoreRecords()
+        repeat {
+            scheduler.wakeAllSleepers()
+        } while scheduler.runOne(choice: 0) != nil
+        flushInFlight = false
+        pendingOperations = 0
         let real = realStore!
         let stored = try BlockingBridge.run { () async throws -> ([User], [Trip], [UUID: [TrackPoint]]) in
             (try await real.loadUsers(), try await real.loadUnfinishedTrips(), try await real.loadUnfinishedTracks())

@@ -10,12 +10,16 @@ import Testing
 /// - `TAXI_HUB_SIM_RUNS=N`: run N seeds (default `defaultRuns`, about 2 minutes on the debug build here).
 @Suite("Simulation")
 struct SimulationTests {
-    /// Seeds that once failed, replayed on every run (with the default options, 1,000 steps).
+    /// Seeds that once failed, replayed on every run (with the default options, 1,000 steps). A
+    /// seed names a schedule of this version of the harness: changing the workload or the fault
+    /// draws changes what an old seed does, so keep the list and add to it.
     /// - 116: a rider read a live location past a gap, then its connection dropped with the
     ///   replay of the gap still queued (protocol §3.5); now counted as a lost replay.
     /// - 130, 137, 178, 247: `resume` sent the current state (history lost in a crash) with the
     ///   `seq` of the newest live event; the harness had counted it a duplicate.
-    static let regressionSeeds: [UInt64] = [116, 130, 137, 178, 247]
+    /// - 459, 465: a current state `resume` sent carried the trip's `seq`, a location's; the
+    ///   harness had taken it for a state change the driver (who sent that location) missed.
+    static let regressionSeeds: [UInt64] = [116, 130, 137, 178, 247, 459, 465]
 
     /// Seeds per CI run (about 2 minutes of the debug build on the 2-core machine).
     static let defaultRuns = 600
