@@ -38,7 +38,7 @@ public struct SimulationFailure: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         var text = "seed \(seed) failed at step \(step): \(message)\n"
-        text += "  replay: TAXI_HUB_SIM_SEED=\(seed) swift test --filter SimulationTests  |  taxi-hub simulate --seed \(seed)\n"
+        text += "  replay: taxi-hub simulate --runs 1 --seed \(seed) --trace  |  TAXI_HUB_SIM_SEED=\(seed) swift test --filter SimulationTests\n"
         text += "  last events:\n"
         for line in trace { text += "    \(line)\n" }
         return text

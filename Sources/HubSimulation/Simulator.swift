@@ -10,7 +10,8 @@ public enum Simulator {
             let thread = Thread {
                 continuation.resume(returning: Simulation(seed: seed, options: options).run())
             }
-            // Deep call chains (GRDB, the runtime's job entry points) need more than a default thread stack on some systems.
+            // The size of a main thread's stack: Foundation gives secondary threads less on some
+            // systems (512 KiB on Darwin), and a run nests hub code, GRDB and the bridge on this one.
             thread.stackSize = 8 << 20
             thread.start()
         }
