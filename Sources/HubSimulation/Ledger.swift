@@ -27,7 +27,7 @@ struct ResumeResult: Sendable {
 /// and the harness loop takes them after every step (both on the harness thread).
 final class Ledger: Sendable {
     struct Entry: Sendable {
-        let operation: Int
+        /// The client whose operation it was; nil for a snapshot or the end-of-run read.
         let client: Int?
         let outcome: Outcome
     }

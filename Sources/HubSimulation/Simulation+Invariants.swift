@@ -9,6 +9,9 @@ extension Simulation {
     /// After every step: trips move forward with one winner, the driver map agrees with the
     /// trips, and the snapshot counters agree with the writes the store saw.
     func checkStep() throws {
+        guard scheduler.foreignEnqueues == 0 else {
+            throw Failure(message: "a job was enqueued from another thread: this run's schedule was not the seed's alone", trip: nil)
+        }
         let live = hub.index.allTrips().sorted { $0.id < $1.id }
         var seen: Set<UUID> = []
         for trip in live {

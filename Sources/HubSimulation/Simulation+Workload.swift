@@ -142,10 +142,9 @@ extension Simulation {
     func spawn(client: Int?, _ body: @escaping @Sendable () async -> Outcome) {
         operations += 1
         pendingOperations += 1
-        let operation = operations
         let ledger = self.ledger
         Task(executorPreference: scheduler.makeTaskExecutor()) {
-            ledger.add(Ledger.Entry(operation: operation, client: client, outcome: await body()))
+            ledger.add(Ledger.Entry(client: client, outcome: await body()))
         }
     }
 
