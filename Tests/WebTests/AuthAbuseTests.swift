@@ -179,14 +179,14 @@ struct AuthAbuseTests {
     @Test("log-ins past maxPasswordChecks get 503 busy with Retry-After at once; the others log in")
     func passwordChecksAreBounded() async throws {
         try await LiveHub.run {
-            $0.bcryptCost = 12  // a quarter-second a hash: the checks overlap
+            $0.bcryptCost = 10  // tens of milliseconds a hash: the checks overlap
             $0.maxPasswordChecks = 1
             $0.loginRatePerAddress = 1_000
         } _: { hub in
             _ = try await hub.signUp("busy@example.com")
             let statuses = try await withThrowingTaskGroup(of: LiveHub.HTTPResult.self) { group in
                 // Each on a connection of its own, all at once.
-                for _ in 0..<6 { group.addTask { try await Self.logInOnOwnConnection(port: hub.port, "busy@example.com", LiveHub.password) } }
+                for _ in 0..<8 { group.addTask { try await Self.logInOnOwnConnection(port: hub.port, "busy@example.com", LiveHub.password) } }
                 return try await group.reduce(into: [LiveHub.HTTPResult]()) { $0.append($1) }
             }
             let busy = statuses.filter { $0.status == .serviceUnavailable }
@@ -200,6 +200,25 @@ struct AuthAbuseTests {
             let metrics = String(buffer: try await hub.request("/metrics").body)
             #expect(metrics.contains(#"taxihub_http_refusals_total{status="503"} \#(busy.count)"#))
         }
+    }
+
+    @Test("a hasher refuses at once with Busy while maxWaiting hashes are queued or running, and takes work again after")
+    func hasherBound() async throws {
+        let hasher = PasswordHasher(cost: 4, maxWaiting: 1)
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let release = DispatchSemaphore(value: 0)
+        let holder = Task {
+            try await hasher.run {
+                startedContinuation.yield()
+                release.wait()
+            }
+        }
+        var iterator = started.makeAsyncIterator()
+        await iterator.next()
+        await #expect(throws: PasswordHasher.Busy.self) { _ = try await hasher.hash("waits behind the holder") }
+        release.signal()
+        try await holder.value
+        #expect(try await hasher.verify("now", against: try await hasher.hash("now")))
     }
 
     @Test("bcrypt runs on threads of its own at nice 10, never on an event loop")

@@ -74,6 +74,8 @@ struct LiveHub: Sendable {
         configuration.mediaDirectory = directory.appendingPathComponent("media").path
         configuration.jwtSecret = secret
         configuration.bcryptCost = 4
+        // Tests sign users up side by side; the bound has its own tests (AuthAbuseTests).
+        configuration.maxPasswordChecks = 10_000
         configuration.snapshotInterval = .milliseconds(100)
         // The test client keeps one connection for the whole test and never reconnects.
         configuration.keepAliveTimeout = .seconds(3600)
