@@ -345,8 +345,8 @@ class Report:
                 fmt(sum(float(w.get("received", 0)) for w in phase.windows) / seconds),
                 fmt(statistics.median(p99s) if p99s else math.nan, 1),
                 fmt(max(p99s) if p99s else math.nan, 1),
-                str(sum(int(w.get("reconnects", 0)) for w in phase.windows)),
-                str(sum(int(w.get("errors", 0)) for w in phase.windows)),
+                f"{sum(int(w.get('reconnects', 0)) for w in phase.windows):,}",
+                f"{sum(int(w.get('errors', 0)) for w in phase.windows):,}",
             ])
         return rows
 
@@ -361,7 +361,7 @@ class Report:
             rows.append([f"{float(fault['start']) - origin:.1f} s", fault["kind"], span, text])
         if self.drops:
             dropped = sum(int(row.get("clients", 0)) for row in self.drops)
-            rows.append(["every drop", "client_drop", "–", f"{len(self.drops)} rounds, {dropped} connections cut mid-trip"])
+            rows.append(["every drop", "client_drop", "–", f"{len(self.drops)} rounds, {dropped:,} connections cut mid-trip"])
         return rows
 
     def lost_rows(self) -> list[list[str]]:

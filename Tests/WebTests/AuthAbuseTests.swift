@@ -179,14 +179,14 @@ struct AuthAbuseTests {
     @Test("log-ins past maxPasswordChecks get 503 busy with Retry-After at once; the others log in")
     func passwordChecksAreBounded() async throws {
         try await LiveHub.run {
-            $0.bcryptCost = 12  // a quarter-second a hash: the checks overlap
+            $0.bcryptCost = 10  // tens of milliseconds a hash: the checks overlap
             $0.maxPasswordChecks = 1
             $0.loginRatePerAddress = 1_000
         } _: { hub in
             _ = try await hub.signUp("busy@example.com")
             let statuses = try await withThrowingTaskGroup(of: LiveHub.HTTPResult.self) { group in
                 // Each on a connection of its own, all at once.
-                for _ in 0..<6 { group.addTask { try await Self.logInOnOwnConnection(port: hub.port, "busy@example.com", LiveHub.password) } }
+                for _ in 0..<8 { group.addTask { try await Self.logInOnOwnConnection(port: hub.port, "busy@example.com", LiveHub.password) } }
                 return try await group.reduce(into: [LiveHub.HTTPResult]()) { $0.append($1) }
             }
             let busy = statuses.filter { $0.status == .serviceUnavailable }
@@ -202,14 +202,34 @@ struct AuthAbuseTests {
         }
     }
 
-    @Test("bcrypt runs on threads of its own at nice 10, never on an event loop")
+    @Test("a hasher refuses at once with Busy while maxWaiting hashes are queued or running, and takes work again after")
+    func hasherBound() async throws {
+        let hasher = PasswordHasher(cost: 4, maxWaiting: 1)
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let release = DispatchSemaphore(value: 0)
+        let holder = Task {
+            try await hasher.run {
+                startedContinuation.yield()
+                release.wait()
+            }
+        }
+        var iterator = started.makeAsyncIterator()
+        await iterator.next()
+        await #expect(throws: PasswordHasher.Busy.self) { _ = try await hasher.hash("waits behind the holder") }
+        release.signal()
+        try await holder.value
+        #expect(try await hasher.verify("now", against: try await hasher.hash("now")))
+    }
+
+    @Test("bcrypt runs on threads of its own in the SCHED_IDLE class, never on an event loop")
     func hashingThreadsYield() async throws {
         let hasher = PasswordHasher(cost: 4)
-        let (nice, onEventLoop) = try await hasher.run {
-            errno = 0
-            return (getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0), MultiThreadedEventLoopGroup.currentEventLoop != nil)
+        let (policy, onEventLoop) = try await hasher.run {
+            (sched_getscheduler(0), MultiThreadedEventLoopGroup.currentEventLoop != nil)
         }
-        #expect(nice == PasswordHasher.niceness)
+        #expect(policy == PasswordHasher.schedIdle)
+        // The test's own thread stays in the normal class.
+        #expect(sched_getscheduler(0) == 0)
         #expect(!onEventLoop)
         let hash = try await hasher.hash("correct horse")
         #expect(try await hasher.verify("correct horse", against: hash))

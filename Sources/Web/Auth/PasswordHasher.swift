@@ -7,8 +7,10 @@ import Synchronization
 /// Hashes and checks passwords with bcrypt, which by design takes a quarter-second of a core
 /// (cost 12 here), on threads of its own at a lowered priority, with a bound on how many may wait.
 ///
-/// The threads run at nice +10: Linux then gives the event loops that carry GPS fixes the cores
-/// whenever both want them, so a flood of log-ins slows log-ins, not locations. A hash asked for
+/// The threads are in Linux's `SCHED_IDLE` class: they get only the cycles the event loops that
+/// carry GPS fixes leave, so a flood of log-ins slows log-ins, not locations (nice +10 was not
+/// enough: 50 log-ins/s at cost 12 took location p99 from 25 to 135 ms; `SCHED_IDLE`, from 6–8
+/// to 13–16 ms; BENCHMARKS.md, "Log-ins under load"). A hash asked for
 /// while `maxWaiting` are already queued or running is refused at once with `Busy` (the routes
 /// answer `503` with `Retry-After`) rather than queued for seconds.
 struct PasswordHasher: Sendable {
@@ -53,14 +55,17 @@ struct PasswordHasher: Sendable {
         return pool
     }()
 
-    /// Nice value of the hashing threads.
-    static let niceness: Int32 = 10
-
-    /// Sets the calling thread's nice value (Linux keeps one per thread; `who` 0 is this thread).
-    /// Lowering needs no privilege; repeating it costs a system call, nothing next to bcrypt.
+    /// Puts the calling thread in Linux's `SCHED_IDLE` class (per thread; pid 0 is this thread):
+    /// it runs only on cycles no normal thread wants, and a waking event loop takes the core
+    /// from it at once. Unprivileged threads may enter it. Repeating it costs a system call,
+    /// nothing next to bcrypt.
     private static func lowerPriority() {
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+        var parameters = sched_param()
+        _ = sched_setscheduler(0, schedIdle, &parameters)
     }
+
+    /// `SCHED_IDLE` from <linux/sched.h>; Glibc shows it to C only under `_GNU_SOURCE`.
+    static let schedIdle: Int32 = 5
 
     /// The shared count of hashes queued or running for one hasher and its copies.
     private final class Occupancy: Sendable {

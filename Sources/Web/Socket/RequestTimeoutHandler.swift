@@ -209,6 +209,7 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
             case .body, .idle: nil  // the request was already answered, or none began
             }
         if let detail {
+            metrics.httpRefused(status: 408)
             let body = WireEncoding.encode(["detail": detail])
             var head = HTTPResponseHead(version: .http1_1, status: .requestTimeout)
             head.headers.add(name: "content-type", value: "application/json")

@@ -66,7 +66,7 @@ struct LiveHub: Sendable {
     }
 
     /// What every test hub starts from: its own folders under `directory`, an ephemeral port,
-    /// the test secret, cheap bcrypt and quick snapshots.
+    /// the test secret, cheap bcrypt, quick snapshots and keep-alive connections kept.
     static func configuration(in directory: URL) -> HubConfiguration {
         var configuration = HubConfiguration()
         configuration.port = 0
@@ -74,7 +74,11 @@ struct LiveHub: Sendable {
         configuration.mediaDirectory = directory.appendingPathComponent("media").path
         configuration.jwtSecret = secret
         configuration.bcryptCost = 4
+        // Tests sign users up side by side; the bound has its own tests (AuthAbuseTests).
+        configuration.maxPasswordChecks = 10_000
         configuration.snapshotInterval = .milliseconds(100)
+        // The test client keeps one connection for the whole test and never reconnects.
+        configuration.keepAliveTimeout = .seconds(3600)
         return configuration
     }
 

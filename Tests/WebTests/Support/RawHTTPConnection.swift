@@ -16,13 +16,36 @@ final class RawHTTPConnection: Sendable {
 
     private final class Collector: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
 
+        /// Written as soon as the connection is up, from the event loop: a busy test process
+        /// cannot delay it past a short head timeout.
+        let greeting: [UInt8]
+        /// Close as soon as one whole response is in, from the event loop: a busy test process
+        /// cannot keep the connection open past a short keep-alive timeout.
+        let closeAfterResponse: Bool
         let received = Mutex<[UInt8]>([])
         let closed = Mutex(false)
 
+        init(greeting: [UInt8], closeAfterResponse: Bool) {
+            self.greeting = greeting
+            self.closeAfterResponse = closeAfterResponse
+        }
+
+        func channelActive(context: ChannelHandlerContext) {
+            if !greeting.isEmpty {
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: greeting)), promise: nil)
+            }
+            context.fireChannelActive()
+        }
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
-            received.withLock { $0.append(contentsOf: buffer.readableBytesView) }
+            let complete = received.withLock { bytes in
+                bytes.append(contentsOf: buffer.readableBytesView)
+                return RawHTTPConnection.responseSize(bytes) != nil
+            }
+            if closeAfterResponse, complete { context.close(promise: nil) }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
@@ -38,8 +61,9 @@ final class RawHTTPConnection: Sendable {
         self.collector = collector
     }
 
-    static func open(port: Int) async throws -> RawHTTPConnection {
-        let collector = Collector()
+    /// Connects and writes `greeting` at once.
+    static func open(port: Int, sending greeting: [UInt8] = [], closeAfterResponse: Bool = false) async throws -> RawHTTPConnection {
+        let collector = Collector(greeting: greeting, closeAfterResponse: closeAfterResponse)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), TCP_NODELAY), value: 1)
             .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) } }
@@ -47,12 +71,17 @@ final class RawHTTPConnection: Sendable {
         return RawHTTPConnection(channel: channel, collector: collector)
     }
 
+    struct NoResponse: Error, CustomStringConvertible {
+        let description: String
+    }
+
     /// One request on a fresh connection, its response, and the connection closed.
     static func exchange(port: Int, _ request: String) async throws -> Response {
-        let connection = try await open(port: port)
+        let connection = try await open(port: port, sending: Array(request.utf8), closeAfterResponse: true)
         defer { connection.close() }
-        try await connection.write(request)
-        guard let response = try await connection.nextResponse() else { throw ChannelError.eof }
+        guard let response = try await connection.nextResponse(timeout: .seconds(60)) else {
+            throw NoResponse(description: connection.isClosed ? "the hub closed the connection without a response" : "no response in 60 s")
+        }
         return response
     }
 
@@ -106,23 +135,30 @@ final class RawHTTPConnection: Sendable {
         return nil
     }
 
+    /// The status, headers, head size and body size of the response `bytes` start with, once
+    /// it is all there.
+    private static func responseSize(_ bytes: [UInt8]) -> (status: Int, headers: [String: String], head: Int, body: Int)? {
+        guard let end = bytes.indices.dropLast(3).first(where: { bytes[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) }) else {
+            return nil
+        }
+        let lines = String(decoding: bytes[..<end], as: UTF8.self).components(separatedBy: "\r\n")
+        guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let length = Int(headers["content-length"] ?? "0") ?? 0
+        guard bytes.count >= end + 4 + length else { return nil }
+        return (status, headers, end + 4, length)
+    }
+
     private func takeResponse() -> Response? {
         collector.received.withLock { bytes in
-            guard let end = bytes.indices.dropLast(3).first(where: { bytes[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) }) else {
-                return nil
-            }
-            let lines = String(decoding: bytes[..<end], as: UTF8.self).components(separatedBy: "\r\n")
-            guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else { return nil }
-            var headers: [String: String] = [:]
-            for line in lines.dropFirst() {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
-            let length = Int(headers["content-length"] ?? "0") ?? 0
-            guard bytes.count >= end + 4 + length else { return nil }
-            let body = String(decoding: bytes[(end + 4)..<(end + 4 + length)], as: UTF8.self)
-            bytes.removeFirst(end + 4 + length)
-            return Response(status: status, headers: headers, body: body)
+            guard let size = Self.responseSize(bytes) else { return nil }
+            let body = String(decoding: bytes[size.head..<(size.head + size.body)], as: UTF8.self)
+            bytes.removeFirst(size.head + size.body)
+            return Response(status: size.status, headers: size.headers, body: body)
         }
     }
 
