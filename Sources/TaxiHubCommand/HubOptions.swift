@@ -55,6 +55,8 @@ struct HubOptions: ParsableArguments {
     var loginRatePerUsername: Double?
     @Option(name: .customLong("max-password-checks"), help: "bcrypt hashes queued or running at once; more get 503.")
     var maxPasswordChecks: Int?
+    @Option(name: .customLong("password-hashing-class"), help: "idle: bcrypt only on cycles GPS leaves (default); normal: NIO's thread pool.")
+    var passwordHashingClass: String?
     @Option(name: .customLong("cors-origins"), help: "Comma-separated origins whose pages may call the API (default: same origin only).")
     var corsOrigins: String?
     @Option(name: .customLong("tile-url"), help: "Street tiles for the browser client's map ({z}/{x}/{y} template; empty: plain map).")
@@ -110,6 +112,7 @@ struct HubOptions: ParsableArguments {
         set("loginRatePerAddress", loginRatePerAddress.map(ConfigContent.double))
         set("loginRatePerUsername", loginRatePerUsername.map(ConfigContent.double))
         set("maxPasswordChecks", maxPasswordChecks.map(ConfigContent.int))
+        set("passwordHashingClass", passwordHashingClass.map(ConfigContent.string))
         set("corsOrigins", corsOrigins.map(ConfigContent.string))
         set("tileUrl", tileURL.map(ConfigContent.string))
         set("webRoot", webRoot.map(ConfigContent.string))

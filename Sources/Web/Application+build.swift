@@ -77,7 +77,10 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         hub.evictPersisted(persisted.trips.values)
     }
 
-    let passwords = PasswordHasher(cost: configuration.bcryptCost, maxWaiting: configuration.maxPasswordChecks)
+    let passwords = PasswordHasher(
+        cost: configuration.bcryptCost, maxWaiting: configuration.maxPasswordChecks,
+        threadClass: configuration.passwordHashingClass == "normal" ? .normal : .idle
+    )
     let router = Router(context: HubRequestContext.self)
     router.add(middleware: RefusalCountingMiddleware(metrics: metrics))
     router.add(middleware: CORSPolicyMiddleware(origins: configuration.corsOrigins))

@@ -76,6 +76,8 @@ public struct HubConfiguration: Sendable {
     public var loginRatePerUsername = 10.0
     /// bcrypt hashes (log-ins, sign-ups) queued or running at once; more get 503 with Retry-After.
     public var maxPasswordChecks = 16
+    /// `idle`: bcrypt on threads in Linux's SCHED_IDLE class (GPS first); `normal`: NIO's pool.
+    public var passwordHashingClass = "idle"
     /// How often operator sockets get every driver's position (`operator.drivers`).
     public var operatorFeedInterval: Duration = .milliseconds(250)
 
@@ -183,6 +185,10 @@ public struct HubConfiguration: Sendable {
         loginRatePerAddress = reader.double(forKey: "loginRatePerAddress", default: defaults.loginRatePerAddress)
         loginRatePerUsername = reader.double(forKey: "loginRatePerUsername", default: defaults.loginRatePerUsername)
         maxPasswordChecks = reader.int(forKey: "maxPasswordChecks", default: defaults.maxPasswordChecks)
+        passwordHashingClass = reader.string(forKey: "passwordHashingClass", default: defaults.passwordHashingClass)
+        guard ["idle", "normal"].contains(passwordHashingClass) else {
+            throw ConfigurationError("passwordHashingClass must be idle or normal, not \(passwordHashingClass).")
+        }
         guard (1...100_000).contains(maxPasswordChecks) else {
             throw ConfigurationError("maxPasswordChecks must be between 1 and 100000, not \(maxPasswordChecks).")
         }

@@ -228,8 +228,10 @@ struct AuthAbuseTests {
             (sched_getscheduler(0), MultiThreadedEventLoopGroup.currentEventLoop != nil)
         }
         #expect(policy == PasswordHasher.schedIdle)
-        // The test's own thread stays in the normal class.
+        // The test's own thread stays in the normal class, and so do a `normal` hasher's threads.
         #expect(sched_getscheduler(0) == 0)
+        let normal = try await PasswordHasher(cost: 4, threadClass: .normal).run { sched_getscheduler(0) }
+        #expect(normal == 0)
         #expect(!onEventLoop)
         let hash = try await hasher.hash("correct horse")
         #expect(try await hasher.verify("correct horse", against: hash))

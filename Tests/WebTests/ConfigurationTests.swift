@@ -62,6 +62,7 @@ struct ConfigurationTests {
         #expect(configuration.tileURL == defaults.tileURL)
         #expect(configuration.operatorFeedInterval == defaults.operatorFeedInterval)
         #expect(configuration.maxPasswordChecks == defaults.maxPasswordChecks)
+        #expect(configuration.passwordHashingClass == defaults.passwordHashingClass)
     }
 
     @Test("clients on this machine reach a hub on a wildcard address over loopback", arguments: [
@@ -130,6 +131,7 @@ struct ConfigurationTests {
         (["--login-rate-per-address", "nan"], "loginRatePerAddress"),
         (["--login-rate-per-username", "0"], "loginRatePerUsername"),
         (["--max-password-checks", "0"], "maxPasswordChecks"),
+        (["--password-hashing-class", "fast"], "passwordHashingClass"),
         (["--cors-origins", "app.example.com"], "corsOrigins"),
         (["--cors-origins", "https://app.example.com/"], "corsOrigins"),
     ])

@@ -17,14 +17,23 @@ struct PasswordHasher: Sendable {
     /// Too many hashes are waiting; nothing was checked.
     struct Busy: Error {}
 
+    /// Which threads hash: the idle-class ones (the default), or NIO's shared pool at normal
+    /// priority for hubs that would rather have quick log-ins than the quietest GPS on a full
+    /// machine (and for test processes that run many hubs next to CPU-bound suites).
+    enum ThreadClass: String, Sendable, CaseIterable {
+        case idle, normal
+    }
+
     let cost: UInt8
     /// Hashes queued or running at once before more are refused.
     let maxWaiting: Int
+    let threadClass: ThreadClass
     private let occupancy = Occupancy()
 
-    init(cost: UInt8, maxWaiting: Int = 16) {
+    init(cost: UInt8, maxWaiting: Int = 16, threadClass: ThreadClass = .idle) {
         self.cost = cost
         self.maxWaiting = maxWaiting
+        self.threadClass = threadClass
     }
 
     func hash(_ password: String) async throws -> String {
@@ -42,14 +51,19 @@ struct PasswordHasher: Sendable {
         let waiting = occupancy.count.wrappingAdd(1, ordering: .relaxed).newValue
         defer { occupancy.count.wrappingSubtract(1, ordering: .relaxed) }
         guard waiting <= maxWaiting else { throw Busy() }
-        return try await Self.threads.runIfActive {
-            Self.lowerPriority()
-            return work()
+        switch threadClass {
+        case .idle:
+            return try await Self.idleThreads.runIfActive {
+                Self.lowerPriority()
+                return work()
+            }
+        case .normal:
+            return try await NIOThreadPool.singleton.runIfActive(work)
         }
     }
 
     /// One thread per core, shared by every hasher of the process, started on first use.
-    private static let threads: NIOThreadPool = {
+    private static let idleThreads: NIOThreadPool = {
         let pool = NIOThreadPool(numberOfThreads: System.coreCount)
         pool.start()
         return pool

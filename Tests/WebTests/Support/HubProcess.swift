@@ -44,7 +44,7 @@ final class HubProcess: Sendable {
             [
                 "serve", "--port", "0", "--data-dir", directory.appendingPathComponent("data").path,
                 "--media-dir", directory.appendingPathComponent("media").path, "--snapshot-interval", "0.2",
-                "--bcrypt-cost", "4", "--max-password-checks", "10000", "--keep-alive-timeout", "3600",  // the test client never reconnects
+                "--bcrypt-cost", "4", "--max-password-checks", "10000", "--password-hashing-class", "normal", "--keep-alive-timeout", "3600",  // the test client never reconnects
             ] + extraArguments,
             environment: environment, outputPath: logFile.path
         )

@@ -76,6 +76,9 @@ struct LiveHub: Sendable {
         configuration.bcryptCost = 4
         // Tests sign users up side by side; the bound has its own tests (AuthAbuseTests).
         configuration.maxPasswordChecks = 10_000
+        // Many hubs share the test process with CPU-bound suites (the simulation), where
+        // idle-class threads would wait for minutes; the class has its own test.
+        configuration.passwordHashingClass = "normal"
         configuration.snapshotInterval = .milliseconds(100)
         // The test client keeps one connection for the whole test and never reconnects.
         configuration.keepAliveTimeout = .seconds(3600)
