@@ -86,6 +86,7 @@ let package = Package(
         .target(
             name: "HubSimulation",
             dependencies: [
+                "BenchSupport",
                 "Hub",
                 "Persistence",
                 .product(name: "Logging", package: "swift-log"),

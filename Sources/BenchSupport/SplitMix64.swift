@@ -1,7 +1,7 @@
 import Foundation
 
 /// A small seeded random number generator (SplitMix64), so that workloads are reproducible.
-public struct SplitMix64: RandomNumberGenerator {
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
     public init(seed: UInt64) {

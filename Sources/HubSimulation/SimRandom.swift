@@ -1,18 +1,16 @@
-/// The simulation's only source of randomness: SplitMix64 seeded with the run's seed, so every
-/// choice (workload, schedule, faults, ids) replays from the seed alone.
+import BenchSupport
+
+/// The simulation's only source of randomness: the benchmarks' `SplitMix64` seeded with the
+/// run's seed, so every choice (workload, schedule, faults, ids) replays from the seed alone.
 public struct SimRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var generator: SplitMix64
 
     public init(seed: UInt64) {
-        state = seed
+        generator = SplitMix64(seed: seed)
     }
 
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        generator.next()
     }
 
     /// True with probability `p`.
