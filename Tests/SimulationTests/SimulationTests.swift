@@ -64,6 +64,31 @@ struct SimulationTests {
         #expect(summary.invariantChecks > summary.runs * 1_000)
     }
 
+    /// The PostgreSQL server of the other suites (`scripts/test` starts one and exports it).
+    static let databaseURL = ProcessInfo.processInfo.environment["TAXI_HUB_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// Seeds per CI run against PostgreSQL (about 25 seconds of the debug build here).
+    static let postgresRuns = 40
+
+    @Test(
+        "Seeded runs against PostgreSQL (TAXI_HUB_TEST_DATABASE_URL)",
+        .enabled(if: databaseURL != nil, "TAXI_HUB_TEST_DATABASE_URL is not set: no PostgreSQL server to run against")
+    )
+    func postgresRuns() async {
+        var options = Self.options()
+        options.databaseURL = Self.databaseURL
+        let first = UInt64.random(in: 1...(1 << 40))
+        let seeds = Simulator.seeds(from: first, count: Self.postgresRuns)
+        let summary = await Self.runAll(seeds, options: options)
+        print("simulation (PostgreSQL): seeds \(first)…\(seeds.last!): \(summary.description)")
+        for failure in summary.failures { Issue.record("\(failure)") }
+        #expect(summary.runs == seeds.count && summary.writes > 0)
+        // The same seed gives the same trace on PostgreSQL too.
+        let again = await Simulator.run(seed: first, options: options)
+        let once = await Simulator.run(seed: first, options: options)
+        #expect(again.digest == once.digest)
+    }
+
     @Test("Regression seeds", arguments: regressionSeeds)
     func regression(seed: UInt64) async {
         let result = await Simulator.run(seed: seed, options: Self.options())
