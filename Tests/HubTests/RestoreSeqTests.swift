@@ -26,6 +26,21 @@ struct RestoreSeqTests {
         LocationFix(point: GeoPoint(lat: 52.52 + Double(n) * 1e-5, lng: 13.405), heading: 90, speed: 8, accuracy: 5, timestamp: now)
     }
 
+    /// A rider and a driver, each connected, and a trip of the rider the driver accepted (seq 2).
+    static func startedTrip(on hub: Hub) async throws
+        -> (rider: Principal, riderSocket: TestMailbox, driver: Principal, driverSocket: TestMailbox, trip: UUID, started: TripView)
+    {
+        let rider = try Fixture.user(hub.users, "rider", .rider)
+        let driver = try Fixture.user(hub.users, "driver", .driver)
+        let riderSocket = TestMailbox()
+        let driverSocket = TestMailbox()
+        _ = await hub.connect(rider, mailbox: riderSocket)
+        _ = await hub.connect(driver, mailbox: driverSocket)
+        let trip = try await hub.createTrip(Fixture.request, by: rider, from: riderSocket).trip.id
+        let started = try await hub.updateTrip(id: trip, TripUpdate(status: .started), by: driver, from: driverSocket)
+        return (rider, riderSocket, driver, driverSocket, trip, started)
+    }
+
     @Test("a restored trip goes on from the largest of its stored seq, its track's and the clock in microseconds")
     func restartSeq() throws {
         let clock = TestClock(Timestamp(microseconds: 100))
@@ -49,14 +64,7 @@ struct RestoreSeqTests {
     func noSeqReusedAfterCrash() async throws {
         let clock = TestClock()
         let first = Hub(clock: clock)
-        let riderUser = try Fixture.user(first.users, "rider", .rider)
-        let driverUser = try Fixture.user(first.users, "driver", .driver)
-        let rider = TestMailbox()
-        let driver = TestMailbox()
-        _ = await first.connect(riderUser, mailbox: rider)
-        _ = await first.connect(driverUser, mailbox: driver)
-        let trip = try await first.createTrip(Fixture.request, by: riderUser, from: rider).trip.id
-        _ = try await first.updateTrip(id: trip, TripUpdate(status: .started), by: driverUser, from: driver)
+        let (riderUser, rider, driverUser, driver, trip, _) = try await Self.startedTrip(on: first)
         // The last successful snapshot: the trip STARTED at seq 2.
         let snapshot = first.changes.drain()
         // Acknowledged and seen, then lost in the crash: three locations and IN_PROGRESS.
@@ -115,14 +123,7 @@ struct RestoreSeqTests {
         settings.historyLength = 4
         let clock = TestClock()
         let hub = Hub(settings: settings, clock: clock)
-        let riderUser = try Fixture.user(hub.users, "rider", .rider)
-        let driverUser = try Fixture.user(hub.users, "driver", .driver)
-        let rider = TestMailbox()
-        let driver = TestMailbox()
-        _ = await hub.connect(riderUser, mailbox: rider)
-        _ = await hub.connect(driverUser, mailbox: driver)
-        let trip = try await hub.createTrip(Fixture.request, by: riderUser, from: rider).trip.id
-        let started = try await hub.updateTrip(id: trip, TripUpdate(status: .started), by: driverUser, from: driver)
+        let (riderUser, rider, driverUser, driver, trip, started) = try await Self.startedTrip(on: hub)
         await hub.disconnect(riderUser, mailbox: rider, joined: [trip])
         for n in 0..<10 { try await hub.updateLocation(Self.fix(n, at: clock.now()), by: driverUser, from: driver) }
 

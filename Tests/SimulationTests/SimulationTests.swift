@@ -22,7 +22,7 @@ struct SimulationTests {
     static let regressionSeeds: [UInt64] = [116, 130, 137, 178, 247, 459, 465]
 
     /// Seeds per CI run (about 2 minutes of the debug build on the 2-core machine).
-    static let defaultRuns = 600
+    static let defaultRuns = 500
 
     static func options() -> SimulationOptions {
         SimulationOptions(directory: FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-sim").path)
