@@ -166,8 +166,11 @@ extension Simulation {
             }
             let changes = trips[id]?.stateChanges ?? []
             // After a current state, the events up to the join (before the first live one) are not this
-            // connection's: the state stands for them.
-            let eventsFrom = stream.currentState == nil ? first : (stream.live.min() ?? top + 1)
+            // connection's: the state stands for them. When the connection closes while it still
+            // resumes (a crash), the harness has not learnt its replies yet: a replayed event may be
+            // such a state, so the same holds.
+            let unknownReplies = clients[connection.client].connecting && stream.lowerBound == nil && !stream.replayed.isEmpty
+            let eventsFrom = stream.currentState == nil && !unknownReplies ? first : (stream.live.min() ?? top + 1)
             let missed = (first...top).filter { seq in
                 !received.contains(seq)
                     && (changes.contains(seq) || (isRider && seq >= eventsFrom && !stream.coalesced.contains(seq)))

@@ -19,7 +19,10 @@ struct SimulationTests {
     ///   `seq` of the newest live event; the harness had counted it a duplicate.
     /// - 459, 465: a current state `resume` sent carried the trip's `seq`, a location's; the
     ///   harness had taken it for a state change the driver (who sent that location) missed.
-    static let regressionSeeds: [UInt64] = [116, 130, 137, 178, 247, 459, 465]
+    /// - 100263: a rider's connection closed in a crash while it still resumed; it had read a
+    ///   current state (under its state's `seq`, below the join) and live events; the harness, not
+    ///   knowing the reply yet, took the locations in between for missed ones.
+    static let regressionSeeds: [UInt64] = [116, 130, 137, 178, 247, 459, 465, 100263]
 
     /// Seeds per CI run (about 2 minutes of the debug build on the 2-core machine).
     static let defaultRuns = 500
