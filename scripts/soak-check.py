@@ -6,9 +6,10 @@ soak's faults file (JSON lines: kind, start, end, details) and the hub's tables 
 (through `psql`), and classifies every acknowledged change:
 
 - a location the rider received (trip, seq, lat, lng) is kept when `trip_track_points` holds
-  that trip and seq with the same lat/lng. Content counts, not presence: after a SIGKILL the
-  restarted hub continues a trip from its stored seq, so a lost point's seq may later name a
-  different point.
+  that trip and seq with the same lat/lng. Content counts, not presence (hubs before the fix of
+  docs/protocol.md §3.1 "Across restarts" continued a trip from its stored seq after a SIGKILL,
+  so a lost point's seq could later name a different point; today a restored trip's seqs jump
+  past the restart's clock in microseconds, which this check takes as it comes).
 - a trip event (created, accepted, each status) is kept when the stored trip is at that status
   or one reachable from it (docs/protocol.md §2.2), with the same rider and driver (when the
   event names them) and a stored seq at least the event's.

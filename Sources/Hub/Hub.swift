@@ -51,19 +51,40 @@ public final class Hub: Sendable {
         self.shards = (0..<max(1, shardCount)).map { _ in TripShard() }
     }
 
-    /// Rebuilds live state from the store at start; nothing restored counts as changed.
+    /// Rebuilds live state from the store at start (or when a hub takes over another's trips);
+    /// nothing restored counts as changed.
+    ///
+    /// Each restored trip's `seq` goes on from `restartSeq(of:track:)`, never from the stored
+    /// `seq` alone: see there why.
     public func restore(users: [User], trips: [Trip], tracks: [UUID: [TrackPoint]] = [:]) {
         self.users.restore(users)
         for var trip in trips where !trip.status.isFinished {
             let track = tracks[trip.id] ?? []
-            // A location is stored as a track point only, not as a new trip row: the trip's
-            // `seq` goes on from its newest point.
-            trip.seq = max(trip.seq, track.last?.seq ?? 0)
+            trip.seq = restartSeq(of: trip, track: track)
             register(trip, track: track, openedBy: nil)
             if trip.status.isActive, let driver = trip.driverID {
                 _ = drivers.claim(trip.id, for: driver)
             }
         }
+    }
+
+    /// The `seq` a restored trip goes on from: the largest of its stored `seq`, its newest
+    /// stored track point's (a location is stored as a track point only, not as a new trip row)
+    /// and the hub's clock in microseconds since 1970.
+    ///
+    /// The stored values alone are not enough: changes acknowledged after the last snapshot are
+    /// lost in a crash, and clients saw their `seq`s. Going on from the store would number new,
+    /// different events with `seq`s clients already hold, and they would drop them as
+    /// duplicates (state changes too), while a `resume` from beyond the stored `seq` would
+    /// replay nothing. The clock fixes that without storing anything more: a trip emits far
+    /// fewer than one event per microsecond (state changes need a round trip each, locations
+    /// are rate-limited per socket), so every `seq` issued before the crash, counted up from the
+    /// previous restart's clock (or from 1), is below this restart's clock in microseconds. That
+    /// holds again after every further crash. It assumes only that the clock of the restarting
+    /// hub is not behind the crashed hub's by more than the time since the trip's previous
+    /// restore; values stay below 2^53 (exact in JavaScript) until the year 2255.
+    func restartSeq(of trip: Trip, track: [TrackPoint]) -> Int64 {
+        max(trip.seq, track.last?.seq ?? 0, clock.now().microseconds)
     }
 
     /// The actor of a live trip.

@@ -38,6 +38,10 @@ public actor TripActor {
     }
 
     private var trip: Trip
+    /// The `seq` of the trip's current state: of its creation, its latest state change, or its
+    /// restore. `trip.seq` also counts locations; a current state `resume` sends carries this one,
+    /// so a `seq` always names the same event (see `resume`).
+    private var stateSeq: Int64
     private var track: [TrackPoint]
     private var history: EventHistory
     private var members: [ConnectionID: Member] = [:]
@@ -56,6 +60,7 @@ public actor TripActor {
     ) {
         self.queue = executor.map(Queue.given) ?? .own(OwnQueue())
         self.trip = trip
+        self.stateSeq = trip.seq
         self.track = track
         self.history = EventHistory(capacity: historyLength)
         self.users = users
@@ -161,6 +166,14 @@ public actor TripActor {
     /// The events of this trip a reconnecting client missed after `lastSeen`, up to the moment
     /// it joined the group again; what came later it received live. Each connection gets its
     /// replay once. Only the trip's rider and driver may resume it.
+    ///
+    /// When the history no longer reaches back (or the trip was restored after a crash, whose
+    /// history starts anew), the client gets the trip's current state instead, as a replayed
+    /// event: it may follow live events with a higher `seq`, as a replay may. It carries the `seq`
+    /// of that state (`stateSeq`), not `trip.seq`, which may be a location's: clients keep the
+    /// `seq`s they saw and drop an event whose `seq` they hold, so a state under a location's
+    /// `seq` would be dropped by a client that got that location live. When the state is newer
+    /// than the join, the connection already got it live and it is not sent again.
     func resume(_ mailbox: any Mailbox, by sender: Principal, after lastSeen: Int64) throws(HubError) -> ResumeReply {
         guard trip.riderID == sender.userID || trip.driverID == sender.userID else {
             throw HubError(.forbidden, "Only the trip's rider and driver can resume it.")
@@ -168,21 +181,21 @@ public actor TripActor {
         join(mailbox)
         let through = members[mailbox.connectionID]?.replayableThrough
         members[mailbox.connectionID]?.replayableThrough = nil
-        let reply: ResumeReply
-        if let through, lastSeen < through {
-            if let missed = history.events(in: (max(lastSeen, 0) + 1)...through) {
-                reply = .replay(missed)
-            } else {
-                reply = .currentState(.trip(view))
-            }
-        } else {
-            reply = .replay([])
+        guard let through, lastSeen < through else { return .replay([]) }
+        if let missed = history.events(in: (max(lastSeen, 0) + 1)...through) {
+            mailbox.replay(missed)
+            return .replay(missed)
         }
-        switch reply {
-        case .replay(let missed): mailbox.replay(missed)
-        case .currentState(let event): mailbox.deliver(event)
-        }
-        return reply
+        let state = HubEvent.trip(currentStateView)
+        if stateSeq <= through { mailbox.replay([state]) }
+        return .currentState(state)
+    }
+
+    /// The trip's current state under the `seq` of that state (not of a later location).
+    private var currentStateView: TripView {
+        var state = trip
+        state.seq = stateSeq
+        return users.view(of: state)
     }
 
     /// Makes `next` the trip's state and tells everyone concerned. The driver map learns it here,
@@ -190,6 +203,7 @@ public actor TripActor {
     private func commit(_ next: Trip) -> TripView {
         let wasRequested = trip.status == .requested
         trip = next
+        stateSeq = next.seq
         index.upsert(trip)
         changes.record(trip)
         if let driver = trip.driverID, trip.status.isFinished {

@@ -3,9 +3,9 @@ import Synchronization
 
 /// The seeded, single-threaded scheduler at the heart of the simulation.
 ///
-/// Every piece of simulated concurrency is a *lane*: each trip actor runs on a `SimActorExecutor`
-/// (a serial executor) and each simulated client operation runs as a task whose executor
-/// preference is a `SimTaskExecutor`. Enqueued jobs go into their lane's FIFO queue, so the jobs
+/// Every piece of simulated concurrency is a *lane* with a `SimLaneExecutor` of its own: each trip
+/// actor runs on one (as its serial executor) and each simulated client operation runs as a task
+/// whose executor preference is one (as a task executor). Enqueued jobs go into their lane's FIFO queue, so the jobs
 /// of one executor keep their order; the harness thread alone runs jobs, one at a time, and the
 /// seed chooses *which lane* runs next: the freedom is the interleaving between actors and tasks,
 /// exactly the freedom the real runtime has.
@@ -14,13 +14,8 @@ import Synchronization
 /// an enqueue from any other thread would arrive at a moment the seed did not choose, so it is
 /// counted (`foreignEnqueues`) and the run reports it as a harness fault.
 public final class SimScheduler: Sendable {
-    enum LaneExecutor: Sendable {
-        case actor(SimActorExecutor)
-        case task(SimTaskExecutor)
-    }
-
     private struct Lane {
-        let executor: LaneExecutor
+        let executor: SimLaneExecutor
         var jobs: [UnownedJob] = []
         var head = 0
         var isEmpty: Bool { head >= jobs.count }
@@ -42,19 +37,19 @@ public final class SimScheduler: Sendable {
     public init() {}
 
     /// A new serial executor (one per trip actor).
-    func makeActorExecutor() -> SimActorExecutor {
-        state.withLock { state in
-            let executor = SimActorExecutor(scheduler: self, lane: state.lanes.count)
-            state.lanes.append(Lane(executor: .actor(executor)))
-            return executor
-        }
+    func makeActorExecutor() -> SimLaneExecutor {
+        makeLane(.actor)
     }
 
     /// A new task executor (one per simulated operation).
-    func makeTaskExecutor() -> SimTaskExecutor {
+    func makeTaskExecutor() -> SimLaneExecutor {
+        makeLane(.task)
+    }
+
+    private func makeLane(_ role: SimLaneExecutor.Role) -> SimLaneExecutor {
         state.withLock { state in
-            let executor = SimTaskExecutor(scheduler: self, lane: state.lanes.count)
-            state.lanes.append(Lane(executor: .task(executor)))
+            let executor = SimLaneExecutor(scheduler: self, lane: state.lanes.count, role: role)
+            state.lanes.append(Lane(executor: executor))
             return executor
         }
     }
@@ -82,7 +77,7 @@ public final class SimScheduler: Sendable {
     /// job waits.
     @discardableResult
     func runOne(choice: Int) -> Int? {
-        let picked: (job: UnownedJob, executor: LaneExecutor, lane: Int)? = state.withLock { state in
+        let picked: (job: UnownedJob, executor: SimLaneExecutor, lane: Int)? = state.withLock { state in
             guard !state.ready.isEmpty else { return nil }
             let slot = choice % state.ready.count
             let lane = state.ready[slot]
@@ -97,9 +92,9 @@ public final class SimScheduler: Sendable {
             return (job, state.lanes[lane].executor, lane)
         }
         guard let picked else { return nil }
-        switch picked.executor {
-        case .actor(let executor): picked.job.runSynchronously(on: executor.asUnownedSerialExecutor())
-        case .task(let executor): picked.job.runSynchronously(on: executor.asUnownedTaskExecutor())
+        switch picked.executor.role {
+        case .actor: picked.job.runSynchronously(on: picked.executor.asUnownedSerialExecutor())
+        case .task: picked.job.runSynchronously(on: picked.executor.asUnownedTaskExecutor())
         }
         return picked.lane
     }
@@ -127,14 +122,24 @@ public final class SimScheduler: Sendable {
     }
 }
 
-/// The serial executor of one simulated trip actor: its jobs wait in its lane of the scheduler.
-public final class SimActorExecutor: SerialExecutor {
+/// The executor of one lane: its jobs wait in that lane of the scheduler, never on the global pool.
+/// A trip actor's lane uses it as the actor's serial executor; a simulated operation's lane (a
+/// client's request, a snapshot) as its task's executor preference, so the operation's
+/// nonisolated code runs there too.
+public final class SimLaneExecutor: SerialExecutor, TaskExecutor {
+    enum Role: Sendable {
+        case actor
+        case task
+    }
+
     private let scheduler: SimScheduler
     private let lane: Int
+    let role: Role
 
-    init(scheduler: SimScheduler, lane: Int) {
+    init(scheduler: SimScheduler, lane: Int, role: Role) {
         self.scheduler = scheduler
         self.lane = lane
+        self.role = role
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {
@@ -143,21 +148,5 @@ public final class SimActorExecutor: SerialExecutor {
 
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
-    }
-}
-
-/// The task executor of one simulated operation (a client's request, a snapshot): the
-/// operation's nonisolated code runs as jobs in its lane of the scheduler, never on the global pool.
-public final class SimTaskExecutor: TaskExecutor {
-    private let scheduler: SimScheduler
-    private let lane: Int
-
-    init(scheduler: SimScheduler, lane: Int) {
-        self.scheduler = scheduler
-        self.lane = lane
-    }
-
-    public func enqueue(_ job: consuming ExecutorJob) {
-        scheduler.enqueue(UnownedJob(job), lane: lane)
     }
 }

@@ -57,12 +57,11 @@ extension Simulation {
             break
         case .connected(let joined, let resumes):
             clients[index].joined.formUnion(joined)
-            if let mailbox = clients[index].mailbox, let number = connectionNumber(mailbox) {
-                connections[number]!.resuming = false
-            }
+            clients[index].connecting = false
             for resume in resumes { try absorb(resume, client: index) }
             log("\(who) joined \(joined.count) trips, resumed \(resumes.count)")
         case .disconnected:
+            clients[index].disconnecting = false
             log("\(who) disconnected")
         case .flushed, .actorStates:
             break
@@ -98,9 +97,7 @@ extension Simulation {
             invariantChecks += 1
             switch item.arrival {
             case .live:
-                // A current state `resume` sends instead of a replay may repeat the newest live event.
-                let resent = seq == stream.live.last && (stream.currentState == seq || connections[number]!.resuming)
-                if let previous = stream.live.last, seq <= previous, !(resent && event.isTripState) {
+                if let previous = stream.live.last, seq <= previous {
                     throw Failure(
                         message: "c\(number) (\(name(index))) got \(name(id)) seq \(seq) live after seq \(previous)", trip: id
                     )
@@ -116,20 +113,19 @@ extension Simulation {
                 stream.replayed.append(seq)
             }
             connections[number]?.streams[id] = stream
-            if let ahead = clients[index].aheadOfHub[id] {
-                if seq <= ahead {
-                    reusedSeqs += 1
-                    if event.isTripState { reusedStateSeqs += 1 }
-                    log("c\(number) (\(name(index))) got \(name(id)) seq \(seq) again after the crash (it saw up to \(ahead))", trip: id)
-                } else {
-                    clients[index].aheadOfHub[id] = nil
-                }
+            invariantChecks += 1
+            if let earlier = delivered[id]?[seq], earlier != event {
+                throw Failure(
+                    message: "c\(number) (\(name(index))) got \(name(id)) seq \(seq) as \(summary(event)); it was delivered before as \(summary(earlier))",
+                    trip: id
+                )
             }
+            delivered[id, default: [:]][seq] = event
             clients[index].lastSeen[id] = max(clients[index].lastSeen[id] ?? 0, seq)
             switch event {
             case .trip(let view):
-                // Not a state change of its own: a current state `resume` sends carries the trip's
-                // `seq`, which may be a location's. State changes come from the index (`checkMove`).
+                // A current state `resume` sends repeats a state change (or a restore); state
+                // changes come from the index (`checkMove`).
                 if view.trip.status == .requested, clients[index].principal.group == .driver, view.trip.driverID == nil {
                     clients[index].offers.removeAll { $0 == id }
                     clients[index].offers.append(id)
@@ -150,10 +146,13 @@ extension Simulation {
             if record.succeeded {
                 writes += 1
                 statusWrites += 1
+                statusConsecutiveFailures = 0
+                statusLastWriteCount = record.changes.count
                 lastSuccessfulDrain = max(lastSuccessfulDrain, record.drainStep)
             } else {
                 failedWrites += 1
                 statusFailures += 1
+                statusConsecutiveFailures += 1
             }
             log("store write of \(record.changes.count) (drained at step \(record.drainStep)): \(record.succeeded ? "ok" : record.committed ? "committed, reply lost" : "failed")")
         }
@@ -161,10 +160,12 @@ extension Simulation {
 
 }
 
-extension HubEvent {
-    /// A trip's state (not a location).
-    var isTripState: Bool {
-        if case .trip = self { return true }
-        return false
+extension Simulation {
+    /// An event in a trace line.
+    func summary(_ event: HubEvent) -> String {
+        switch event {
+        case .trip(let view): "the state \(describe(view.trip))"
+        case .location(let location): "a location (\(location.fix.point.lat), \(location.fix.point.lng))"
+        }
     }
 }

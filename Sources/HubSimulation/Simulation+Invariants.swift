@@ -34,14 +34,57 @@ extension Simulation {
         guard reported == counted else {
             throw Failure(message: "the index counts trips by status as \(reported); its trips say \(counted)", trip: nil)
         }
+        try checkCounters()
+    }
+
+    /// The hub's and the snapshot service's counters that /metrics shows (`HubMetrics`) equal what
+    /// the harness counted itself: snapshot writes and failures (all, in a row, the last one's
+    /// size), accounts, connected drivers. (Trips by status are checked against the index above;
+    /// changes pending have no count of the harness's own, only the end check that none is left.)
+    func checkCounters() throws {
         invariantChecks += 1
         let snapshots = status.current
-        guard snapshots.totalWrites == statusWrites, snapshots.totalFailures == statusFailures else {
+        guard snapshots.totalWrites == statusWrites, snapshots.totalFailures == statusFailures,
+            snapshots.consecutiveFailures == statusConsecutiveFailures, snapshots.lastWriteCount == statusLastWriteCount
+        else {
             throw Failure(
-                message: "snapshot status counts \(snapshots.totalWrites) writes and \(snapshots.totalFailures) failures; the store saw \(statusWrites) and \(statusFailures)",
+                message: "snapshot status counts \(snapshots.totalWrites) writes, \(snapshots.totalFailures) failures (\(snapshots.consecutiveFailures) in a row), the last of \(snapshots.lastWriteCount); the store saw \(statusWrites), \(statusFailures) (\(statusConsecutiveFailures)), \(statusLastWriteCount)",
                 trip: nil
             )
         }
+        invariantChecks += 1
+        guard hub.users.count == expectedUsers else {
+            throw Failure(message: "the user directory counts \(hub.users.count) accounts; the harness made \(expectedUsers)", trip: nil)
+        }
+        invariantChecks += 1
+        let drivers = clients.filter { $0.principal.group == .driver && !$0.gone }
+        let surely = drivers.filter { $0.mailbox != nil && !$0.connecting }.count
+        let atMost = drivers.filter { $0.mailbox != nil || $0.disconnecting }.count
+        guard (surely...max(surely, atMost)).contains(hub.drivers.count) else {
+            throw Failure(
+                message: "the driver map counts \(hub.drivers.count) drivers online; \(surely) are connected, \(atMost) at most", trip: nil
+            )
+        }
+    }
+
+    /// At a crash: every account acknowledged before the last successful snapshot's drain is in
+    /// the store as it was made; those signed up later may be lost, and their clients with them.
+    func checkUsers(stored: [User]) throws {
+        let byID = Dictionary(uniqueKeysWithValues: stored.map { ($0.id, $0) })
+        for (step, user) in userAcks {
+            invariantChecks += 1
+            if byID[user.id] == user { continue }
+            guard step >= lastSuccessfulDrain else {
+                throw Failure(message: "lost the account of \(user.username) (id \(user.id)), made at step \(step), before the last snapshot", trip: nil)
+            }
+            log("account \(user.username) (id \(user.id)), made at step \(step), lost in the crash")
+            for index in clients.indices where clients[index].principal.userID == user.id && !clients[index].gone {
+                clients[index].gone = true
+                clients[index].mailbox = nil
+            }
+        }
+        userAcks.removeAll { byID[$0.user.id] != $0.user }
+        expectedUsers = stored.count
     }
 
     func checkMove(of trip: Trip) throws {
@@ -78,7 +121,7 @@ extension Simulation {
 
     func checkDriverMap(_ live: [Trip]) throws {
         let byID = Dictionary(uniqueKeysWithValues: live.map { ($0.id, $0) })
-        for client in clients where client.principal.group == .driver {
+        for client in clients where client.principal.group == .driver && !client.gone {
             invariantChecks += 1
             let driver = client.principal.userID
             guard let active = hub.drivers.activeTrip(of: driver) else { continue }
@@ -105,6 +148,8 @@ extension Simulation {
 
     /// A connection ends: every state change in the range it followed must have reached it, and
     /// a rider (who sends no locations) must have every event in it, locations coalesced excepted.
+    /// A trip's `seq`s grow by one, but for the jump at a recovery (`Hub.restore`); a connection
+    /// never outlives a crash, so what it got of a trip lies after the jump and is dense.
     func closeConnection(_ mailbox: SimMailbox) throws {
         guard let number = connectionNumber(mailbox), let connection = connections[number] else { return }
         try absorb(mailbox, client: connection.client)
@@ -116,9 +161,19 @@ extension Simulation {
             guard let top = received.max(), let first = stream.lowerBound.map({ $0 + 1 }) ?? received.min(), first <= top
             else { continue }
             invariantChecks += 1
+            guard top - first < 1_000_000 else {
+                throw Failure(message: "c\(number) (\(name(connection.client))) got \(name(id)) seqs from \(first) to \(top): a jump within one connection", trip: id)
+            }
             let changes = trips[id]?.stateChanges ?? []
+            // After a current state, the events up to the join (before the first live one) are not this
+            // connection's: the state stands for them. When the connection closes while it still
+            // resumes (a crash), the harness has not learnt its replies yet: a replayed event may be
+            // such a state, so the same holds.
+            let unknownReplies = clients[connection.client].connecting && stream.lowerBound == nil && !stream.replayed.isEmpty
+            let eventsFrom = stream.currentState == nil && !unknownReplies ? first : (stream.live.min() ?? top + 1)
             let missed = (first...top).filter { seq in
-                !received.contains(seq) && (changes.contains(seq) || (isRider && !stream.coalesced.contains(seq)))
+                !received.contains(seq)
+                    && (changes.contains(seq) || (isRider && seq >= eventsFrom && !stream.coalesced.contains(seq)))
             }
             guard !missed.isEmpty else { continue }
             // Replayed events queue behind live ones with a higher `seq` (protocol §3.5). When the
@@ -161,14 +216,16 @@ extension Simulation {
         }
     }
 
-    /// After a recovery: the hub's trips are the store's unfinished ones (their `seq` going on
-    /// from their tracks), and the harness takes them as its new baseline.
+    /// After a recovery: the hub's trips are the store's unfinished ones, their `seq` going on
+    /// from the largest of the stored one, their track's and the clock in microseconds (see
+    /// `Hub.restore`), and the harness takes them as its new baseline.
     func checkRecovered(_ stored: [Trip], tracks: [UUID: [TrackPoint]]) throws {
         let live = hub.index.allTrips().sorted { $0.id < $1.id }
         invariantChecks += 1
+        let storedSeqs = Dictionary(uniqueKeysWithValues: stored.map { ($0.id, max($0.seq, tracks[$0.id]?.last?.seq ?? 0)) })
         let expected = stored.map { trip -> Trip in
             var trip = trip
-            trip.seq = max(trip.seq, tracks[trip.id]?.last?.seq ?? 0)
+            trip.seq = max(storedSeqs[trip.id]!, clock.now().microseconds)
             return trip
         }.sorted { $0.id < $1.id }
         guard live == expected else {
@@ -194,10 +251,17 @@ extension Simulation {
             trips[id]!.stateChanges = []
         }
         for trip in expected {
-            // Clients that saw a `seq` the recovered trip does not reach: their view is ahead of the hub.
-            for index in clients.indices where (clients[index].lastSeen[trip.id] ?? 0) > trip.seq {
-                staleResumes += 1
-                clients[index].aheadOfHub[trip.id] = clients[index].lastSeen[trip.id]
+            for index in clients.indices {
+                let seen = clients[index].lastSeen[trip.id] ?? 0
+                // Clients that saw changes lost in the crash, beyond the stored `seq`.
+                if seen > storedSeqs[trip.id]! { staleResumes += 1 }
+                invariantChecks += 1
+                // The hub must number the trip's next events above every `seq` a client saw.
+                guard seen < trip.seq else {
+                    throw Failure(
+                        message: "\(name(index)) saw \(name(trip.id)) seq \(seen); the recovered trip goes on from \(trip.seq)", trip: trip.id
+                    )
+                }
             }
         }
         for trip in live {

@@ -11,7 +11,7 @@ extension Simulation {
         clock.advance(byMicroseconds: Int64(random.index(20_000)))
         scheduler.wakeSleepers(at: step)
         if workload && (scheduler.readyCount == 0 || random.chance(0.3)) {
-            startOperation()
+            try startOperation()
         } else if let lane = scheduler.runOne(choice: random.index(1 << 30)) {
             log("run lane \(lane)", quiet: true)
         }
@@ -22,7 +22,7 @@ extension Simulation {
         }
     }
 
-    func startOperation() {
+    func startOperation() throws {
         if !flushInFlight, random.chance(0.05) {
             startFlush()
             return
@@ -35,7 +35,11 @@ extension Simulation {
             }
             return
         }
-        let idle = clients.indices.filter { !clients[$0].busy }
+        if random.chance(0.01), clients.count < 16 {
+            try signUp()
+            return
+        }
+        let idle = clients.indices.filter { !clients[$0].busy && !clients[$0].gone }
         guard !idle.isEmpty else { return }
         let index = idle[random.index(idle.count)]
         guard clients[index].mailbox != nil else {
@@ -43,7 +47,7 @@ extension Simulation {
             return
         }
         if random.chance(0.04) {
-            disconnect(index)
+            try disconnect(index)
         } else if clients[index].principal.group == .rider {
             riderOperation(index)
         } else {
@@ -161,12 +165,30 @@ extension Simulation {
         }
     }
 
-    func disconnect(_ index: Int) {
+    /// A new account mid-run (as the sign-up route makes one), then its first connection.
+    func signUp() throws {
+        signUps += 1
+        let group: UserGroup = random.chance(0.5) ? .rider : .driver
+        guard
+            let user = hub.users.create(
+                username: "\(group.rawValue)-signup\(signUps)", firstName: "S\(signUps)", lastName: "L\(signUps)", group: group,
+                photo: nil, passwordHash: "x"
+            )
+        else { throw Failure(message: "sign-up \(signUps) refused: its username is new", trip: nil) }
+        userAcks.append((step, user))
+        expectedUsers += 1
+        clients.append(Client(principal: Principal(userID: user.id, group: group), position: nearCenter()))
+        log("\(name(clients.count - 1)) signs up")
+        reconnect(clients.count - 1)
+    }
+
+    func disconnect(_ index: Int) throws {
         guard let mailbox = clients[index].mailbox else { return }
         log("\(name(index)) disconnects")
-        try? closeConnection(mailbox)
+        try closeConnection(mailbox)
         clients[index].mailbox = nil
         clients[index].busy = true
+        clients[index].disconnecting = true
         clients[index].offers = []
         let joined = clients[index].joined
         clients[index].joined = []
@@ -183,6 +205,7 @@ extension Simulation {
         connections[connectionNumbers] = Connection(client: index)
         clients[index].mailbox = mailbox
         clients[index].busy = true
+        clients[index].connecting = true
         let lastSeen = clients[index].lastSeen
         log("\(name(index)) connects as c\(connectionNumbers)")
         spawn(client: index) { [hub = hub!, principal = clients[index].principal] in

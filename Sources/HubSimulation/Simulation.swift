@@ -20,11 +20,14 @@ final class Simulation {
         var lastSeen: [UUID: Int64] = [:]
         /// Trips offered to this driver that it saw waiting, oldest first.
         var offers: [UUID] = []
-        /// Trips whose recovered `seq` is behind what the client saw before a crash: the newest
-        /// `seq` it saw. A client that drops events it has seen (the browser client's `SeqBook`)
-        /// would drop the hub's new events up to it.
-        var aheadOfHub: [UUID: Int64] = [:]
         var position: GeoPoint
+        /// Its connect (or disconnect) operation has started and not ended: the driver map may or
+        /// may not count it yet.
+        var connecting = false
+        var disconnecting = false
+        /// Signed up after the last successful snapshot and lost in a crash: the account is gone,
+        /// and so is the client.
+        var gone = false
     }
 
     /// What one connection received of one trip.
@@ -34,15 +37,14 @@ final class Simulation {
         var coalesced: Set<Int64> = []
         /// Events after this `seq` must all arrive (from `resume`); nil: from the first one received.
         var lowerBound: Int64?
-        /// The `seq` of a current state `resume` sent instead of a replay (it may repeat a live one).
+        /// The `seq` of a current state `resume` sent instead of a replay: events between it and
+        /// the join are not the connection's to get, state changes after it are.
         var currentState: Int64?
     }
 
     struct Connection {
         let client: Int
         var streams: [UUID: Stream] = [:]
-        /// Its connect-and-resume operation has not ended yet.
-        var resuming = true
     }
 
     /// What the harness knows of one trip.
@@ -74,8 +76,9 @@ final class Simulation {
     let scheduler = SimScheduler()
     let clock = SimClock()
     var ledger = Ledger()
-    let directory: String
-    var realStore: SQLiteSnapshotStore!
+    /// The run's real store (SQLite, or PostgreSQL when the options name a server).
+    var database: SimDatabase?
+    var realStore: (any SnapshotStore)!
     var store: SimStore!
     var storeFaults = SimStore.Faults()
     var hub: Hub!
@@ -99,10 +102,17 @@ final class Simulation {
     var failedWrites = 0
     var crashes = 0
     var staleResumes = 0
-    /// Events (and of them trip states) delivered after a recovery with a `seq` the client had
-    /// already seen before the crash.
-    var reusedSeqs = 0
-    var reusedStateSeqs = 0
+    /// Accounts acknowledged (created) and the step they were, for the crash check; and how many
+    /// the current hub's directory should hold (`taxihub_users` in /metrics).
+    var userAcks: [(step: Int, user: User)] = []
+    var expectedUsers = 0
+    var signUps = 0
+    /// What the current hub's `SnapshotStatus` should report of the writes the store saw.
+    var statusConsecutiveFailures = 0
+    var statusLastWriteCount = 0
+    /// Every event delivered to any client, by trip and `seq`, over the whole run (crashes
+    /// included): a `seq` must never name two different events.
+    var delivered: [UUID: [Int64: HubEvent]] = [:]
     /// Requests the hub refused, by error code (a lost accept race is `trip_taken`).
     var refusals: [String: Int] = [:]
     var replayedEvents = 0
@@ -118,13 +128,12 @@ final class Simulation {
         self.options = options
         self.random = SimRandom(seed: seed)
         self.ids = IDSource(seed: seed)
-        self.directory = URL(fileURLWithPath: options.directory).appendingPathComponent("run-\(seed)-\(UUID().uuidString)").path
     }
 
     /// Runs the workload, drains it, checks the end state and removes the run's files.
     func run() -> SimulationResult {
         scheduler.bindToCurrentThread()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        defer { database?.remove() }
         var failure: SimulationFailure?
         do {
             try setUp()
@@ -138,7 +147,7 @@ final class Simulation {
         }
         return SimulationResult(
             seed: seed, steps: step, jobs: scheduler.jobsRun, invariantChecks: invariantChecks, crashes: crashes,
-            writes: writes, failedWrites: failedWrites, staleResumes: staleResumes, reusedSeqs: reusedSeqs, reusedStateSeqs: reusedStateSeqs, refusals: refusals,
+            writes: writes, failedWrites: failedWrites, staleResumes: staleResumes, refusals: refusals,
             replayedEvents: replayedEvents, lostReplays: lostReplays, digest: digest, failure: failure
         )
     }
@@ -146,7 +155,8 @@ final class Simulation {
     // MARK: Set-up and the hub's life
 
     func setUp() throws {
-        realStore = try SQLiteSnapshotStore(directory: directory)
+        database = try SimDatabase.make(seed: seed, options: options)
+        realStore = database!.store
         let real = realStore!
         try BlockingBridge.run { try await real.migrate() }
         if options.faults.contains(.store) {
@@ -166,7 +176,9 @@ final class Simulation {
                 )
             else { throw Failure(message: "could not create user \(number)", trip: nil) }
             clients.append(Client(principal: Principal(userID: user.id, group: group), position: nearCenter()))
+            userAcks.append((-1, user))
         }
+        expectedUsers = clients.count
         // The accounts exist before the workload starts, as sign-ups long before it would.
         let users = hub.changes.drain()
         try BlockingBridge.run { try await real.write(users) }
@@ -192,6 +204,8 @@ final class Simulation {
         status = SnapshotStatus(started: clock.now())
         statusWrites = 0
         statusFailures = 0
+        statusConsecutiveFailures = 0
+        statusLastWriteCount = 0
         let hub = self.hub!
         service = SnapshotService(
             store: store, tracker: hub.changes, interval: .seconds(1), status: status,
@@ -218,6 +232,8 @@ final class Simulation {
             clients[index].busy = false
             clients[index].joined = []
             clients[index].offers = []
+            clients[index].connecting = false
+            clients[index].disconnecting = false
         }
         try absorbStoreRecords()
         repeat {
@@ -230,10 +246,14 @@ final class Simulation {
             (try await real.loadUsers(), try await real.loadUnfinishedTrips(), try await real.loadUnfinishedTracks())
         }
         try checkNothingLost()
+        try checkUsers(stored: stored.0)
+        // A restart takes time; the recovered trips' `seq`s go on from the clock (`Hub.restore`),
+        // which must then be past every `seq` the crashed hub issued (at most one per step).
+        clock.advance(byMicroseconds: 500_000)
         buildHub()
         hub.restore(users: stored.0, trips: stored.1, tracks: stored.2)
         try checkRecovered(stored.1, tracks: stored.2)
-        for index in clients.indices { reconnect(index) }
+        for index in clients.indices where !clients[index].gone { reconnect(index) }
     }
 
     /// Runs what is still in flight to its end, without new operations or faults.

@@ -22,6 +22,9 @@ public struct SimulationOptions: Sendable {
     @_spi(Simulation) public var plantedBug: PlantedBug?
     /// Where the runs keep their SQLite files (one folder per run, removed after it).
     public var directory: String
+    /// A PostgreSQL database (a URL `PostgresConnection` takes): when set, each run works in a
+    /// schema of its own there, through the real `PostgresSnapshotStore`, instead of SQLite.
+    public var databaseURL: String?
 
     public init(directory: String) {
         self.directory = directory
@@ -59,15 +62,11 @@ public struct SimulationResult: Sendable {
     /// Snapshot writes that reached the store, and those that failed.
     public let writes: Int
     public let failedWrites: Int
-    /// Clients that, at a recovery, had seen a `seq` of a trip beyond the recovered one (changes
-    /// lost in the crash, as the rules allow): their `resume` replays nothing, and the hub will
-    /// number new events with `seq`s they already saw.
+    /// Clients that, at a recovery, had seen a `seq` of a trip beyond the stored one (changes
+    /// lost in the crash, as the rules allow). The recovered trip numbers its events from the
+    /// clock (`Hub.restore`), above what they saw, so their `resume` gets the current state and
+    /// no `seq` is used twice (checked for every delivered event).
     public let staleResumes: Int
-    /// Events such clients then got with a `seq` they had already seen (a different event under
-    /// a reused number), and how many of them were trip states; a client that drops `seq`s it has
-    /// seen, as the browser client does, misses them.
-    public let reusedSeqs: Int
-    public let reusedStateSeqs: Int
     /// Requests the hub refused, by error code (`trip_taken`: accept races lost).
     public let refusals: [String: Int]
     /// Events `resume` replayed to reconnected clients.

@@ -34,8 +34,6 @@ public struct SimulationSummary: Sendable {
     public private(set) var writes = 0
     public private(set) var failedWrites = 0
     public private(set) var staleResumes = 0
-    public private(set) var reusedSeqs = 0
-    public private(set) var reusedStateSeqs = 0
     public private(set) var refusals: [String: Int] = [:]
     public private(set) var replayedEvents = 0
     public private(set) var lostReplays = 0
@@ -53,8 +51,6 @@ public struct SimulationSummary: Sendable {
         writes += result.writes
         failedWrites += result.failedWrites
         staleResumes += result.staleResumes
-        reusedSeqs += result.reusedSeqs
-        reusedStateSeqs += result.reusedStateSeqs
         refusals.merge(result.refusals, uniquingKeysWith: +)
         replayedEvents += result.replayedEvents
         lostReplays += result.lostReplays
@@ -76,8 +72,7 @@ public struct SimulationSummary: Sendable {
         var text = "\(runs) runs, \(steps) steps, \(jobs) jobs, \(invariantChecks) invariant checks, "
         text += "\(crashes) crashes, \(writes) snapshot writes (\(failedWrites) failed), \(replayedEvents) events replayed by resume "
         text += "(\(lostReplays) lost unread with their connection), "
-        text += "\(staleResumes) client views ahead of a recovered trip, \(reusedSeqs) events with a seq the client saw before the crash "
-        text += "(\(reusedStateSeqs) trip states), refusals "
+        text += "\(staleResumes) client views ahead of a recovered trip's stored seq, refusals "
         text += refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "; "
         text += failures.isEmpty ? "no failures" : "\(failures.count) failed: seeds \(failures.map(\.seed).sorted())"
         return text + "; trace digest " + String(digest, radix: 16)

@@ -9,7 +9,9 @@ struct SimulateCommand: AsyncParsableCommand {
         commandName: "simulate",
         abstract: "Run the hub under seeded, deterministic schedules with faults; report broken invariants and their seeds.",
         discussion: """
-            Each run builds a hub with a real SQLite store in a temporary folder, drives simulated riders and drivers \
+            Each run builds a hub with a real SQLite store in a temporary folder (or, with --database-url or \
+            TAXI_HUB_SIM_DATABASE_URL, the real PostgreSQL store in a schema of its own on that server, dropped after \
+            the run), drives simulated riders and drivers \
             from its seed, injects the chosen faults, and checks the invariants after every step. A failure prints \
             its seed; --seed S replays it exactly. Progress goes to stderr, the summary to stdout; the exit status is \
             1 when any run failed.
@@ -26,6 +28,10 @@ struct SimulateCommand: AsyncParsableCommand {
     @Flag(help: "Print every run's trace to stderr as it goes (use with one --seed and --runs 1).") var trace = false
     @Option(help: "Folder for the runs' SQLite files (removed after each run).")
     var directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-sim").path
+    @Option(
+        help: "Run against PostgreSQL instead of SQLite: a database URL (each run makes and drops a schema of its own there). Default: $TAXI_HUB_SIM_DATABASE_URL."
+    )
+    var databaseURL: String?
 
     func validate() throws {
         guard runs > 0, steps > 0, parallel > 0 else { throw ValidationError("--runs, --steps and --parallel must be positive.") }
@@ -37,6 +43,7 @@ struct SimulateCommand: AsyncParsableCommand {
         settings.steps = steps
         settings.faults = try parsedFaults()
         settings.printTrace = trace
+        settings.databaseURL = (databaseURL ?? ProcessInfo.processInfo.environment["TAXI_HUB_SIM_DATABASE_URL"]).flatMap { $0.isEmpty ? nil : $0 }
         let options = settings
         let first = seed ?? UInt64.random(in: 1...(1 << 40))
         let seeds = Simulator.seeds(from: first, count: runs)
@@ -63,7 +70,9 @@ struct SimulateCommand: AsyncParsableCommand {
         }
         FileHandle.standardError.write(Data("\n".utf8))
         let seconds = Self.seconds(ContinuousClock.now - started)
-        print("seeds \(first)…\(seeds.last!), faults: \(options.faults.map(\.rawValue).sorted().joined(separator: ",").ifEmpty("none"))")
+        print(
+            "seeds \(first)…\(seeds.last!), faults: \(options.faults.map(\.rawValue).sorted().joined(separator: ",").ifEmpty("none")), store: \(options.databaseURL == nil ? "SQLite" : "PostgreSQL")"
+        )
         print(summary.description)
         print(String(format: "%.1f s, %.0f steps/s, %.1f runs/s", seconds, Double(summary.steps) / seconds, Double(summary.runs) / seconds))
         for failure in summary.failures { print("FAILED seed \(failure.seed) at step \(failure.step): \(failure.message)") }

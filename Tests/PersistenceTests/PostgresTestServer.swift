@@ -47,7 +47,7 @@ actor PostgresTestServer {
         try await adminQuery("CREATE SCHEMA \(name)")
         let result: Result<T, any Error>
         do {
-            result = .success(try await body(Self.url(adminURL, schema: name)))
+            result = .success(try await body(PostgresConnection.schemaURL(adminURL, schema: name)))
         } catch {
             result = .failure(error)
         }
@@ -68,17 +68,6 @@ actor PostgresTestServer {
         return try await connection.retryingOnConnectionLoss { connection in
             try connection.query(sql, parameters)
         }
-    }
-
-    /// `url` with `schema` as the search path and application name; works for URIs and
-    /// `key=value` strings.
-    static func url(_ url: String, schema: String) -> String {
-        guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
-            return url + " options='-csearch_path=\(schema)' application_name=\(schema)"
-        }
-        // libpq takes one `=` per query parameter: the one inside the option is escaped.
-        let separator = url.contains("?") ? "&" : "?"
-        return url + separator + "options=-csearch_path%3D\(schema)&application_name=\(schema)"
     }
 
     // MARK: - The private cluster

@@ -8,12 +8,12 @@ import Testing
 struct SchedulerTests {
     /// An actor on a simulated serial executor that records the order it runs calls in.
     actor Recorder {
-        let executor: SimActorExecutor
+        let executor: SimLaneExecutor
         let ran: Mutex<[Int]>
 
         nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-        init(executor: SimActorExecutor) {
+        init(executor: SimLaneExecutor) {
             self.executor = executor
             self.ran = Mutex([])
         }

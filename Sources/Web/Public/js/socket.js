@@ -32,6 +32,9 @@ export function frameTripId(frame) {
  * replayed event already seen is dropped (no duplicates) while a replayed event that was
  * missed is still taken, even when it comes after a live event with a higher `seq`.
  * `isStale` tells whether a trip state is older than one already seen (not to be shown).
+ * A trip's `seq`s are not dense: after a hub restart they jump to the hub's clock in
+ * microseconds (about 1.8e15, exact in a JavaScript number, docs/protocol.md §3.1), which a Set
+ * and `max` take as they come.
  */
 export class SeqBook {
   constructor() {
