@@ -6,12 +6,11 @@ import NIOCore
 /// window. The frame carries its scheduled time in `timestamp`; the latency is the round trip.
 struct BaselinePhase {
     let settings: LoadTestSettings
-    let endpoint: HubEndpoint
     let connector: Connector
     let log: @Sendable (String) -> Void
 
     func run() async throws -> PhaseResults {
-        let measurements = Measurements()
+        let measurements = Measurements(nodes: connector.hubs.count)
         let city = CityModel(drivers: settings.drivers)
         var random = SplitMix64(seed: settings.seed)
         let points = (0..<settings.drivers).map { _ in city.coordinates(of: city.position(of: city.randomIntersection(using: &random))) }
@@ -49,11 +48,11 @@ struct BaselinePhase {
             }
         }
         try await Task.sleep(for: .milliseconds(Int64(settings.warmup * 1000)))
-        let first = try await Checkpoint.take(measurements, hub: endpoint)
+        let first = try await Checkpoint.take(measurements, hubs: connector.hubs)
         measurements.startWindow(at: first.time)
         try await Task.sleep(for: .milliseconds(Int64(settings.duration * 1000)))
         measurements.endWindow(at: MonotonicClock.nanoseconds())
-        let last = try await Checkpoint.take(measurements, hub: endpoint)
+        let last = try await Checkpoint.take(measurements, hubs: connector.hubs)
         _ = await frames.value
         try await Task.sleep(for: .milliseconds(500))
         progress.cancel()

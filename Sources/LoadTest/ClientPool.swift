@@ -5,7 +5,9 @@ import Synchronization
 /// The simulated users' WebSockets, by index (drivers, then riders): opens them, hands each
 /// frame to its user (and to the record), and while the run goes on reopens a socket that
 /// closed (back-off from 100 ms doubling to 2 s, jittered; fresh tokens after a 401), then has
-/// its user resume. For `--drop-every` it also closes sockets on purpose.
+/// its user resume. User `i` starts on node `i % n`; a socket that closes or fails to open is
+/// tried again on the next node in the list (wrapping; the same node again after a 401), and
+/// the user stays where it reconnected. For `--drop-every` it also closes sockets on purpose.
 final class ClientPool: Sendable {
     private struct Slot {
         var client: WebSocketClient?
@@ -18,6 +20,8 @@ final class ClientPool: Sendable {
         var reconnecting = false
         /// The socket was closed by `drop(share:)`.
         var dropped = false
+        /// The node the user is on (or was to start on).
+        var node = 0
     }
 
     /// Share of a drop taken from users mid-trip, as far as there are enough of them.
@@ -37,7 +41,8 @@ final class ClientPool: Sendable {
         self.connector = connector
         self.tokens = tokens
         self.recorder = recorder
-        slots = Mutex([Slot](repeating: Slot(), count: users.count))
+        let hubs = connector.hubs
+        slots = Mutex((0..<users.count).map { Slot(node: hubs.node(for: $0)) })
         random = Mutex(SplitMix64(seed: simulation.settings.seed &* 3_000_017))
     }
 
@@ -46,8 +51,9 @@ final class ClientPool: Sendable {
     /// Opens every socket, a bounded number at once; a socket that fails to open keeps trying
     /// in the background. Returns the sockets that opened now, in index order (nil: not yet).
     func openAll() async -> [WebSocketClient?] {
+        for index in users.indices { measurements.started(on: connector.hubs.node(for: index)) }
         let clients = await connector.open(
-            0..<users.count, path: { index in "/taxi/?token=" + self.tokens.token(index).token },
+            0..<users.count, path: { index in "/taxi/?token=" + self.tokens.token(index, node: self.connector.hubs.node(for: index)).token },
             events: { index in self.events(index, epoch: 0) }, outcome: measurements.connectionOutcome
         )
         for (index, client) in clients.enumerated() {
@@ -106,12 +112,13 @@ final class ClientPool: Sendable {
         )
     }
 
-    /// Makes `client` (attempt `epoch`) the socket of `index`, unless it closed already or the
-    /// run ended; false then.
-    private func install(_ client: WebSocketClient, at index: Int, epoch: Int) -> Bool {
+    /// Makes `client` (attempt `epoch`, on `node`) the socket of `index`, unless it closed
+    /// already or the run ended; false then.
+    private func install(_ client: WebSocketClient, at index: Int, epoch: Int, node: Int? = nil) -> Bool {
         slots.withLock { slots in
             guard simulation.isRunning, slots[index].epoch == epoch, slots[index].closedEpoch != epoch else { return false }
             slots[index].client = client
+            if let node { slots[index].node = node }
             slots[index].reconnecting = false
             users[index].attach(client)
             return true
@@ -146,10 +153,14 @@ final class ClientPool: Sendable {
         if start { Task { await reconnect(index) } }
     }
 
-    /// Tries until a socket opens (or the run ends), then has the user resume on it.
+    /// Tries until a socket opens (or the run ends), from the node after the user's own on, one
+    /// node further at each failure, then has the user resume on it.
     private func reconnect(_ index: Int) async {
         var delay = 0.1
         var jitter = SplitMix64(seed: simulation.settings.seed &+ UInt64(index) &* 0x9E37_79B9)
+        let hubs = connector.hubs
+        let home = slots.withLock { $0[index].node }
+        var node = hubs.node(after: home)
         while simulation.isRunning {
             try? await Task.sleep(for: .seconds(delay * Double.random(in: 0.5...1, using: &jitter)))
             guard simulation.isRunning else { break }
@@ -157,12 +168,13 @@ final class ClientPool: Sendable {
                 slots[index].epoch += 1
                 return slots[index].epoch
             }
-            let (token, generation) = tokens.token(index)
+            let (token, generation) = tokens.token(index, node: node)
             do {
-                let client = try await connector.open(index, path: "/taxi/?token=" + token, events: events(index, epoch: epoch))
+                let client = try await connector.open(index, node: node, path: "/taxi/?token=" + token, events: events(index, epoch: epoch))
                 measurements.connectionOutcome(nil)
-                if install(client, at: index, epoch: epoch) {
+                if install(client, at: index, epoch: epoch, node: node) {
                     measurements.add(.reconnects)
+                    if node != home { measurements.moved(from: home, to: node) }
                     users[index].reconnected(client, in: simulation)
                     return
                 }
@@ -171,7 +183,7 @@ final class ClientPool: Sendable {
             } catch let error as WebSocketClient.OpenError {
                 measurements.connectionOutcome(error)
                 if case .refused(status: 401) = error {
-                    await tokens.renew(after: generation)
+                    await tokens.renew(node: node, after: generation)
                     delay = 0.1
                     continue
                 }
@@ -179,6 +191,7 @@ final class ClientPool: Sendable {
                 measurements.connectionOutcome(.failed("\(error)"))
             }
             delay = min(2, delay * 2)
+            node = hubs.node(after: node)
         }
         slots.withLock { $0[index].reconnecting = false }
     }

@@ -1,16 +1,16 @@
 import NIOCore
 
-/// Opens many WebSockets to the hub, a bounded number of attempts in flight, each bound to the
-/// next source address.
+/// Opens many WebSockets to the hubs, a bounded number of attempts in flight, each bound to the
+/// next source address; connection `i` goes to node `i % n` unless told otherwise.
 struct Connector: Sendable {
-    let endpoint: HubEndpoint
+    let hubs: HubNodes
     let sources: SourceAddresses
     let group: any EventLoopGroup
     /// Attempts in flight at once.
     let concurrency: Int
 
     /// Opens one WebSocket to `path(i)` for each `i` in `indices` (which also picks its source
-    /// address). Each outcome goes to `outcome` as it happens (nil: opened); failures leave nil
+    /// address and its node, `i % n`). Each outcome goes to `outcome` as it happens (nil: opened); failures leave nil
     /// in the result, which is in `indices` order.
     func open(
         _ indices: Range<Int>, path: @escaping @Sendable (Int) -> String, events: @escaping @Sendable (Int) -> WebSocketClient.Events,
@@ -27,7 +27,7 @@ struct Connector: Sendable {
                     inFlight += 1
                     tasks.addTask {
                         do {
-                            let client = try await open(index, path: path(index), events: events(index))
+                            let client = try await open(index, node: hubs.node(for: index), path: path(index), events: events(index))
                             outcome(nil)
                             return (index, client)
                         } catch {
@@ -44,9 +44,10 @@ struct Connector: Sendable {
         }
     }
 
-    /// Opens connection number `index` to `path`.
-    func open(_ index: Int, path: String, events: WebSocketClient.Events) async throws -> WebSocketClient {
-        try await WebSocketClient.open(
+    /// Opens connection number `index` to `path` on `node`.
+    func open(_ index: Int, node: Int, path: String, events: WebSocketClient.Events) async throws -> WebSocketClient {
+        let endpoint = hubs[node]
+        return try await WebSocketClient.open(
             server: endpoint.address, host: "\(endpoint.host):\(endpoint.port)", path: path, source: sources.address(for: index),
             group: group, events: events
         )

@@ -18,21 +18,23 @@ public struct IdleResults: Codable, Sendable {
 }
 
 /// Opens N WebSockets to `/taxi/` (one rider each: a user may hold only a few), spread over the
-/// source addresses, holds them (the client answers pings), and reads the hub's resident memory
-/// before and after; then tries one connection more and checks `/healthz`.
+/// source addresses and the hubs (`i % n`), holds them (the client answers pings), and reads the
+/// hubs' resident memory before and after (summed over the nodes that answered both times);
+/// then tries one connection more (on the node the next one would go to) and checks its `/healthz`.
 struct IdlePhase {
     let settings: LoadTestSettings
-    let endpoint: HubEndpoint
     let connector: Connector
     let log: @Sendable (String) -> Void
 
     func run() async throws -> IdleResults {
         // One more user than sockets, for the extra connection at the end.
-        let users = try await endpoint.benchUsers(prefix: "\(settings.userPrefix)-idle", count: settings.idle + 1, group: "rider")
-        let paths = users.map { "/taxi/?token=" + $0.access }
+        let hubs = connector.hubs
+        let users = try await hubs.benchUsers([HubNodes.Batch(prefix: "\(settings.userPrefix)-idle", count: settings.idle + 1, group: "rider")])
+        let fallback = users.users.map(\.access)
+        let paths = (0...settings.idle).map { index in "/taxi/?token=" + (users.tokens[hubs.node(for: index)] ?? fallback)[index] }
         try await Task.sleep(for: .seconds(1))
-        let before = try await endpoint.processReading()
-        let measurements = Measurements()
+        let before = try await hubs.processReadings()
+        let measurements = Measurements(nodes: hubs.count)
         log("idle: opening \(settings.idle) WebSockets over \(max(1, connector.sources.addresses.count)) source address(es)")
         let opening = MonotonicClock.nanoseconds()
         let progress = Task { await ProgressLine(phase: "idle", measurements: measurements, log: log).run(from: opening) }
@@ -45,27 +47,36 @@ struct IdlePhase {
         let opened = clients.compactMap { $0 }.count
         log("idle: \(opened) open; holding them for \(settings.idleHold) s")
         try await Task.sleep(for: .milliseconds(Int64(settings.idleHold * 1000)))
-        let after = try await endpoint.processReading()
+        let after = try await hubs.processReadings()
+        var rssBefore = 0
+        var rssAfter = 0
+        for (first, last) in zip(before, after) {
+            guard let first, let last else { continue }
+            rssBefore += first.residentBytes
+            rssAfter += last.residentBytes
+        }
         let stillOpen = measurements[.connectionsOpen]
 
         let extra: String
         var refused = false
         do {
-            let client = try await connector.open(settings.idle, path: paths[settings.idle], events: WebSocketClient.Events())
+            let client = try await connector.open(
+                settings.idle, node: hubs.node(for: settings.idle), path: paths[settings.idle], events: WebSocketClient.Events()
+            )
             extra = "accepted (the hub's cap is above \(stillOpen))"
             await client.close()
         } catch {
             if case .refused(503)? = error as? WebSocketClient.OpenError { refused = true }
             extra = refused ? "refused with HTTP 503" : "failed: \(error)"
         }
-        let health = await endpoint.healthStatus()
+        let health = await hubs[hubs.node(for: settings.idle)].healthStatus()
         progress.cancel()
         log("idle: one more connection \(extra); /healthz \(health.map(String.init) ?? "no answer"); closing")
         await Connector.closeAll(clients)
         return IdleResults(
-            connections: stillOpen, failures: measurements.connectionFailureReasons, hubRssBytes: after.residentBytes,
-            hubRssBytesBefore: before.residentBytes,
-            bytesPerConnection: stillOpen > 0 ? Double(after.residentBytes - before.residentBytes) / Double(stillOpen) : 0,
+            connections: stillOpen, failures: measurements.connectionFailureReasons, hubRssBytes: rssAfter,
+            hubRssBytesBefore: rssBefore,
+            bytesPerConnection: stillOpen > 0 ? Double(rssAfter - rssBefore) / Double(stillOpen) : 0,
             extraConnection: extra, extraRefusedCleanly: refused && health == 200, healthzAfter: health
         )
     }

@@ -7,22 +7,38 @@ import NIOCore
 /// with `dropEvery`, a share of them is dropped on purpose every so often.
 struct LoadPhase {
     let settings: LoadTestSettings
-    let endpoint: HubEndpoint
     let connector: Connector
     var recorder: Recorder? = nil
     let log: @Sendable (String) -> Void
 
     func run() async throws -> PhaseResults {
-        log("creating or reusing \(settings.drivers) drivers and \(settings.riders) riders via /bench/users")
-        let driverUsers = try await endpoint.benchUsers(prefix: "\(settings.userPrefix)-driver", count: settings.drivers, group: "driver")
-        let riderUsers = try await endpoint.benchUsers(prefix: "\(settings.userPrefix)-rider", count: settings.riders, group: "rider")
+        let hubs = connector.hubs
+        log(
+            "creating or reusing \(settings.drivers) drivers and \(settings.riders) riders via /bench/users"
+                + (hubs.count > 1 ? " on each of \(hubs.count) hubs" : "")
+        )
+        let batches = [
+            HubNodes.Batch(prefix: "\(settings.userPrefix)-driver", count: settings.drivers, group: "driver"),
+            HubNodes.Batch(prefix: "\(settings.userPrefix)-rider", count: settings.riders, group: "rider"),
+        ]
+        let made = try await hubs.benchUsers(batches)
+        var warnings: [String] = []
+        for (node, reason) in made.unreachable.sorted(by: { $0.key < $1.key }) {
+            warnings.append("\(hubs[node].base) did not answer at the start (\(reason)): its clients began on the next URL.")
+            log("WARNING: " + warnings[warnings.count - 1])
+        }
+        let driverUsers = Array(made.users.prefix(settings.drivers))
+        let riderUsers = Array(made.users.dropFirst(settings.drivers))
         let flood = settings.loginRate > 0
-            ? LoginFlood(endpoint: endpoint, rate: settings.loginRate, accounts: settings.loginAccounts, prefix: settings.userPrefix, period: settings.loginPeriod)
+            ? LoginFlood(
+                endpoints: made.reachable.map { hubs[$0] }, rate: settings.loginRate, accounts: settings.loginAccounts, prefix: settings.userPrefix,
+                period: settings.loginPeriod
+            )
             : nil
         if let flood { log("signing up or reusing \(flood.accounts) accounts for the log-in flood (bcrypt on the hub: a moment)") }
         let loginUsernames = try await flood?.prepareAccounts() ?? []
         let city = CityModel(drivers: settings.drivers)
-        let measurements = Measurements()
+        let measurements = Measurements(nodes: hubs.count)
         let simulation = Simulation(
             settings: settings, city: city, measurements: measurements, loops: connector.group,
             drivers: driverUsers.enumerated().map { index, user in
@@ -34,7 +50,7 @@ struct LoadPhase {
         )
         let pool = ClientPool(
             simulation: simulation, connector: connector,
-            tokens: BenchTokens(tokens: (driverUsers + riderUsers).map(\.access), endpoint: endpoint, settings: settings), recorder: recorder
+            tokens: BenchTokens(tokens: made.tokens, hubs: hubs, batches: batches), recorder: recorder
         )
         log(
             "city: \(city.blocks)×\(city.blocks) blocks of \(Int(city.blockLength)) m; opening \(settings.drivers + settings.riders) WebSockets"
@@ -72,7 +88,7 @@ struct LoadPhase {
         }
 
         try await Task.sleep(for: .milliseconds(Int64(settings.warmup * 1000)))
-        let first = try await Checkpoint.take(measurements, hub: endpoint)
+        let first = try await Checkpoint.take(measurements, hubs: hubs)
         measurements.startWindow(at: first.time)
         log("warm-up over; measuring for \(settings.duration) s")
         let windowEnd = first.time + UInt64(settings.duration * 1e9)
@@ -81,13 +97,14 @@ struct LoadPhase {
         }
         try await Task.sleep(for: .milliseconds(Int64(settings.duration * 1000)))
         measurements.endWindow(at: MonotonicClock.nanoseconds())
-        let last = try await Checkpoint.take(measurements, hub: endpoint)
+        let last = try await Checkpoint.take(measurements, hubs: hubs)
         _ = await fixes.value
         simulation.stop()
         drops.cancel()
         watchdog.cancel()
         try await Task.sleep(for: .seconds(1))
         var results = PhaseResults(from: first, to: last, measurements: measurements)
+        results.warnings = warnings
         results.logins = await logins?.value
         try await leaveNoTripOpen(simulation)
         progress.cancel()

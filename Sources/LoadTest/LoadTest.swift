@@ -8,17 +8,17 @@ import Web
 /// two alternating `rounds` times); and `idle` idle connections. Each phase closes its
 /// connections before the next starts.
 public enum LoadTest {
-    /// Runs `settings` against the hub at `settings.url`; progress lines go to `log`.
+    /// Runs `settings` against the hubs at `settings.urls`; progress lines go to `log`.
     public static func run(_ settings: LoadTestSettings, log: @escaping @Sendable (String) -> Void) async throws -> LoadTestReport {
         if let problem = settings.problems.first { throw InvalidSettings(description: problem) }
         let limits = FileLimits.raiseToHardLimit()
         if max(settings.drivers + settings.riders, settings.idle + 1) + 64 > limits.soft {
             log("WARNING: \(limits.soft) open files allowed; the connections asked for may not all fit")
         }
-        let endpoint = try HubEndpoint(url: settings.url)
+        let hubs = try HubNodes(urls: settings.urls)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let connector = Connector(
-            endpoint: endpoint, sources: try SourceAddresses(settings.sourceAddresses), group: group, concurrency: settings.openConcurrency
+            hubs: hubs, sources: try SourceAddresses(settings.sourceAddresses), group: group, concurrency: settings.openConcurrency
         )
         var report = LoadTestReport(settings: settings)
         let recorder = try settings.recordPath.map { try Recorder(path: $0) }
@@ -29,16 +29,16 @@ public enum LoadTest {
             if settings.drivers > 0 {
                 for round in 1...settings.rounds {
                     if settings.rounds > 1 { log("round \(round) of \(settings.rounds)") }
-                    loads.append(try await LoadPhase(settings: settings, endpoint: endpoint, connector: connector, recorder: recorder, log: log).run())
+                    loads.append(try await LoadPhase(settings: settings, connector: connector, recorder: recorder, log: log).run())
                     if settings.baseline {
-                        baselines.append(try await BaselinePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run())
+                        baselines.append(try await BaselinePhase(settings: settings, connector: connector, log: log).run())
                     }
                 }
             }
             report.record(loads: loads, baselines: baselines)
             report.acknowledged = recorder?.acknowledged
             if settings.idle > 0 {
-                report.idle = try await IdlePhase(settings: settings, endpoint: endpoint, connector: connector, log: log).run()
+                report.idle = try await IdlePhase(settings: settings, connector: connector, log: log).run()
             }
         } catch {
             try? await group.shutdownGracefully()

@@ -6,7 +6,10 @@ import Foundation
 public struct LoadTestReport: Codable, Sendable {
     /// The run's settings, as given.
     public struct Settings: Codable, Sendable {
+        /// The first hub.
         public let url: String
+        /// Every hub (`--url`, given once per node), in order.
+        public let urls: [String]
         public let drivers: Int
         public let riders: Int
         public let gpsHz: Double
@@ -14,6 +17,21 @@ public struct LoadTestReport: Codable, Sendable {
         public let warmupS: Double
         public let generatorThreads: Int
         public let sourceAddresses: [String]
+    }
+
+    /// One hub node (one `--url`) in the load phases, summed over rounds.
+    public struct Node: Codable, Sendable, Equatable {
+        public let url: String
+        /// Simulated clients that started on this node (client `i` on node `i % n`).
+        public let clientsStarted: Int
+        /// Reconnections that took a client from this node (closed, or never opened there) to
+        /// another; and those that brought a client here from another node.
+        public let reconnectsMovedAway: Int
+        public let reconnectsMovedIn: Int
+        /// From this node's `/metrics`: CPU seconds in the window, resident memory at its end;
+        /// nil (absent from the JSON) when it did not answer (a dead node).
+        public let hubCpuSeconds: Double?
+        public let hubRssBytes: Int?
     }
 
     /// Accept races: trips at least one driver tried to accept, and the distinct drivers seen
@@ -92,6 +110,8 @@ public struct LoadTestReport: Codable, Sendable {
     /// With `--record`: the distinct trip events and locations the hub acknowledged to the clients.
     public var acknowledged: Acknowledged?
     /// Hub CPU time over the window (from its `/metrics`), per client message, per frame either way.
+    /// Hub CPU seconds and resident memory are summed over the nodes that answered `/metrics`;
+    /// `nodes` has each node's share.
     public var hubCpuSeconds = 0.0
     public var hubCpuUsPerMessage = 0.0
     public var hubCpuUsPerFrame = 0.0
@@ -106,14 +126,19 @@ public struct LoadTestReport: Codable, Sendable {
     public var logins: LoginFloodResults?
     /// Each round on its own; the fields above sum every round.
     public var rounds: [Round] = []
+    /// How many hubs (`--url`s) the run used.
+    public var hubCount: Int
+    /// Each hub of the load phases, in `--url` order (one entry for a single hub).
+    public var nodes: [Node] = []
     public var warnings: [String] = []
 
     init(settings: LoadTestSettings) {
         self.settings = Settings(
-            url: settings.url, drivers: settings.drivers, riders: settings.riders, gpsHz: settings.gpsHz, durationS: settings.duration,
+            url: settings.url, urls: settings.urls, drivers: settings.drivers, riders: settings.riders, gpsHz: settings.gpsHz, durationS: settings.duration,
             warmupS: settings.warmup, generatorThreads: settings.threads, sourceAddresses: settings.sourceAddresses
         )
         machine = Machine.current()
+        hubCount = settings.urls.count
     }
 
     /// Records the rounds of a run, each a load phase and (with `--baseline`) the echo phase after
@@ -166,6 +191,19 @@ public struct LoadTestReport: Codable, Sendable {
         hubCpuUsPerFrame = load.hubMicrosecondsPerFrame
         hubRssBytes = load.hubResidentBytes
         generatorCpuSeconds = load.generatorCPUSeconds
+        nodes = settings.urls.indices.map { index in
+            let tally = load.nodeTallies.indices.contains(index) ? load.nodeTallies[index] : Measurements.NodeTally()
+            return Node(
+                url: settings.urls[index], clientsStarted: tally.clientsStarted, reconnectsMovedAway: tally.movedAway,
+                reconnectsMovedIn: tally.movedIn, hubCpuSeconds: load.nodeCPUSeconds.indices.contains(index) ? load.nodeCPUSeconds[index] : nil,
+                hubRssBytes: load.nodeResidentBytes.indices.contains(index) ? load.nodeResidentBytes[index] : nil
+            )
+        }
+        warnings += load.warnings
+        if settings.urls.count > 1, !load.nodesWithoutReading.isEmpty {
+            let silent = load.nodesWithoutReading.sorted().map { settings.urls[$0] }.joined(separator: ", ")
+            warnings.append("No /metrics reading at both ends of the window from \(silent): the hub CPU figures leave it out.")
+        }
         if let limited = errors["rate_limited"] { warnings.append(ProgressLine.rateLimitWarning(limited)) }
         if load.location.totalCount == 0 { warnings.append("No location latency was measured: no trip was driven in the window.") }
     }
@@ -197,6 +235,7 @@ public struct LoadTestReport: Codable, Sendable {
             lines += [
                 "",
                 "Load: \(Format.count(settings.drivers)) drivers at \(settings.gpsHz) Hz, \(Format.count(settings.riders)) riders, "
+                    + (hubCount > 1 ? "spread over \(hubCount) hubs, " : "")
                     + "\(settings.durationS.formatted()) s measured after \(settings.warmupS.formatted()) s of warm-up"
                     + (rounds.count > 1 ? ", \(rounds.count) rounds (the tables sum them)" : ""), "",
                 "| latency (ms) | count | p50 | p99 | p99.9 | max |", "|---|---:|---:|---:|---:|---:|",
@@ -211,7 +250,7 @@ public struct LoadTestReport: Codable, Sendable {
                 "| hub CPU in the window | \(String(format: "%.2f", hubCpuSeconds)) s (\(String(format: "%.0f", 100 * hubCpuSeconds / (settings.durationS * Double(max(1, rounds.count))))) % of one core) |",
                 "| hub CPU per client message / per frame | \(String(format: "%.1f", hubCpuUsPerMessage)) µs / \(String(format: "%.1f", hubCpuUsPerFrame)) µs |",
                 "| generator CPU in the window | \(String(format: "%.2f", generatorCpuSeconds)) s |",
-                "| hub resident memory | \(Format.count(hubRssBytes / 1024)) KiB |",
+                "| hub resident memory\(hubCount > 1 ? " (summed over the hubs)" : "") | \(Format.count(hubRssBytes / 1024)) KiB |",
                 "| races: trips / winners (several / none) | \(races.trips) / \(races.winners) (\(races.tripsWithSeveralWinners) / \(races.tripsWithoutWinner)) |",
                 "| trips completed / unaccepted; alerts let pass (driver busy) | \(tripsCompleted) / \(tripsUnaccepted); \(alertsIgnored) |",
                 "| reconnections / sockets dropped on purpose | \(reconnects) / \(drops) |",
@@ -222,6 +261,19 @@ public struct LoadTestReport: Codable, Sendable {
                 lines.append(
                     "| acknowledged: trip events / locations | \(acknowledged.events) / \(acknowledged.locations) ("
                         + acknowledged.byStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ") |"
+                )
+            }
+        }
+        if hubCount > 1, !nodes.isEmpty {
+            lines += [
+                "", "| hub (\(hubCount) URLs) | clients started | reconnects moved away / in | hub CPU in the window | hub resident memory |",
+                "|---|---:|---:|---:|---:|",
+            ]
+            for node in nodes {
+                lines.append(
+                    "| \(node.url) | \(Format.count(node.clientsStarted)) | \(node.reconnectsMovedAway) / \(node.reconnectsMovedIn) | "
+                        + "\(node.hubCpuSeconds.map { String(format: "%.2f s", $0) } ?? "no answer") | "
+                        + "\(node.hubRssBytes.map { Format.count($0 / 1024) + " KiB" } ?? "no answer") |"
                 )
             }
         }

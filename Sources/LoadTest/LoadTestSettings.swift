@@ -1,7 +1,14 @@
 /// What one load test run does; `taxi-hub loadtest` fills it from its flags.
 public struct LoadTestSettings: Sendable {
-    /// The hub's base URL, `http://HOST:PORT`.
-    public var url = "http://127.0.0.1:8000"
+    /// The hubs' base URLs, `http://HOST:PORT` (`--url`, once per hub): one hub, or the nodes
+    /// of a cluster. Client `i` starts on `urls[i % urls.count]`, and a client whose socket
+    /// closes or fails to open tries the next URL in the list (wrapping).
+    public var urls = ["http://127.0.0.1:8000"]
+    /// The first hub; setting it makes it the only one.
+    public var url: String {
+        get { urls.first ?? "" }
+        set { urls = [newValue] }
+    }
     public var drivers = 1_000
     public var riders = 100
     /// GPS fixes per second per driver.
@@ -63,6 +70,7 @@ public struct LoadTestSettings: Sendable {
     /// Problems with these settings, as messages naming the flag; empty when they are usable.
     public var problems: [String] {
         var problems: [String] = []
+        if urls.isEmpty { problems.append("--url must name at least one hub.") }
         if drivers < 0 || riders < 0 || idle < 0 { problems.append("--drivers, --riders and --idle must not be negative.") }
         if riders > 0 && drivers == 0 { problems.append("--riders needs drivers to pick up near (--drivers > 0).") }
         if baseline && drivers == 0 { problems.append("--baseline sends the drivers' frames: it needs --drivers > 0.") }

@@ -18,7 +18,9 @@ import FoundationNetworking
 struct LoginFlood: Sendable {
     static let password = "loadtest-login-password"
 
-    let endpoint: HubEndpoint
+    /// The hubs that answered at the start; log-in `k` goes to `endpoints[k % count]`, and
+    /// every account is signed up (or found) on each of them.
+    let endpoints: [HubEndpoint]
     let rate: Double
     let accounts: Int
     let prefix: String
@@ -31,10 +33,14 @@ struct LoginFlood: Sendable {
         for index in 1...max(1, accounts) {
             let username = "\(prefix)-login-\(index)"
             let fields = ["username": username, "password1": Self.password, "password2": Self.password, "group": "rider"]
-            let (status, body) = try await Self.post(endpoint.base + "/api/sign_up/", fields: fields)
-            let taken = status == 400 && String(decoding: body, as: UTF8.self).contains("already exists")
-            guard status == 201 || taken else {
-                throw HubEndpoint.Unusable(description: "sign-up of \(username) answered \(status): \(String(decoding: body.prefix(300), as: UTF8.self))")
+            for endpoint in endpoints {
+                let (status, body) = try await Self.post(endpoint.base + "/api/sign_up/", fields: fields)
+                let taken = status == 400 && String(decoding: body, as: UTF8.self).contains("already exists")
+                guard status == 201 || taken else {
+                    throw HubEndpoint.Unusable(
+                        description: "sign-up of \(username) at \(endpoint.base) answered \(status): \(String(decoding: body.prefix(300), as: UTF8.self))"
+                    )
+                }
             }
             usernames.append(username)
         }
@@ -62,9 +68,10 @@ struct LoginFlood: Sendable {
                     let due = Int(Double(now - onSince) / 1e9 * rate) + 1
                     while firedWhileOn < due {
                         let username = usernames[fired % usernames.count]
+                        let endpoint = endpoints[fired % endpoints.count]
                         fired += 1
                         firedWhileOn += 1
-                        group.addTask { tally.record(await logIn(username)) }
+                        group.addTask { tally.record(await logIn(username, at: endpoint)) }
                     }
                 }
                 try? await Task.sleep(for: .milliseconds(2))
@@ -75,7 +82,7 @@ struct LoginFlood: Sendable {
         return tally.results(rate: rate, period: period, locationWith: split.with, locationWithout: split.without)
     }
 
-    private func logIn(_ username: String) async -> (answer: String, microseconds: UInt64?) {
+    private func logIn(_ username: String, at endpoint: HubEndpoint) async -> (answer: String, microseconds: UInt64?) {
         let sent = MonotonicClock.nanoseconds()
         guard let (status, _) = try? await Self.post(endpoint.base + "/api/log_in/", fields: ["username": username, "password": Self.password]) else {
             return ("error", nil)

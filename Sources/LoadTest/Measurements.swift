@@ -44,6 +44,14 @@ final class Measurements: Sendable {
         var winners: [String: Set<Int>] = [:]
     }
 
+    /// What happened on one hub node (`--url`): clients that started there, and reconnections
+    /// that took a client from it to another node, or to it from another.
+    struct NodeTally: Sendable, Equatable {
+        var clientsStarted = 0
+        var movedAway = 0
+        var movedIn = 0
+    }
+
     private let histograms = Mutex(Histograms())
     private let counters = Mutex([Int](repeating: 0, count: Counter.allCases.count))
     private let errors = Mutex<[String: Int]>([:])
@@ -55,6 +63,29 @@ final class Measurements: Sendable {
 
     /// 0: no log-in flood in this run; 1: a flood, off now; 2: a flood, on now.
     private let loginFlood = Atomic<Int>(0)
+
+    private let nodes: Mutex<[NodeTally]>
+
+    /// Counts for `nodes` hub nodes.
+    init(nodes: Int = 1) {
+        self.nodes = Mutex([NodeTally](repeating: NodeTally(), count: max(1, nodes)))
+    }
+
+    /// A client starts on `node`.
+    func started(on node: Int) {
+        nodes.withLock { $0[node].clientsStarted += 1 }
+    }
+
+    /// A client that was on `from` (or was to start there) reconnected on `to`, another node.
+    func moved(from: Int, to: Int) {
+        nodes.withLock { nodes in
+            nodes[from].movedAway += 1
+            nodes[to].movedIn += 1
+        }
+    }
+
+    /// By node, in `--url` order.
+    var nodeTallies: [NodeTally] { nodes.withLock { $0 } }
 
     func startWindow(at time: UInt64) { windowStart.store(time, ordering: .releasing) }
     func endWindow(at time: UInt64) { windowEnd.store(time, ordering: .releasing) }

@@ -2,28 +2,20 @@ import BenchSupport
 import Histogram
 import Web
 
-/// The counters, the hub's CPU time and memory, and the generator's CPU time at one moment.
+/// The counters, each hub node's CPU time and memory, and the generator's CPU time at one moment.
 struct Checkpoint: Sendable {
     let time: UInt64
     let counters: [Int]
-    let hub: HubEndpoint.ProcessReading
+    /// By node; nil: the node did not answer `/metrics`.
+    let hubs: [HubEndpoint.ProcessReading?]
     let generatorCPU: Double
 
-    /// Reads the hub's `/metrics`, trying for up to `patience` while the hub is away (restarting).
-    static func take(_ measurements: Measurements, hub endpoint: HubEndpoint, patience: Duration = .seconds(60)) async throws -> Checkpoint {
-        let deadline = ContinuousClock.now + patience
-        var reading: HubEndpoint.ProcessReading?
-        while reading == nil {
-            do {
-                reading = try await endpoint.processReading()
-            } catch {
-                guard ContinuousClock.now < deadline else { throw error }
-                try await Task.sleep(for: .milliseconds(500))
-            }
-        }
-        guard let hub = reading else { throw HubEndpoint.Unusable(description: "/metrics gave no reading") }
+    /// Reads every node's `/metrics`, trying for up to `patience` while no node answers (a hub
+    /// restarting; `HubNodes.processReadings`).
+    static func take(_ measurements: Measurements, hubs: HubNodes, patience: Duration = .seconds(60)) async throws -> Checkpoint {
+        let readings = try await hubs.processReadings(patience: patience)
         return Checkpoint(
-            time: MonotonicClock.nanoseconds(), counters: measurements.counterValues, hub: hub, generatorCPU: ProcessStats.cpuSeconds()
+            time: MonotonicClock.nanoseconds(), counters: measurements.counterValues, hubs: readings, generatorCPU: ProcessStats.cpuSeconds()
         )
     }
 }
@@ -42,14 +34,25 @@ struct PhaseResults: Sendable {
     var errors: [String: Int]
     var connectionFailureReasons: [String: Int]
     var races: (trips: Int, winners: Int, severalWinners: Int, noWinner: Int)
+    /// Summed over the nodes that answered `/metrics` at both ends of the window.
     var hubCPUSeconds: Double
-    /// The hub's CPU time went down across the window: it restarted, and `hubCPUSeconds` holds
+    /// A hub's CPU time went down across the window: it restarted, and `hubCPUSeconds` holds
     /// only the new process's time.
     var hubRestarted: Bool
+    /// Summed over the nodes that answered at the end.
     var hubResidentBytes: Int
+    /// By node: CPU seconds in the window and memory at its end (nil: no answer), and what
+    /// its clients did (whole phase).
+    var nodeCPUSeconds: [Double?]
+    var nodeResidentBytes: [Int?]
+    var nodeTallies: [Measurements.NodeTally]
+    /// Nodes that did not answer `/metrics` at the start or the end of the window.
+    var nodesWithoutReading: Set<Int>
     var generatorCPUSeconds: Double
     /// The log-in flood's results, in a run with `--login-rate`.
     var logins: LoginFloodResults?
+    /// What the phase noticed about the hubs (a node that did not answer at the start).
+    var warnings: [String] = []
 
     init(from start: Checkpoint, to end: Checkpoint, measurements: Measurements) {
         seconds = Double(end.time - start.time) / 1e9
@@ -61,9 +64,23 @@ struct PhaseResults: Sendable {
         errors = measurements.errorCounts
         connectionFailureReasons = measurements.connectionFailureReasons
         races = measurements.raceResults
-        hubRestarted = end.hub.cpuSeconds < start.hub.cpuSeconds
-        hubCPUSeconds = hubRestarted ? end.hub.cpuSeconds : end.hub.cpuSeconds - start.hub.cpuSeconds
-        hubResidentBytes = end.hub.residentBytes
+        var restarted = false
+        let cpu = zip(start.hubs, end.hubs).map { first, last -> Double? in
+            guard let first, let last else { return nil }
+            if last.cpuSeconds < first.cpuSeconds {
+                restarted = true
+                return last.cpuSeconds
+            }
+            return last.cpuSeconds - first.cpuSeconds
+        }
+        let resident = end.hubs.map { $0?.residentBytes }
+        nodeCPUSeconds = cpu
+        hubRestarted = restarted
+        hubCPUSeconds = cpu.compactMap { $0 }.reduce(0, +)
+        nodeResidentBytes = resident
+        hubResidentBytes = resident.compactMap { $0 }.reduce(0, +)
+        nodeTallies = measurements.nodeTallies
+        nodesWithoutReading = Set(cpu.indices.filter { cpu[$0] == nil })
         generatorCPUSeconds = end.generatorCPU - start.generatorCPU
     }
 
@@ -86,6 +103,17 @@ struct PhaseResults: Sendable {
         sum.hubCPUSeconds += later.hubCPUSeconds
         sum.hubRestarted = hubRestarted || later.hubRestarted
         sum.hubResidentBytes = later.hubResidentBytes
+        sum.nodeCPUSeconds = zip(nodeCPUSeconds, later.nodeCPUSeconds).map { a, b in
+            a == nil && b == nil ? nil : (a ?? 0) + (b ?? 0)
+        }
+        sum.nodeResidentBytes = later.nodeResidentBytes
+        sum.nodeTallies = zip(nodeTallies, later.nodeTallies).map { a, b in
+            Measurements.NodeTally(
+                clientsStarted: a.clientsStarted + b.clientsStarted, movedAway: a.movedAway + b.movedAway, movedIn: a.movedIn + b.movedIn
+            )
+        }
+        sum.nodesWithoutReading.formUnion(later.nodesWithoutReading)
+        sum.warnings += later.warnings.filter { !warnings.contains($0) }
         sum.generatorCPUSeconds += later.generatorCPUSeconds
         return sum
     }

@@ -79,7 +79,7 @@ final class Recorder: Sendable {
 
     func start(_ settings: LoadTestSettings) {
         let recorded: [String: Any] = [
-            "url": settings.url, "drivers": settings.drivers, "riders": settings.riders, "gps_hz": settings.gpsHz,
+            "url": settings.url, "urls": settings.urls, "drivers": settings.drivers, "riders": settings.riders, "gps_hz": settings.gpsHz,
             "duration_s": settings.duration, "warmup_s": settings.warmup, "drop_every_s": settings.dropEvery,
             "drop_share": settings.dropShare, "seed": settings.seed, "user_prefix": settings.userPrefix,
             "trip_blocks": settings.tripBlocks, "rider_pause_s": settings.riderPause, "accept_timeout_s": settings.acceptTimeout,

@@ -87,6 +87,25 @@ public enum PostgresMigrations {
                 ALTER TABLE trips SET (fillfactor = 70);
                 """
         ),
+        PostgresMigration(
+            version: 4, name: "cluster nodes and trip owners",
+            sql: """
+                -- Cluster mode: the hub nodes sharing this database, each with a lease that it
+                -- renews (times from the database's clock, never a node's). A node whose lease ran
+                -- out is taken over by another: its row deleted, its unfinished trips moved.
+                -- incarnation tells one run of a node id from its next.
+                CREATE TABLE cluster_nodes (
+                    node_id TEXT PRIMARY KEY,
+                    incarnation BIGINT NOT NULL,
+                    lease_until TIMESTAMPTZ NOT NULL,
+                    started TIMESTAMPTZ NOT NULL DEFAULT now()
+                );
+                -- The node that owns a trip (cluster mode); NULL: written by a single-node hub.
+                -- It rarely changes, so the index seldom stands in the way of a HOT update.
+                ALTER TABLE trips ADD COLUMN owner_node TEXT;
+                CREATE INDEX trips_owner_node ON trips (owner_node);
+                """
+        ),
     ]
 
     /// The newest version this build knows.

@@ -1,5 +1,7 @@
 import Foundation
 import Hub
+import Logging
+import Synchronization
 
 /// The PostgreSQL store, used when the hub is given a database URL.
 ///
@@ -14,11 +16,14 @@ import Hub
 /// temporary staging table that is merged with one `INSERT … SELECT … ON CONFLICT` and dropped at
 /// commit. Rows whose values did not change are not rewritten; track points already stored are
 /// kept as they are.
+///
+/// In cluster mode (`ownerNode` set) the store writes for one node of several sharing the
+/// database: see `init(url:copyThreshold:ownerNode:logger:)`.
 public final class PostgresSnapshotStore: SnapshotStore {
     /// From this many rows of one table, a write goes through COPY and a staging table.
     public static let defaultCopyThreshold = 1_000
 
-    private static let users = PostgresUpsert<User>(
+    static let users = PostgresUpsert<User>(
         table: "users",
         columns: [
             ("id", "bigint"), ("username", "text"), ("first_name", "text"), ("last_name", "text"), ("grp", "text"),
@@ -64,33 +69,89 @@ public final class PostgresSnapshotStore: SnapshotStore {
         ("recorded", "bigint"),
     ]
 
-    private static let userColumns = users.columnList
-    private static let tripColumns = trips.columnList
-    private static let trackPointColumns = trackPoints.columnList
+    static let userColumns = users.columnList
+    static let tripColumns = trips.columnList
+    static let trackPointColumns = trackPoints.columnList
     /// The points of unfinished trips (statuses not in `$1`), grouped by trip, ascending `seq`.
     private static let unfinishedTracksSQL = """
         SELECT \(trackPoints.columns.map { "p.\($0.name)" }.joined(separator: ", "))
         FROM trip_track_points p JOIN trips t ON t.id = p.trip_id
         WHERE NOT (t.status = ANY ($1::text[])) ORDER BY p.trip_id, p.seq
         """
+    /// The points of unfinished trips (statuses not in `$1`) that node `$2` owns, grouped by trip,
+    /// ascending `seq`.
+    static let ownedUnfinishedTracksSQL = """
+        SELECT \(trackPoints.columns.map { "p.\($0.name)" }.joined(separator: ", "))
+        FROM trip_track_points p JOIN trips t ON t.id = p.trip_id
+        WHERE NOT (t.status = ANY ($1::text[])) AND t.owner_node = $2 ORDER BY p.trip_id, p.seq
+        """
     /// Stored statuses of finished trips, as one `text[]` parameter.
-    private static let finished = PostgresArray(TripStatus.allCases.filter(\.isFinished).map(\.rawValue))
+    static let finished = PostgresArray(TripStatus.allCases.filter(\.isFinished).map(\.rawValue))
+
+    /// `trips` in cluster mode: each row also carries `owner_node`, and a stored row that another
+    /// node owns is never overwritten.
+    private static func ownedTrips(by node: String) -> PostgresUpsert<Trip> {
+        PostgresUpsert<Trip>(
+            table: trips.table, columns: trips.columns + [("owner_node", "text")],
+            fence: "t.owner_node IS NULL OR t.owner_node = EXCLUDED.owner_node"
+        ) { trip in
+            trips.fields(trip) + [node]
+        }
+    }
+
+    /// Key of the advisory lock that claiming trips at load holds: nodes starting together claim
+    /// one after the other, so their row locks can never deadlock (any constant unique to this use).
+    static let claimLockKey: Int64 = 0x7461_7869_6875_6232  // "taxihub2"
+
+    /// Claims the unfinished trips nobody owns for node `$2` (finished statuses in `$1`).
+    static let claimUnownedSQL = """
+        UPDATE trips SET owner_node = $2
+        WHERE owner_node IS NULL AND NOT (status = ANY ($1::text[]))
+        """
 
     private let writer: PostgresConnection
     private let reader: PostgresConnection
     private let copyThreshold: Int
+    /// The node this store writes for in cluster mode; nil for a single-node hub.
+    public let ownerNode: String?
+    private let tripUpsert: PostgresUpsert<Trip>
+    private let logger: Logger
+    /// Trip rows a write left alone because another node owns them, since the store was made.
+    private let fenced = Atomic<Int>(0)
 
     /// A store on the database at `url` (see `PostgresConnection.init(url:)` for the forms it
     /// takes). It does not connect yet: the first call does, so a server that is down only fails
     /// calls, which succeed once it is back. Call `migrate()` before anything else.
     ///
-    /// - Parameter copyThreshold: rows of one table from which a write uses COPY (tests lower it).
-    public init(url: String, copyThreshold: Int = PostgresSnapshotStore.defaultCopyThreshold) {
+    /// - Parameters:
+    ///   - copyThreshold: rows of one table from which a write uses COPY (tests lower it).
+    ///   - ownerNode: cluster mode: the id of the node this store writes for. Nil (the default,
+    ///     a single-node hub) leaves `trips.owner_node` alone everywhere. When set:
+    ///     - every trip row written carries `owner_node = ownerNode`, and the write is fenced: a
+    ///       stored row owned by another node is left as it is (that node took the trip over), counted in
+    ///       `fencedTripRows` and logged (a warning the first time, debug after);
+    ///     - `loadUnfinishedTrips()` and `loadUnfinishedTracks()` first claim the unfinished trips
+    ///       that have no owner for this node (one transaction; two nodes loading together never
+    ///       both claim a trip), then return only the unfinished trips this node owns, and their tracks.
+    ///     Users, driver positions and track points are written as in single-node mode.
+    ///   - logger: where fenced writes are reported.
+    public init(
+        url: String, copyThreshold: Int = PostgresSnapshotStore.defaultCopyThreshold, ownerNode: String? = nil,
+        logger: Logger = Logger(label: "taxi-hub.postgres")
+    ) {
         // Snapshots may wait; requests and sockets may not: the writer's thread runs at nice 10.
         writer = PostgresConnection(url: url, threadName: "pg-writer", niceness: 10)
         reader = PostgresConnection(url: url, threadName: "pg-reader")
         self.copyThreshold = max(1, copyThreshold)
+        self.ownerNode = ownerNode
+        tripUpsert = ownerNode.map(Self.ownedTrips(by:)) ?? Self.trips
+        self.logger = logger
     }
+
+    /// Cluster mode: how many trip rows writes have left alone so far because another node owns
+    /// them (each write counts its own; a trip fenced off in two writes counts twice). Always 0
+    /// in single-node mode.
+    public var fencedTripRows: Int { fenced.load(ordering: .relaxed) }
 
     public func migrate() async throws {
         _ = try await writer.retryingOnConnectionLoss { connection in
@@ -122,17 +183,40 @@ public final class PostgresSnapshotStore: SnapshotStore {
     public func write(_ changes: ChangeSet) async throws {
         guard !changes.isEmpty else { return }
         let threshold = copyThreshold
+        let tripUpsert = tripUpsert
+        let ownerNode = ownerNode
         // Everything, down to copying the values out of the set, runs on the writer's thread.
-        try await writer.retryingOnConnectionLoss { connection in
+        let fencedOff = try await writer.retryingOnConnectionLoss { connection in
             let users = Array(changes.users.values)
             let trips = Array(changes.trips.values)
             let positions = Array(changes.driverPositions.values)
-            try connection.transaction { connection in
+            return try connection.transaction { connection in
                 try Self.users.write(users, copyThreshold: threshold, on: connection)
-                try Self.trips.write(trips, copyThreshold: threshold, on: connection)
+                let written = try tripUpsert.write(trips, copyThreshold: threshold, on: connection)
+                // Rows neither inserted nor updated were unchanged or fenced off; only then is
+                // it worth asking which (after the upsert, an unfenced row is ours).
+                var skipped: [UUID] = []
+                if let ownerNode, written < trips.count {
+                    skipped = try connection.query(
+                        "SELECT id FROM trips WHERE id = ANY ($1::uuid[]) AND owner_node IS DISTINCT FROM $2",
+                        [PostgresArray(trips.map(\.id)), ownerNode]
+                    ).map { try $0.decode(UUID.self, at: 0) }
+                }
                 try Self.driverPositions.write(positions, copyThreshold: threshold, on: connection)
                 try Self.trackPoints.write(changes.trackPoints, copyThreshold: threshold, on: connection)
+                return skipped
             }
+        }
+        if !fencedOff.isEmpty {
+            let before = fenced.add(fencedOff.count, ordering: .relaxed).oldValue
+            let level: Logger.Level = before == 0 ? .warning : .debug
+            logger.log(
+                level: level, "Trips owned by another node were left alone (another node took them over)",
+                metadata: [
+                    "node": "\(ownerNode ?? "")", "trips": "\(fencedOff.count)",
+                    "example": "\(fencedOff[0].lowercasedText)", "fenced_total": "\(before + fencedOff.count)",
+                ]
+            )
         }
     }
 
@@ -142,9 +226,12 @@ public final class PostgresSnapshotStore: SnapshotStore {
     }
 
     public func loadUnfinishedTrips() async throws -> [Trip] {
-        let rows = try await read(
-            "SELECT \(Self.tripColumns) FROM trips WHERE NOT (status = ANY ($1::text[])) ORDER BY created, id",
-            [Self.finished]
+        let sql = "SELECT \(Self.tripColumns) FROM trips WHERE NOT (status = ANY ($1::text[]))"
+        guard let ownerNode else {
+            return try await read(sql + " ORDER BY created, id", [Self.finished]).map(Self.decodeTrip)
+        }
+        let rows = try await readClaiming(
+            sql + " AND owner_node = $2 ORDER BY created, id", [Self.finished, ownerNode]
         )
         return try rows.map(Self.decodeTrip)
     }
@@ -174,7 +261,17 @@ public final class PostgresSnapshotStore: SnapshotStore {
     }
 
     public func loadUnfinishedTracks() async throws -> [UUID: [TrackPoint]] {
-        let rows = try await read(Self.unfinishedTracksSQL, [Self.finished])
+        let rows: PostgresRows
+        if let ownerNode {
+            rows = try await readClaiming(Self.ownedUnfinishedTracksSQL, [Self.finished, ownerNode])
+        } else {
+            rows = try await read(Self.unfinishedTracksSQL, [Self.finished])
+        }
+        return try Self.groupedTracks(rows)
+    }
+
+    /// Track points (`trackPointColumns`) grouped by trip, in row order.
+    static func groupedTracks(_ rows: PostgresRows) throws -> [UUID: [TrackPoint]] {
         var tracks: [UUID: [TrackPoint]] = [:]
         for row in rows {
             let point = try Self.decodeTrackPoint(row)
@@ -189,7 +286,21 @@ public final class PostgresSnapshotStore: SnapshotStore {
         }
     }
 
-    private static func decodeUser(_ row: PostgresRow) throws -> User {
+    /// Cluster mode: claims the unowned unfinished trips for `ownerNode` (`$2`), then runs `sql`,
+    /// in one transaction. A second node claiming at the same time waits for the first one's
+    /// transaction (an advisory lock), then finds those rows owned and skips them. Claiming again
+    /// is harmless, so a retry after a lost connection is too.
+    private func readClaiming(_ sql: String, _ parameters: [any PostgresTextEncodable]) async throws -> PostgresRows {
+        try await reader.retryingOnConnectionLoss { connection in
+            try connection.transaction { connection in
+                try connection.query("SELECT pg_advisory_xact_lock($1)", [Self.claimLockKey])
+                try connection.query(Self.claimUnownedSQL, Array(parameters.prefix(2)))
+                return try connection.query(sql, parameters)
+            }
+        }
+    }
+
+    static func decodeUser(_ row: PostgresRow) throws -> User {
         let id = try row.decode(Int.self, at: 0)
         let group = try row.decode(String.self, at: 4)
         guard let userGroup = UserGroup(rawValue: group) else {
@@ -202,7 +313,7 @@ public final class PostgresSnapshotStore: SnapshotStore {
         )
     }
 
-    private static func decodeTrip(_ row: PostgresRow) throws -> Trip {
+    static func decodeTrip(_ row: PostgresRow) throws -> Trip {
         let id = try row.decode(UUID.self, at: 0)
         let status = try row.decode(String.self, at: 5)
         guard let tripStatus = TripStatus(rawValue: status) else {
@@ -229,7 +340,7 @@ public final class PostgresSnapshotStore: SnapshotStore {
     }
 
     /// A track point from `trackPointColumns`.
-    private static func decodeTrackPoint(_ row: PostgresRow) throws -> TrackPoint {
+    static func decodeTrackPoint(_ row: PostgresRow) throws -> TrackPoint {
         TrackPoint(
             tripID: try row.decode(UUID.self, at: 0), seq: try row.decode(Int64.self, at: 1),
             fix: LocationFix(
@@ -255,6 +366,9 @@ struct PostgresUpsert<Row: Sendable>: Sendable {
     /// How many leading `columns` make up the primary key.
     var keyCount = 1
     var onConflict = ConflictAction.update
+    /// With `.update`: a further condition a stored row (`t`) must meet to take the incoming
+    /// values (`EXCLUDED`); a row that fails it is left as it is. Nil: no condition.
+    var fence: String? = nil
     /// One entity's column values, in `columns` order (nil is NULL).
     let fields: @Sendable (Row) -> [(any PostgresEncodable)?]
 
@@ -278,23 +392,28 @@ struct PostgresUpsert<Row: Sendable>: Sendable {
             let assignments = others.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
             let stored = others.map { "t.\($0)" }.joined(separator: ", ")
             let incoming = others.map { "EXCLUDED.\($0)" }.joined(separator: ", ")
-            return insert + "DO UPDATE SET \(assignments) WHERE (\(stored)) IS DISTINCT FROM (\(incoming))"
+            let changed = "(\(stored)) IS DISTINCT FROM (\(incoming))"
+            let condition = fence.map { "\(changed) AND (\($0))" } ?? changed
+            return insert + "DO UPDATE SET \(assignments) WHERE \(condition)"
         }
     }
 
-    /// Writes `rows` inside the caller's transaction.
-    func write(_ rows: [Row], copyThreshold: Int, on connection: isolated PostgresConnection) throws {
-        guard !rows.isEmpty else { return }
+    /// Writes `rows` inside the caller's transaction; returns how many rows were inserted or
+    /// updated (fewer than `rows.count` when stored rows were unchanged, kept or fenced off).
+    @discardableResult
+    func write(_ rows: [Row], copyThreshold: Int, on connection: isolated PostgresConnection) throws -> Int {
+        guard !rows.isEmpty else { return 0 }
         if rows.count >= copyThreshold {
-            try writeThroughStaging(rows, on: connection)
+            return try writeThroughStaging(rows, on: connection)
         } else {
-            try writeValues(rows, on: connection)
+            return try writeValues(rows, on: connection)
         }
     }
 
     /// Multi-row `INSERT … VALUES ($1, …), (…)`, in as few statements as the parameter limit allows.
-    private func writeValues(_ rows: [Row], on connection: isolated PostgresConnection) throws {
+    private func writeValues(_ rows: [Row], on connection: isolated PostgresConnection) throws -> Int {
         let rowsPerStatement = Self.maxParameters / columns.count
+        var written = 0
         for start in stride(from: 0, to: rows.count, by: rowsPerStatement) {
             let chunk = rows[start..<min(start + rowsPerStatement, rows.count)]
             var parameters: [(any PostgresTextEncodable)?] = []
@@ -308,12 +427,16 @@ struct PostgresUpsert<Row: Sendable>: Sendable {
                 let row = columns.enumerated().map { index, column in "$\(first + index + 1)::\(column.type)" }
                 placeholders.append("(" + row.joined(separator: ", ") + ")")
             }
-            try connection.query(upsertSQL(source: "VALUES " + placeholders.joined(separator: ", ")), parameters)
+            let result = try connection.query(
+                upsertSQL(source: "VALUES " + placeholders.joined(separator: ", ")), parameters
+            )
+            written += result.affectedRows ?? 0
         }
+        return written
     }
 
     /// COPY into a staging table that lives until the transaction ends, then one merge.
-    private func writeThroughStaging(_ rows: [Row], on connection: isolated PostgresConnection) throws {
+    private func writeThroughStaging(_ rows: [Row], on connection: isolated PostgresConnection) throws -> Int {
         let staging = "staging_\(table)"
         try connection.execute(script: "CREATE TEMP TABLE \(staging) (LIKE \(table)) ON COMMIT DROP")
         let copied = try connection.copyIn("COPY \(staging) (\(columnList)) FROM STDIN (FORMAT binary)") { writer in
@@ -329,6 +452,9 @@ struct PostgresUpsert<Row: Sendable>: Sendable {
         }
         // In key order, the merge walks the primary key index (and the table) front to back
         // instead of at random: a fifth to a third faster for 100,000 rows.
-        try connection.query(upsertSQL(source: "SELECT \(columnList) FROM \(staging) ORDER BY \(keyList)"))
+        let merged = try connection.query(
+            upsertSQL(source: "SELECT \(columnList) FROM \(staging) ORDER BY \(keyList)")
+        )
+        return merged.affectedRows ?? 0
     }
 }

@@ -14,10 +14,17 @@ struct LoadTestCommand: AsyncParsableCommand {
             or its per-connection rate limit answers fixes with rate_limited (the tool warns). \
             Progress goes to stderr once a second, the results as Markdown to stdout, and to --json FILE.
             Example: taxi-hub loadtest --url http://127.0.0.1:8080 --drivers 2000 --riders 500 --gps-hz 5 --duration 30 --json out.json
+            Several hubs (the nodes of a cluster): --url http://127.0.0.1:8001 --url http://127.0.0.1:8002 --url http://127.0.0.1:8003
             """
     )
 
-    @Option(help: "The hub, http://HOST:PORT.") var url = "http://127.0.0.1:8000"
+    @Option(
+        help: """
+            The hub, http://HOST:PORT (default http://127.0.0.1:8000). Give it once per node to spread the clients over several hubs (client i starts on \
+            URL i mod n; a client whose socket closes or fails tries the next URL, wrapping).
+            """
+    )
+    var url: [String] = []
     @Option(help: "Simulated drivers (default 1000; 0 with --idle alone).") var drivers: Int?
     @Option(help: "Simulated riders (default 100; 0 with --idle alone).") var riders: Int?
     @Option(name: .customLong("gps-hz"), help: "GPS fixes per second per driver.") var gpsHz = 1.0
@@ -60,7 +67,7 @@ struct LoadTestCommand: AsyncParsableCommand {
 
     func run() async throws {
         var settings = LoadTestSettings()
-        settings.url = url
+        if !url.isEmpty { settings.urls = url }
         settings.drivers = drivers ?? (idle > 0 ? 0 : 1_000)
         settings.riders = riders ?? (idle > 0 && drivers == nil ? 0 : 100)
         settings.gpsHz = gpsHz

@@ -69,6 +69,8 @@ class Hub:
         self.log_path = log_path
         self.process = None
 
+    extra_args = ()
+
     def serve_args(self):
         args = [self.binary, "serve", "--host", self.host, "--port", str(self.port),
                 "--data-dir", self.data_dir, "--media-dir", self.media_dir,
@@ -77,7 +79,7 @@ class Hub:
                 "--login-rate-per-address", "100000"]
         if os.environ.get("TAXI_HUB_WEB_ROOT"):
             args += ["--web-root", os.environ["TAXI_HUB_WEB_ROOT"]]
-        return args
+        return args + list(self.extra_args)
 
     def log_tail(self, n=40):
         try:
@@ -115,13 +117,20 @@ class Hub:
 
 @pytest.fixture(scope="session")
 def hub():
+    yield from run_hub()
+
+
+def run_hub(extra_args=(), log_name="hub.log", port=None):
+    """Starts a hub (`serve` with `extra_args`, on `port` or a free one), yields it once it
+    answers /healthz, and stops it afterwards; its log goes to test-artifacts/browser/."""
     binary = _binary()
     assert os.path.isfile(binary) and os.access(binary, os.X_OK), f"no hub binary at {binary}"
     tmp = tempfile.mkdtemp(prefix="taxihub-browser-")
     data_dir, media_dir = os.path.join(tmp, "data"), os.path.join(tmp, "media")
     os.makedirs(data_dir)
     os.makedirs(media_dir)
-    h = Hub(binary, _free_port(), data_dir, media_dir, os.path.join(ARTIFACTS, "hub.log"))
+    h = Hub(binary, port or _free_port(), data_dir, media_dir, os.path.join(ARTIFACTS, log_name))
+    h.extra_args = tuple(extra_args)
     log = open(h.log_path, "w")
     h.process = subprocess.Popen(h.serve_args(), stdout=log, stderr=subprocess.STDOUT,
                                  cwd=tmp, start_new_session=True)
@@ -170,6 +179,7 @@ class Browsers:
         self.drivers = []
         self.errors = []          # (label, message)
         self.expected = []        # regexes of console errors a test expects by design
+        self.origins = [hub.base_url]  # origins granted geolocation (a test may add its own hub)
 
     def __call__(self, size, label=None, location=NYC):
         width, height = size
@@ -187,8 +197,9 @@ class Browsers:
         driver.set_page_load_timeout(30)
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
             "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
-        driver.execute_cdp_cmd("Browser.grantPermissions", {
-            "origin": self.hub.base_url, "permissions": ["geolocation"]})
+        for origin in self.origins:
+            driver.execute_cdp_cmd("Browser.grantPermissions", {
+                "origin": origin, "permissions": ["geolocation"]})
         if location:
             set_location(driver, *location)
         return driver
@@ -321,7 +332,9 @@ def submit(driver, form):
 
 
 def open_page(driver, hub, route=""):
-    driver.get(hub.base_url + "/" + route)
+    """Opens the client at `route`; with the query a test gave the browser (`driver.page_query`,
+    e.g. `?hubs=...`), so every page this browser opens keeps it."""
+    driver.get(hub.base_url + "/" + getattr(driver, "page_query", "") + route)
 
 
 def sign_up(driver, hub, username, group, photo_path=None, password=PASSWORD,
@@ -367,8 +380,10 @@ def log_in(driver, hub, username, password=PASSWORD, dashboard=None):
         wait_css(driver, f"#{dashboard}-dashboard", 15)
 
 
-def new_user(browser_factory, hub, size, group, label, photo_path=None, location=NYC):
+def new_user(browser_factory, hub, size, group, label, photo_path=None, location=NYC,
+             page_query=""):
     d = browser_factory(size, label=label, location=location)
+    d.page_query = page_query
     name = unique(f"{group}-")
     open_page(d, hub)
     sign_up(d, hub, name, group, photo_path=photo_path)

@@ -221,7 +221,7 @@ struct PostgresSnapshotStoreTests {
                 try await group.waitForAll()
             }
             #expect(try await stores[0].schemaVersions() == PostgresMigrations.all.map(\.version))
-            #expect(PostgresMigrations.latestVersion == 3)
+            #expect(PostgresMigrations.latestVersion == 4)
 
             let check = PostgresConnection(url: url)
             let columns = try await check.query(
@@ -233,6 +233,9 @@ struct PostgresSnapshotStoreTests {
             let described = columns.map { "\($0[0]!).\($0[1]!) \($0[2]!)\($0[3] == "YES" ? " NULL" : "")" }
             #expect(
                 described == [
+                    "cluster_nodes.node_id text", "cluster_nodes.incarnation bigint",
+                    "cluster_nodes.lease_until timestamp with time zone",
+                    "cluster_nodes.started timestamp with time zone",
                     "driver_positions.driver_id bigint", "driver_positions.lat double precision",
                     "driver_positions.lng double precision", "driver_positions.heading double precision NULL",
                     "driver_positions.speed double precision NULL", "driver_positions.accuracy double precision NULL",
@@ -247,7 +250,7 @@ struct PostgresSnapshotStoreTests {
                     "trips.drop_off_address text", "trips.status text", "trips.rider_id bigint NULL",
                     "trips.driver_id bigint NULL", "trips.seq bigint", "trips.pick_up_lat double precision NULL",
                     "trips.pick_up_lng double precision NULL", "trips.drop_off_lat double precision NULL",
-                    "trips.drop_off_lng double precision NULL",
+                    "trips.drop_off_lng double precision NULL", "trips.owner_node text NULL",
                     "users.id bigint", "users.username text", "users.first_name text", "users.last_name text",
                     "users.grp text", "users.photo text NULL", "users.password_hash text",
                 ]
@@ -255,7 +258,7 @@ struct PostgresSnapshotStoreTests {
             let indexes = try await check.query(
                 "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'trips' ORDER BY indexname"
             ).map { $0[0] }
-            #expect(indexes == ["trips_driver_id", "trips_pkey", "trips_rider_id"])
+            #expect(indexes == ["trips_driver_id", "trips_owner_node", "trips_pkey", "trips_rider_id"])
             let options = try await check.query(
                 "SELECT reloptions FROM pg_class WHERE oid = 'trips'::regclass"
             )[0][0]

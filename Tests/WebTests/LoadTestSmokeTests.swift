@@ -144,6 +144,106 @@ struct LoadTestSmokeTests {
         #expect(latestLocation > restartedAt + 2, "no location received after the restart")
     }
 
+    @Test(
+        "two separate hubs (--url twice): the clients are spread round robin over both, each hub carries load, races have one winner, no connection fails"
+    )
+    func spreadOverTwoHubs() async throws {
+        let configure: @Sendable (inout HubConfiguration) -> Void = {
+            $0.benchRoutes = true
+            $0.locationRateLimit = 1_000
+        }
+        try await LiveHub.run(configure: configure) { first in
+            try await LiveHub.run(configure: configure) { second in
+                var settings = Self.shortLoad()
+                settings.urls = ["http://127.0.0.1:\(first.port)", "http://127.0.0.1:\(second.port)"]
+                let report = try await LoadTest.run(settings) { _ in }
+
+                #expect(report.hubCount == 2)
+                #expect(report.settings.urls == settings.urls)
+                #expect(report.nodes.map(\.url) == settings.urls)
+                // 21 drivers and 7 riders: clients 0, 2, … 26 on the first hub, 1, 3, … 27 on the second.
+                #expect(report.nodes.map(\.clientsStarted) == [14, 14])
+                #expect(report.nodes.allSatisfy { $0.reconnectsMovedAway == 0 && $0.reconnectsMovedIn == 0 })
+                #expect(report.nodes.allSatisfy { ($0.hubCpuSeconds ?? 0) > 0 && ($0.hubRssBytes ?? 0) > 0 })
+                #expect(report.connectionFailures == 0, "\(report.connectionFailureReasons)")
+                #expect(report.locationLatencyMs.count > 0)
+                #expect(report.races.trips > 0)
+                #expect(report.races.winners == report.races.trips)
+                #expect(report.markdown.contains("| hub (2 URLs) |"))
+
+                // Each hub saw its own share of the users: trips were made on both.
+                for hub in [first, second] {
+                    let metrics = String(buffer: try await hub.request("/metrics").body)
+                    let created = metrics.split(separator: "\n").first { $0.hasPrefix(#"taxihub_messages_in_total{type="create.trip"}"#) }
+                    #expect(created.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0 > 0, "no trip on \(hub.port): \(created ?? "no counter")")
+                }
+            }
+        }
+    }
+
+    @Test(
+        "one of two URLs is a closed port: the clients assigned to it move to the other hub, and the run completes with load"
+    )
+    func movesOffADeadURL() async throws {
+        try await LiveHub.run(configure: {
+            $0.benchRoutes = true
+            $0.locationRateLimit = 1_000
+        }) { hub in
+            var settings = Self.shortLoad()
+            let dead = "http://127.0.0.1:\(try Self.closedPort())"
+            settings.urls = [dead, "http://127.0.0.1:\(hub.port)"]
+            let report = try await LoadTest.run(settings) { _ in }
+
+            #expect(report.hubCount == 2)
+            #expect(report.nodes.map(\.clientsStarted) == [14, 14])
+            // Every client of the dead URL moved to the live hub, and stayed there.
+            #expect(report.nodes[0].reconnectsMovedAway == 14)
+            #expect(report.nodes[1].reconnectsMovedIn == 14)
+            #expect(report.nodes[1].reconnectsMovedAway == 0)
+            #expect(report.nodes[0].hubCpuSeconds == nil)
+            #expect((report.nodes[1].hubCpuSeconds ?? 0) > 0)
+            #expect(report.connectionFailureReasons["connect", default: 0] >= 14, "\(report.connectionFailureReasons)")
+            #expect(report.warnings.contains { $0.contains(dead) && $0.contains("did not answer at the start") }, "\(report.warnings)")
+            #expect(report.locationLatencyMs.count > 0)
+            #expect(report.locationUpdatesPerS > 0)
+            #expect(report.races.trips > 0)
+            #expect(report.races.winners == report.races.trips)
+        }
+    }
+
+    /// A few seconds of load with small counts.
+    private static func shortLoad() -> LoadTestSettings {
+        var settings = LoadTestSettings()
+        settings.drivers = 21
+        settings.riders = 7
+        settings.gpsHz = 4
+        settings.speed = 40
+        settings.tripBlocks = 1
+        settings.riderPause = 0.3
+        settings.warmup = 1
+        settings.duration = 3
+        return settings
+    }
+
+    /// A loopback port nothing listens on (bound, read and closed again).
+    private static func closedPort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(descriptor, address, length) == 0 && getsockname(descriptor, address, &length) == 0
+            }
+        }
+        guard bound else { throw POSIXError(.EADDRINUSE) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     @Test("without bench routes, /bench/users and /bench/echo are 404")
     func benchRoutesOff() async throws {
         try await LiveHub.run { hub in

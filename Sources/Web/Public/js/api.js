@@ -1,4 +1,7 @@
-// REST calls, tokens in local storage, refresh before expiry, 401 → log in.
+// REST calls, tokens in local storage, refresh before expiry, 401 → log in. Calls go to the
+// current hub (hubs.js); one that cannot reach it is tried on the next hub, each hub once.
+
+import { hubs } from './hubs.js';
 
 const ACCESS_KEY = 'taxihub.access';
 const REFRESH_KEY = 'taxihub.refresh';
@@ -147,10 +150,16 @@ class Api extends EventTarget {
     }
     if (auth) init.headers.Authorization = `Bearer ${this.access}`;
     let res;
-    try {
-      res = await fetch(path, init);
-    } catch {
-      throw new ApiError(0, null);
+    for (let tried = 1; ; tried += 1) {
+      const hub = hubs.current;
+      try {
+        res = await fetch(hubs.url(path, hub), init);
+        break;
+      } catch {
+        // No answer (refused, unreachable, or a CORS refusal): the next hub, if any is left.
+        if (tried >= hubs.count) throw new ApiError(0, null);
+        hubs.failed(hub);
+      }
     }
     let data = null;
     const text = await res.text().catch(() => '');

@@ -2,6 +2,7 @@
 
 import { api } from './api.js';
 import { HubSocket, isTrip } from './socket.js';
+import { hubs } from './hubs.js';
 import { RouteSimulator } from './simulator.js';
 import { DEFAULT_CENTER } from './map.js';
 import { h, toast, fullName, ACTIVE, FINISHED } from './dom.js';
@@ -228,13 +229,23 @@ socket.on('error', (frame) => {
 
 const stateLabels = { connected: 'Connected', reconnecting: 'Reconnecting…', offline: 'Offline' };
 
-function showConnection(state) {
+function showConnection(state = socket.state) {
   const el = document.getElementById('connection-state');
   el.dataset.state = state;
+  el.dataset.hub = hubs.current;
   el.querySelector('.connection-label').textContent = stateLabels[state] || state;
-  el.title = `Connection: ${stateLabels[state] || state}`;
+  el.title = `Connection: ${stateLabels[state] || state} · hub ${hubs.current}`;
+  // With several hubs, which one this page is on (host and port), after the state.
+  let hub = el.querySelector('.connection-hub');
+  if (hubs.count > 1) {
+    if (!hub) { hub = h('span', { class: 'connection-hub' }); el.append(hub); }
+    hub.textContent = new URL(hubs.current).host;
+  } else if (hub) {
+    hub.remove();
+  }
 }
 socket.on('state', showConnection);
+hubs.addEventListener('change', () => showConnection());
 
 function updateHeader() {
   const user = api.user;

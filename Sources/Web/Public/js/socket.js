@@ -1,4 +1,8 @@
-// The /taxi/ WebSocket: reconnect with back-off, `resume` with the last `seq` per trip.
+// The /taxi/ WebSocket: reconnect with back-off, `resume` with the last `seq` per trip. It
+// connects to the current hub (hubs.js); when the socket drops or cannot open, the next attempt
+// goes to the next hub in the list, with the same token and the same `resume`.
+
+import { hubs } from './hubs.js';
 
 export const BACKOFF_START = 500;
 export const BACKOFF_MAX = 10000;
@@ -145,6 +149,7 @@ export class HubSocket extends EventTarget {
     this.ws = null;
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     if (ws.intentional || !this.wanted) return;
+    hubs.failed(ws.hub);
     if (ws.opened) {
       // A connection that worked: retry soon, starting the back-off again.
       this.backoff = 0;
@@ -176,8 +181,9 @@ export class HubSocket extends EventTarget {
       return;
     }
     if (!this.wanted || this.ws) return;
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const ws = new WebSocket(`${scheme}://${location.host}/taxi/?token=${encodeURIComponent(token)}`);
+    const hub = hubs.current;
+    const ws = new WebSocket(hubs.socketUrl(`/taxi/?token=${encodeURIComponent(token)}`, hub));
+    ws.hub = hub;
     this.ws = ws;
     ws.opened = false;
     ws.onopen = () => {
