@@ -44,6 +44,16 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        .systemLibrary(
+            name: "CNATS",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
+        .target(
+            name: "NATSClient",
+            dependencies: ["CNATS"],
+            swiftSettings: strict
+        ),
         .target(
             name: "Persistence",
             dependencies: [
@@ -160,6 +170,11 @@ let package = Package(
         .testTarget(
             name: "PersistenceTests",
             dependencies: ["Persistence", "Hub", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NATSClientTests",
+            dependencies: ["NATSClient", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
