@@ -56,7 +56,7 @@ final class ClusterLink: Sendable {
         (sent.withLock { $0 }, received.withLock { $0 })
     }
 
-    private func count(_ bytes: Int, _ kind: Kind, in tally: Mutex<[Kind: Tally]>) {
+    private func count(_ bytes: Int, _ kind: Kind, in tally: borrowing Mutex<[Kind: Tally]>) {
         tally.withLock { tallies in
             tallies[kind, default: Tally()].messages += 1
             tallies[kind, default: Tally()].bytes += bytes

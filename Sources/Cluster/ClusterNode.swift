@@ -25,7 +25,7 @@ public final class ClusterNode: RemoteTrips {
     let leases: PostgresClusterStore
     let store: any SnapshotStore
     let remotes: RemoteConnections
-    let status: ClusterStatus
+    public let status: ClusterStatus
     let logger: Logger
     /// This node's own sockets, by connection id, as deliveries from other nodes find them.
     private let locals = Mutex<[UInt64: LocalConnection]>([:])
@@ -43,12 +43,13 @@ public final class ClusterNode: RemoteTrips {
     }
 
     /// Connects to NATS (in the background when no server answers yet), registers this node's
-    /// lease and joins the hub to the cluster. Call after the hub's state is loaded.
+    /// lease and joins the hub to the cluster. Call before the hub loads its state: the trips it
+    /// restores then subscribe their subjects.
     public static func start(
         settings: ClusterSettings, hub: Hub, databaseURL: String, store: any SnapshotStore, logger: Logger
     ) async throws -> ClusterNode {
         let incarnation = UInt64.random(in: 1...UInt64(Int64.max))
-        let status: ClusterStatus
+        let status = ClusterStatus()
         let nats = try NATSConnection.connect(urls: settings.natsURLs, name: "taxi-hub-\(settings.nodeID)") { state in
             status.natsState(state == .connected)
             logger.notice("NATS \(state)")
@@ -159,7 +160,8 @@ public final class ClusterNode: RemoteTrips {
     public func opened(trip: UUID) {
         do {
             let subscription = try link.nats.subscribe(Subject.trip(trip)) { [weak self] message in self?.receiveTripMessage(message, trip: trip) }
-            tripSubscriptions.withLock { $0[trip] = subscription }?.unsubscribe()
+            let replaced = tripSubscriptions.withLock { $0.updateValue(subscription, forKey: trip) }
+            replaced?.unsubscribe()
         } catch {
             logger.error("cannot subscribe to a trip's subject", metadata: ["trip": "\(trip.lowercasedText)", "error": "\(error)"])
         }

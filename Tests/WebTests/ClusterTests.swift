@@ -7,12 +7,12 @@ import Testing
 /// a node killed with SIGKILL whose trips another node takes over.
 @Suite(
     "Cluster of three nodes", .serialized,
-    .enabled(if: TestDatabases.serverURL != nil && NATSServerProcess.executable != nil, "needs TAXI_HUB_TEST_DATABASE_URL and nats-server")
+    .enabled(if: TestDatabases.serverURL != nil && FileManager.default.isExecutableFile(atPath: NATSTestServer.executable), "needs TAXI_HUB_TEST_DATABASE_URL and nats-server")
 )
 struct ClusterTests {
     /// Three nodes on loopback sharing a NATS server and a database.
     struct TestCluster: Sendable {
-        let nats: NATSServerProcess
+        let nats: NATSTestServer
         let nodes: [HubProcess]
         let directory: URL
         let databaseURL: String
@@ -31,7 +31,7 @@ struct ClusterTests {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-cluster-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
-            let nats = try await NATSServerProcess.start(logFile: directory.appendingPathComponent("nats.log"))
+            let nats = try await NATSTestServer.start()
             let databaseURL = try await TestDatabases.create()
             var nodes: [HubProcess] = []
             do {
