@@ -48,13 +48,7 @@ extension ClusterNode {
             let mailbox = remotes.mailbox(for: origin, principal: Principal(userID: entry.driverID, group: .driver))
             if mailbox.enterDriverMap() { hub.drivers.join(mailbox, driverID: entry.driverID) }
             if let point = entry.point { hub.drivers.move(mailbox.connectionID, to: point) }
-            let known = hub.drivers.activeTrip(of: entry.driverID)
-            if let busy = entry.activeTrip {
-                if known == nil { _ = hub.drivers.claim(busy, for: entry.driverID) }
-            } else if let known, hub.tripActor(id: known) == nil {
-                // Busy with another node's trip, which has ended: its node says so.
-                hub.drivers.clearActiveTrip(known, of: entry.driverID)
-            }
+            hub.drivers.report(mailbox.connectionID, busy: entry.activeTrip != nil)
         }
         var gone = notice.left.compactMap { remotes.remove(Origin(node: notice.node, incarnation: notice.incarnation, connection: $0)) }
         if notice.isFull {

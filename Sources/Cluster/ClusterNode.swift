@@ -177,7 +177,13 @@ public final class ClusterNode: RemoteTrips {
     private func ask(_ trip: UUID, _ command: TripCommand) async throws(HubError) -> TripReply {
         let answer: NATSMessage
         do {
-            answer = try await link.request(Subject.trip(trip), command, timeout: settings.requestTimeout)
+            do {
+                answer = try await link.request(Subject.trip(trip), command, timeout: settings.requestTimeout)
+            } catch where error.code == .noResponders {
+                // Asked in the moment a trip changes hands (a takeover subscribing): once more.
+                try? await Task.sleep(for: .milliseconds(100))
+                answer = try await link.request(Subject.trip(trip), command, timeout: settings.requestTimeout)
+            }
         } catch {
             status.requestFailed()
             if error.code == .noResponders, (try? await store.trip(id: trip)).map({ $0.status.isFinished }) ?? true {

@@ -25,6 +25,8 @@ public final class DriverMap: Sendable {
         let driverID: Int
         var cell: CellID?
         var point: GeoPoint?
+        /// Busy by its own node's word (a driver of another cluster node, see `report`).
+        var reportedBusy = false
     }
 
     /// The connected drivers with a known position in one cell; where each one is stands in its
@@ -40,7 +42,7 @@ public final class DriverMap: Sendable {
         /// The trip each busy driver (user id) is driving.
         var activeTrips: [Int: UUID] = [:]
 
-        func isAvailable(_ place: Place) -> Bool { activeTrips[place.driverID] == nil }
+        func isAvailable(_ place: Place) -> Bool { activeTrips[place.driverID] == nil && !place.reportedBusy }
     }
 
     public let grid: CellGrid
@@ -109,6 +111,12 @@ public final class DriverMap: Sendable {
                 return state.drivers[connection]?.mailbox
             }
         }
+    }
+
+    /// Records what a driver's own cluster node says of it: a busy driver is offered no trips.
+    /// Only dispatch reads it; whether the driver may take a trip stays its own node's call.
+    public func report(_ connection: ConnectionID, busy: Bool) {
+        state.withLock { $0.places[connection]?.reportedBusy = busy }
     }
 
     /// Forgets the offers of a trip that left `REQUESTED`.

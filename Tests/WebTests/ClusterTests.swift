@@ -22,7 +22,7 @@ struct ClusterTests {
         static func arguments(node: Int, nats: String, databaseURL: String) -> [String] {
             [
                 "--database-url", databaseURL, "--nats-url", nats, "--node-id", "node-\(node)", "--cluster-lease", lease,
-                "--location-rate-limit", "1000", "--message-rate-limit", "1000",
+                "--location-rate-limit", "1000", "--message-rate-limit", "1000", 
             ]
         }
 
@@ -45,6 +45,10 @@ struct ClusterTests {
                 }
                 try await body(TestCluster(nats: nats, nodes: nodes, directory: directory, databaseURL: databaseURL))
             } catch {
+                // What each node logged is the first thing to read when a cluster test fails.
+                for (number, node) in nodes.enumerated() {
+                    print("---- node-\(number) log (last 40 lines) ----\n" + node.log.split(separator: "\n").suffix(40).joined(separator: "\n"))
+                }
                 for node in nodes { _ = try? await node.stop(signal: SIGKILL) }
                 await nats.stop()
                 throw error
@@ -79,6 +83,13 @@ struct ClusterTests {
         throw TestSocket.TimedOut()
     }
 
+    /// The next trip state of `socket` for which `matches` holds. (Awaited outside `#require`:
+    /// the macro may evaluate its expression again, which would read a second frame.)
+    static func nextTrip(_ socket: TestSocket, where matches: @escaping ([String: Any]) -> Bool) async throws -> [String: Any] {
+        let frame = try await next(socket) { trip($0).map(matches) ?? false }
+        return trip(frame)!
+    }
+
     static func trip(_ frame: [String: Any]) -> [String: Any]? {
         frame["type"] as? String == "echo.message" ? frame["data"] as? [String: Any] : nil
     }
@@ -108,15 +119,18 @@ struct ClusterTests {
                     riderSockets[owner].send([
                         "type": "create.trip", "data": ["pick_up_address": "A \(round)", "drop_off_address": "B", "rider": riders[owner].id],
                     ])
-                    let created = try #require(Self.trip(try await Self.next(riderSockets[owner]) { Self.trip($0)?["status"] as? String == "REQUESTED" }))
+                    let created = try await Self.nextTrip(riderSockets[owner]) { $0["status"] as? String == "REQUESTED" }
                     let id = try #require(created["id"] as? String)
                     for n in 0..<3 {
                         driverSockets[n].send(["type": "update.trip", "data": ["id": id, "status": "STARTED", "driver": drivers[n].id]])
                     }
                     var winners: [Int] = []
                     for n in 0..<3 {
+                        // Every driver was offered the trip (no pick-up point: all are alerted), and the
+                        // losers see it taken: the answer is an error or the trip started by this driver.
                         let answer = try await Self.next(driverSockets[n]) { frame in
-                            frame["type"] as? String == "error" || Self.trip(frame)?["id"] as? String == id
+                            guard let trip = Self.trip(frame) else { return frame["type"] as? String == "error" }
+                            return trip["id"] as? String == id && (trip["driver"] as? [String: Any])?["id"] as? Int == drivers[n].id
                         }
                         if let trip = Self.trip(answer) {
                             #expect(trip["status"] as? String == "STARTED")
@@ -130,7 +144,7 @@ struct ClusterTests {
                     try #require(winners.count == 1, "round \(round) (owner node-\(owner)): winners \(winners)")
                     wins[winners[0]] += 1
                     // The rider sees the winner, then frees it for the next round.
-                    let started = try #require(Self.trip(try await Self.next(riderSockets[owner]) { Self.trip($0)?["id"] as? String == id }))
+                    let started = try await Self.nextTrip(riderSockets[owner]) { $0["id"] as? String == id }
                     #expect((started["driver"] as? [String: Any])?["id"] as? Int == drivers[winners[0]].id)
                     riderSockets[owner].send(["type": "cancel.trip", "data": ["id": id]])
                     _ = try await Self.next(driverSockets[winners[0]]) { Self.trip($0)?["status"] as? String == "CANCELED" }
@@ -161,7 +175,7 @@ struct ClusterTests {
                         "pick_up_location": ["lat": 40.751, "lng": -73.991],
                     ],
                 ])
-                let offer = try #require(Self.trip(try await Self.next(driverSocket) { Self.trip($0)?["status"] as? String == "REQUESTED" }))
+                let offer = try await Self.nextTrip(driverSocket) { $0["status"] as? String == "REQUESTED" }
                 let id = try #require(offer["id"] as? String)
                 driverSocket.send(["type": "update.trip", "data": ["id": id, "status": "STARTED", "driver": driver.id]])
                 _ = try await Self.next(driverSocket) { Self.trip($0)?["status"] as? String == "STARTED" }
