@@ -71,6 +71,7 @@ let package = Package(
             dependencies: [
                 "Hub",
                 "Persistence",
+                "Cluster",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -91,6 +92,18 @@ let package = Package(
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ],
             resources: [.copy("Public")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "Hub",
+                "Persistence",
+                "NATSClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .target(

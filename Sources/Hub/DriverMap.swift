@@ -25,6 +25,8 @@ public final class DriverMap: Sendable {
         let driverID: Int
         var cell: CellID?
         var point: GeoPoint?
+        /// Busy by its own node's word (a driver of another cluster node, see `report`).
+        var reportedBusy = false
     }
 
     /// The connected drivers with a known position in one cell; where each one is stands in its
@@ -40,7 +42,7 @@ public final class DriverMap: Sendable {
         /// The trip each busy driver (user id) is driving.
         var activeTrips: [Int: UUID] = [:]
 
-        func isAvailable(_ place: Place) -> Bool { activeTrips[place.driverID] == nil }
+        func isAvailable(_ place: Place) -> Bool { activeTrips[place.driverID] == nil && !place.reportedBusy }
     }
 
     public let grid: CellGrid
@@ -50,7 +52,8 @@ public final class DriverMap: Sendable {
         self.grid = grid
     }
 
-    func join(_ mailbox: any Mailbox, driverID: Int) {
+    /// Adds a connected driver, without a position yet.
+    public func join(_ mailbox: any Mailbox, driverID: Int) {
         state.withLock { state in
             state.drivers[mailbox.connectionID] = Driver(mailbox: mailbox, driverID: driverID)
             state.places[mailbox.connectionID] = Place(driverID: driverID)
@@ -58,7 +61,7 @@ public final class DriverMap: Sendable {
     }
 
     /// Removes a driver and returns the trips it was offered that have not left `REQUESTED`.
-    func leave(_ connection: ConnectionID) -> Set<UUID> {
+    public func leave(_ connection: ConnectionID) -> Set<UUID> {
         state.withLock { state in
             guard let driver = state.drivers.removeValue(forKey: connection) else { return [] }
             if let cell = state.places.removeValue(forKey: connection)?.cell { Self.remove(connection, from: cell, in: &state) }
@@ -69,7 +72,8 @@ public final class DriverMap: Sendable {
     /// Moves a connected driver to `point`, from one cell to another in one step when it
     /// crosses a border, and returns the trip the driver is busy with (read in the same critical
     /// section, so a fix costs one lock). A connection that is not a connected driver is ignored.
-    func move(_ connection: ConnectionID, to point: GeoPoint) -> UUID? {
+    @discardableResult
+    public func move(_ connection: ConnectionID, to point: GeoPoint) -> UUID? {
         let cell = grid.cell(containing: point)
         return state.withLock { state in
             // A fix that stays in its cell costs one look-up of its place and one of its trip.
@@ -109,6 +113,12 @@ public final class DriverMap: Sendable {
         }
     }
 
+    /// Records what a driver's own cluster node says of it: a busy driver is offered no trips.
+    /// Only dispatch reads it; whether the driver may take a trip stays its own node's call.
+    public func report(_ connection: ConnectionID, busy: Bool) {
+        state.withLock { $0.places[connection]?.reportedBusy = busy }
+    }
+
     /// Forgets the offers of a trip that left `REQUESTED`.
     func withdraw(_ trip: UUID, from connections: [ConnectionID]) {
         state.withLock { state in
@@ -117,7 +127,7 @@ public final class DriverMap: Sendable {
     }
 
     /// Marks a driver (user id) busy with `trip`, unless it is busy with another trip; false then.
-    func claim(_ trip: UUID, for driverID: Int) -> Bool {
+    public func claim(_ trip: UUID, for driverID: Int) -> Bool {
         state.withLock { state in
             guard state.activeTrips[driverID] == nil || state.activeTrips[driverID] == trip else { return false }
             state.activeTrips[driverID] = trip
@@ -126,7 +136,7 @@ public final class DriverMap: Sendable {
     }
 
     /// Makes a driver available again when `trip` was the one it was busy with.
-    func clearActiveTrip(_ trip: UUID, of driverID: Int) {
+    public func clearActiveTrip(_ trip: UUID, of driverID: Int) {
         state.withLock { state in
             if state.activeTrips[driverID] == trip { state.activeTrips[driverID] = nil }
         }
@@ -151,6 +161,19 @@ public final class DriverMap: Sendable {
                 )
             }
             return Array(byDriver.values)
+        }
+    }
+
+    /// The connections `including` accepts, each with its driver, position (if known) and the trip
+    /// its driver is busy with: what a cluster node tells the others of its own drivers.
+    public func connections(including: (ConnectionID) -> Bool) -> [ConnectedDriver] {
+        state.withLock { state in
+            state.places.compactMap { connection, place in
+                guard including(connection) else { return nil }
+                return ConnectedDriver(
+                    connection: connection, driverID: place.driverID, point: place.point, activeTrip: state.activeTrips[place.driverID]
+                )
+            }
         }
     }
 
@@ -179,4 +202,13 @@ public struct DriverSighting: Sendable, Equatable {
     public let point: GeoPoint
     /// Driving a `STARTED` or `IN_PROGRESS` trip.
     public let isBusy: Bool
+}
+
+/// One driver connection as `DriverMap.connections(including:)` reports it.
+public struct ConnectedDriver: Sendable, Equatable {
+    public let connection: ConnectionID
+    public let driverID: Int
+    public let point: GeoPoint?
+    /// The trip its driver is busy with.
+    public let activeTrip: UUID?
 }

@@ -32,6 +32,8 @@ public final class Hub: Sendable {
     /// Where trip actors run; nil: each on a queue of its own.
     private let executors: (any TripExecutors)?
     private let shards: [TripShard]
+    /// The other nodes of a cluster; nil on a single hub (set once, before serving).
+    private let remote = Mutex<(any RemoteTrips)?>(nil)
 
     /// - Parameters:
     ///   - clock: where time stamps and the age check of fixes read the time.
@@ -49,6 +51,20 @@ public final class Hub: Sendable {
         self.index = TripIndex()
         self.drivers = DriverMap(grid: settings.grid)
         self.shards = (0..<max(1, shardCount)).map { _ in TripShard() }
+    }
+
+    /// Makes this hub one node of a cluster: trips it does not own are reached through `remote`.
+    /// Call once, before serving; it is told of every live trip the hub owns already.
+    public func attach(_ remote: any RemoteTrips) {
+        self.remote.withLock { $0 = remote }
+        for trip in index.allTrips() where tripActor(id: trip.id) != nil {
+            remote.opened(trip: trip.id)
+        }
+    }
+
+    /// The cluster this hub is a node of; nil on a single hub.
+    private var cluster: (any RemoteTrips)? {
+        remote.withLock { $0 }
     }
 
     /// Rebuilds live state from the store at start (or when a hub takes over another's trips);
@@ -98,12 +114,21 @@ public final class Hub: Sendable {
         if principal.group == .driver {
             drivers.join(mailbox, driverID: principal.userID)
         }
+        let joined = await joinTrips(of: principal, mailbox: mailbox)
+        cluster?.connected(principal, mailbox: mailbox)
+        return joined
+    }
+
+    /// Joins a connection to each unfinished trip of this hub its user takes part in (the part of
+    /// `connect` that a cluster also runs for connections on other nodes). With `sendingState`,
+    /// each trip joined sends it its current state. Returns the trips joined.
+    public func joinTrips(of principal: Principal, mailbox: any Mailbox, sendingState: Bool = false) async -> Set<UUID> {
         var joined: Set<UUID> = []
         // In id order (here and in `disconnect`), not a set's: the order of the actor hops is then
         // the same in every process, so the simulator replays a schedule from its seed.
         for trip in index.trips(involving: principal.userID).sorted(by: { $0.id < $1.id }) where !trip.status.isFinished {
             guard let actor = tripActor(id: trip.id) else { continue }
-            await actor.join(mailbox)
+            await actor.join(mailbox, sendingState: sendingState)
             joined.insert(trip.id)
         }
         return joined
@@ -118,6 +143,7 @@ public final class Hub: Sendable {
         for id in trips.sorted() {
             await tripActor(id: id)?.leave(mailbox.connectionID)
         }
+        cluster?.disconnected(principal, mailbox: mailbox)
     }
 
     /// Creates a `REQUESTED` trip for the sending rider, joins the sender to its group,
@@ -138,12 +164,16 @@ public final class Hub: Sendable {
     public func updateTrip(id: UUID, _ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox)
         async throws(HubError) -> TripView
     {
-        try await liveTrip(id).update(update, by: sender, from: mailbox)
+        if let actor = tripActor(id: id) { return try await actor.update(update, by: sender, from: mailbox) }
+        guard let cluster else { throw Self.notFound(id) }
+        return try await cluster.update(trip: id, update, by: sender, from: mailbox)
     }
 
     /// Cancels a live trip for its rider.
     public func cancelTrip(id: UUID, by sender: Principal) async throws(HubError) -> TripView {
-        try await liveTrip(id).cancel(by: sender)
+        if let actor = tripActor(id: id) { return try await actor.cancel(by: sender) }
+        guard let cluster else { throw Self.notFound(id) }
+        return try await cluster.cancel(trip: id, by: sender)
     }
 
     /// Records a driver's GPS fix: its place in the driver map, its last position for the store,
@@ -168,14 +198,32 @@ public final class Hub: Sendable {
         try LocationRules.validate(fix, now: clock.now())
         let activeTrip = drivers.move(mailbox.connectionID, to: fix.point)
         changes.record(DriverPosition(driverID: sender.userID, fix: fix))
-        return activeTrip.flatMap(tripActor(id:))
+        guard let activeTrip else { return nil }
+        if let actor = tripActor(id: activeTrip) { return actor }
+        // Only in a cluster can a driver drive a trip this hub does not hold: its owner records it.
+        cluster?.recordLocation(fix, trip: activeTrip, driverID: sender.userID, from: mailbox)
+        return nil
     }
 
-    /// Replays to a reconnected client what it missed of a live trip after `lastSeen`.
+    /// Replays to a reconnected client what it missed of a live trip of this hub after `lastSeen`.
     public func resume(tripID: UUID, after lastSeen: Int64, by sender: Principal, from mailbox: any Mailbox)
         async throws(HubError) -> TripActor.ResumeReply
     {
-        try await liveTrip(tripID).resume(mailbox, by: sender, after: lastSeen)
+        guard let actor = tripActor(id: tripID) else { throw Self.notFound(tripID) }
+        return try await actor.resume(mailbox, by: sender, after: lastSeen)
+    }
+
+    /// `resume`, for a trip of this hub or, in a cluster, of the node that owns it: either way
+    /// the events reach the mailbox.
+    public func resumeAnywhere(tripID: UUID, after lastSeen: Int64, by sender: Principal, from mailbox: any Mailbox)
+        async throws(HubError)
+    {
+        if let actor = tripActor(id: tripID) {
+            _ = try await actor.resume(mailbox, by: sender, after: lastSeen)
+            return
+        }
+        guard let cluster else { throw Self.notFound(tripID) }
+        try await cluster.resume(trip: tripID, after: lastSeen, by: sender, from: mailbox)
     }
 
     /// Drops finished trips from memory once the store holds their final state.
@@ -183,14 +231,12 @@ public final class Hub: Sendable {
         for trip in trips where trip.status.isFinished {
             shard(for: trip.id).actors.withLock { $0[trip.id] = nil }
             index.remove(trip.id)
+            cluster?.evicted(trip: trip.id)
         }
     }
 
-    private func liveTrip(_ id: UUID) throws(HubError) -> TripActor {
-        guard let actor = tripActor(id: id) else {
-            throw HubError(.notFound, "Trip \(id.lowercasedText) does not exist.")
-        }
-        return actor
+    private static func notFound(_ id: UUID) -> HubError {
+        HubError(.notFound, "Trip \(id.lowercasedText) does not exist.")
     }
 
     @discardableResult
@@ -202,6 +248,8 @@ public final class Hub: Sendable {
         )
         shard(for: trip.id).actors.withLock { $0[trip.id] = actor }
         index.upsert(trip)
+        // Before the trip's first event, so a reply from another node cannot beat the owner's ear.
+        cluster?.opened(trip: trip.id)
         return actor
     }
 

@@ -6,6 +6,8 @@ public struct HubError: Error, Sendable, Equatable {
         case notFound = "not_found"
         case tripTaken = "trip_taken"
         case invalidTransition = "invalid_transition"
+        /// In a cluster: the node that owns the trip cannot be reached now (it is being replaced).
+        case unavailable
     }
 
     public let code: Code

@@ -10,7 +10,7 @@ public struct ConnectionID: Sendable, Hashable {
 }
 
 /// A driver's position as the trip group sees it: event `seq` of trip `tripID`.
-public struct TripLocation: Sendable, Equatable {
+public struct TripLocation: Sendable, Equatable, Codable {
     public let tripID: UUID
     public let driverID: Int
     public let fix: LocationFix
@@ -26,7 +26,7 @@ public struct TripLocation: Sendable, Equatable {
 
 /// Something the hub tells a connected client. Every event is about one trip and carries
 /// that trip's `seq`, which only grows.
-public enum HubEvent: Sendable, Equatable {
+public enum HubEvent: Sendable, Equatable, Codable {
     /// A trip was created or changed (or is re-sent on resume); carries its nested form.
     case trip(TripView)
     /// The trip's driver moved. A mailbox may coalesce these: only the latest per trip matters.

@@ -65,7 +65,7 @@ public struct Trip: Sendable, Hashable, Codable {
 }
 
 /// A trip with its rider and driver resolved: the "nested" form clients receive.
-public struct TripView: Sendable, Hashable {
+public struct TripView: Sendable, Hashable, Codable {
     public let trip: Trip
     public let rider: User?
     public let driver: User?

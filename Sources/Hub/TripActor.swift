@@ -82,9 +82,12 @@ public actor TripActor {
     /// The recorded GPS track, ascending `seq`.
     public var trackPoints: [TrackPoint] { track }
 
-    func join(_ mailbox: any Mailbox) {
+    /// Adds a connection to the group; with `sendingState`, it also gets the trip's current
+    /// state (a cluster node that took the trip over tells connections of other nodes where it is).
+    func join(_ mailbox: any Mailbox, sendingState: Bool = false) {
         guard members[mailbox.connectionID] == nil else { return }
         members[mailbox.connectionID] = Member(mailbox: mailbox, replayableThrough: trip.seq)
+        if sendingState { mailbox.replay([.trip(currentStateView)]) }
     }
 
     func leave(_ connection: ConnectionID) {

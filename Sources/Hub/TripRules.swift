@@ -1,7 +1,7 @@
 import Foundation
 
 /// What a client asks to change in a trip. Absent fields change nothing.
-public struct TripUpdate: Sendable, Equatable {
+public struct TripUpdate: Sendable, Equatable, Codable {
     public var status: TripStatus?
     public var riderID: Int?
     public var driverID: Int?

@@ -36,7 +36,7 @@ public struct User: Sendable, Hashable, Codable {
 }
 
 /// Who sent a message, as established by the server from the caller's token.
-public struct Principal: Sendable, Hashable {
+public struct Principal: Sendable, Hashable, Codable {
     public let userID: Int
     public let group: UserGroup
 

@@ -46,6 +46,25 @@ public final class UserDirectory: Sendable {
         return user
     }
 
+    /// Adds one user created elsewhere (another node of a cluster), without marking it changed;
+    /// false when its id or username is taken by another user.
+    @discardableResult
+    public func adopt(_ user: User) -> Bool {
+        state.withLock { state in
+            if let existing = state.byID[user.id] { return existing.username == user.username }
+            guard state.idByUsername[user.username] == nil else { return false }
+            state.byID[user.id] = user
+            state.idByUsername[user.username] = user.id
+            state.nextID = max(state.nextID, user.id + 1)
+            return true
+        }
+    }
+
+    /// The id `create` would give the next user.
+    public var nextID: Int {
+        state.withLock { $0.nextID }
+    }
+
     public func user(id: Int) -> User? {
         state.withLock { $0.byID[id] }
     }

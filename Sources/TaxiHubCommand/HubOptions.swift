@@ -16,6 +16,12 @@ struct HubOptions: ParsableArguments {
     @Option(name: .customLong("media-dir"), help: "Folder for uploaded photos, served at /media/.") var mediaDir: String?
     @Option(name: .customLong("database-url"), help: "PostgreSQL URL (postgres://user:pass@host:port/db); default: SQLite in the data folder.")
     var databaseURL: String?
+    @Option(name: .customLong("nats-url"), help: "NATS server(s), comma separated (nats://host:4222): makes this hub one node of a cluster (needs --database-url and --node-id).")
+    var natsURL: String?
+    @Option(name: .customLong("node-id"), help: "This node's name in a cluster: unique, stable across restarts (a-z, 0-9, -).")
+    var nodeID: String?
+    @Option(name: .customLong("cluster-lease"), help: "Seconds a cluster node's lease on its trips lasts without renewal.")
+    var clusterLease: Double?
     @Option(name: .customLong("config"), help: "JSON configuration file (default: config/taxi-hub.json when present).")
     var configFile: String?
     @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots to the store.") var snapshotInterval: Double?
@@ -89,6 +95,9 @@ struct HubOptions: ParsableArguments {
         set("dataDir", dataDir.map(ConfigContent.string))
         set("mediaDir", mediaDir.map(ConfigContent.string))
         set("databaseUrl", databaseURL.map(ConfigContent.string))
+        set("natsUrl", natsURL.map(ConfigContent.string))
+        set("nodeId", nodeID.map(ConfigContent.string))
+        set("clusterLease", clusterLease.map(ConfigContent.double))
         set("snapshotInterval", snapshotInterval.map(ConfigContent.double))
         set("eventLoops", eventLoops.map(ConfigContent.int))
         set("maxConnections", maxConnections.map(ConfigContent.int))

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Hub
 import Hummingbird
@@ -60,6 +61,8 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     let startup = HubStartup(hub: hub, store: store, connections: connections, logger: logger)
     // The usual case loads here, before the server answers anything; a store that is down
     // is retried in the background while /readyz says why.
+    // A cluster node holds its lease before it loads its trips, so no node takes them over meanwhile.
+    let cluster = try await joinCluster(configuration, hub: hub, store: store, logger: logger)
     await startup.load()
 
     let tokens = try await TokenService(configuration: configuration, logger: logger)
@@ -94,7 +97,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     }
     ClientController(tileURL: configuration.tileURL).addRoutes(to: router)
     AuthController(
-        users: hub.users, tokens: tokens, passwords: passwords,
+        users: hub.users, cluster: cluster, tokens: tokens, passwords: passwords,
         photos: PhotoStore(mediaDirectory: configuration.mediaDirectory), maxUploadSize: configuration.maxUploadSize,
         maxPhotoSize: configuration.maxPhotoSize, throttle: LoginThrottle(perAddress: configuration.loginRatePerAddress, perUsername: configuration.loginRatePerUsername),
         metrics: metrics
@@ -103,7 +106,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         .addRoutes(to: router)
     TripController(hub: hub, store: store, auth: auth).addRoutes(to: router)
     HealthController(
-        hub: hub, startup: startup, snapshot: snapshotStatus, metrics: metrics, connections: connections,
+        hub: hub, cluster: cluster, startup: startup, snapshot: snapshotStatus, metrics: metrics, connections: connections,
         maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)
     ).addRoutes(to: router)
     if configuration.benchRoutes {
@@ -133,7 +136,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "taxi-hub"),
-        services: [StoreService(startup: startup, snapshots: snapshots), operators],
+        services: [StoreService(startup: startup, snapshots: snapshots), operators] + (cluster.map { [ClusterService(node: $0)] } ?? []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             logger.info("taxi-hub listening on \(configuration.host):\(port)")
@@ -149,6 +152,15 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     )
 }
 
+/// Makes the hub one node of a cluster when NATS is configured (docs/cluster.md); nil for a
+/// single hub. A node needs the shared PostgreSQL at start: it migrates the schema and takes its
+/// lease before the hub loads the trips the database records as this node's.
+func joinCluster(_ configuration: HubConfiguration, hub: Hub, store: any SnapshotStore, logger: Logger) async throws -> ClusterNode? {
+    guard let settings = configuration.clusterSettings, let databaseURL = configuration.databaseURL else { return nil }
+    try await store.migrate()
+    return try await ClusterNode.start(settings: settings, hub: hub, databaseURL: databaseURL, store: store, logger: logger)
+}
+
 /// Applies the configured store's schema migrations (`taxi-hub migrate`).
 public func migrateStore(configuration: HubConfiguration, logger: Logger) async throws {
     try await makeStore(configuration, logger: logger).migrate()
@@ -159,7 +171,7 @@ public func migrateStore(configuration: HubConfiguration, logger: Logger) async 
 func makeStore(_ configuration: HubConfiguration, logger: Logger) throws -> any SnapshotStore {
     if let url = configuration.databaseURL {
         logger.info("store: PostgreSQL", metadata: ["database": "\(PostgresURL.redacted(url))"])
-        return PostgresSnapshotStore(url: url)
+        return PostgresSnapshotStore(url: url, ownerNode: configuration.clusterSettings?.nodeID)
     }
     logger.info("store: SQLite in \(configuration.dataDirectory)")
     return try SQLiteSnapshotStore(directory: configuration.dataDirectory)

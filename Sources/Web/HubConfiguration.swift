@@ -1,3 +1,4 @@
+import Cluster
 import Configuration
 import Foundation
 import Hub
@@ -13,6 +14,13 @@ public struct HubConfiguration: Sendable {
     public var mediaDirectory = "./media"
     /// `postgres://user:pass@host:port/db`; nil keeps state in the embedded SQLite store.
     public var databaseURL: String?
+    /// NATS servers (`nats://host:4222`): set, this hub is one node of a cluster (docs/cluster.md);
+    /// empty, a single hub, and nothing of the cluster runs.
+    public var natsURLs: [String] = []
+    /// This node's name in a cluster; required with `natsURLs`.
+    public var nodeID: String?
+    /// How long a node's lease on its trips lasts without renewal (renewed every third of it).
+    public var clusterLease: Duration = .seconds(5)
     /// HS256 secret of at least 32 bytes; nil means "generate once and keep it in the data folder".
     public var jwtSecret: String?
     public var accessTokenLifetime: Duration = .seconds(60 * 60)
@@ -95,6 +103,14 @@ public struct HubConfiguration: Sendable {
         return "http://\(reachable):\(port ?? self.port)"
     }
 
+    /// How this hub takes part in a cluster; nil for a single hub.
+    public var clusterSettings: ClusterSettings? {
+        guard !natsURLs.isEmpty, let nodeID else { return nil }
+        var settings = ClusterSettings(nodeID: nodeID, natsURLs: natsURLs)
+        settings.lease = clusterLease
+        return settings
+    }
+
     /// What the hub's actors need of this configuration.
     public var hubSettings: Hub.Settings {
         var settings = Hub.Settings()
@@ -114,6 +130,26 @@ public struct HubConfiguration: Sendable {
         mediaDirectory = reader.string(forKey: "mediaDir", default: defaults.mediaDirectory)
         jwtSecret = reader.string(forKey: "jwtSecret", isSecret: true)
         databaseURL = reader.string(forKey: "databaseUrl", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        natsURLs = reader.string(forKey: "natsUrl", default: "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        nodeID = reader.string(forKey: "nodeId").flatMap { $0.isEmpty ? nil : $0 }
+        let lease = reader.double(forKey: "clusterLease", default: defaults.clusterLease.seconds)
+        guard lease >= 0.5, lease <= 600 else {
+            throw ConfigurationError("clusterLease must be a number of seconds from 0.5 to 600, not \(lease).")
+        }
+        clusterLease = .milliseconds(Int64(lease * 1000))
+        if !natsURLs.isEmpty {
+            guard databaseURL != nil else {
+                throw ConfigurationError(
+                    "natsUrl makes this hub a cluster node, which keeps its state in the cluster's shared PostgreSQL: set databaseUrl too (the embedded SQLite store is one hub's alone)."
+                )
+            }
+            guard let nodeID else { throw ConfigurationError("natsUrl needs nodeId: this node's name in the cluster.") }
+            if let problem = ClusterSettings.problem(withNodeID: nodeID) { throw ConfigurationError(problem) }
+            for url in natsURLs where !(url.hasPrefix("nats://") || url.hasPrefix("tls://")) {
+                throw ConfigurationError("natsUrl must list URLs like nats://127.0.0.1:4222, not \(url).")
+            }
+        }
         accessTokenLifetime = .seconds(reader.int(forKey: "accessTokenLifetime", default: 3600))
         refreshTokenLifetime = .seconds(reader.int(forKey: "refreshTokenLifetime", default: 86400))
         let cost = reader.int(forKey: "bcryptCost", default: Int(defaults.bcryptCost))

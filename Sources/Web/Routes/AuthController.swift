@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Hub
 import Hummingbird
@@ -6,6 +7,8 @@ import Logging
 /// `POST /api/sign_up/`, `/api/log_in/` and `/api/token/refresh/`.
 struct AuthController: Sendable {
     let users: UserDirectory
+    /// In a cluster, sign-ups are checked across the nodes and log-ins find users of other nodes.
+    let cluster: ClusterNode?
     let tokens: TokenService
     let passwords: PasswordHasher
     let photos: PhotoStore
@@ -83,11 +86,15 @@ struct AuthController: Sendable {
         if let photo = form.files["photo"], let photoFormat {
             photoPath = try await photos.save(photo.bytes, format: photoFormat)
         }
-        guard
-            let user = users.create(
-                username: username, firstName: firstName, lastName: lastName, group: group, photo: photoPath, passwordHash: hash
-            )
-        else {
+        let created =
+            if let cluster {
+                try await cluster.signUp(
+                    username: username, firstName: firstName, lastName: lastName, group: group, photo: photoPath, passwordHash: hash
+                )
+            } else {
+                users.create(username: username, firstName: firstName, lastName: lastName, group: group, photo: photoPath, passwordHash: hash)
+            }
+        guard let user = created else {
             throw APIError.fields(["username": ["A user with that username already exists."]])
         }
         context.logger.info("user signed up", metadata: ["user.id": "\(user.id)", "user.group": "\(user.group.rawValue)"])
@@ -112,7 +119,8 @@ struct AuthController: Sendable {
             error.headers[.retryAfter] = String(refusal.retryAfter)
             throw error
         }
-        guard let user = users.user(username: username), try await passwords.verify(password, against: user.passwordHash) else {
+        let known = if let user = users.user(username: username) { user } else { await cluster?.findUser(username: username) }
+        guard let user = known, try await passwords.verify(password, against: user.passwordHash) else {
             throttle.failed(username: username)
             throw APIError.detail(.unauthorized, "No active account found with the given credentials")
         }

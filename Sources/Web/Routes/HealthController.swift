@@ -1,3 +1,4 @@
+import Cluster
 import Hub
 import Hummingbird
 import Persistence
@@ -5,6 +6,8 @@ import Persistence
 /// `/healthz` (the process answers), `/readyz` (the store keeps up) and `/metrics`.
 struct HealthController: Sendable {
     let hub: Hub
+    /// The cluster this hub is a node of; nil for a single hub.
+    let cluster: ClusterNode?
     let startup: HubStartup
     let snapshot: SnapshotStatus
     let metrics: HubMetrics
@@ -19,7 +22,11 @@ struct HealthController: Sendable {
             Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: metrics.render(hub: hub, snapshot: snapshot, connections: connections)))
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        string: metrics.render(hub: hub, snapshot: snapshot, connections: connections) + (cluster?.prometheusText() ?? "")
+                    )
+                )
             )
         }
     }
@@ -45,6 +52,17 @@ struct HealthController: Sendable {
             return JSONResponse.make(status: .serviceUnavailable, body)
         }
         body["status"] = "ready"
+        if let cluster {
+            // A node cut off from the cluster still serves its own clients: ready, but degraded.
+            let status = cluster.status.current
+            body["cluster_node"] = cluster.settings.nodeID
+            body["cluster_nats"] = status.natsConnected ? "connected" : "disconnected"
+            body["cluster_lease"] = status.leaseRenewed ? "held" : "not renewed"
+            if cluster.status.isDegraded {
+                body["status"] = "degraded"
+                body["reason"] = status.natsConnected ? "cannot renew the cluster lease: \(status.lastLeaseError ?? "-")" : "NATS is not reachable"
+            }
+        }
         return JSONResponse.make(body)
     }
 }

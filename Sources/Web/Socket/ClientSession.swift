@@ -217,7 +217,7 @@ final class ClientSession: Sendable {
     /// state from the store when the client has not seen it.
     private func resume(_ id: UUID, after lastSeen: Int64) async {
         do throws(HubError) {
-            _ = try await hub.resume(tripID: id, after: lastSeen, by: connection.principal, from: connection)
+            try await hub.resumeAnywhere(tripID: id, after: lastSeen, by: connection.principal, from: connection)
             connection.joined([id])
         } catch {
             guard error.code == .notFound, let stored = try? await store.trip(id: id) else {
