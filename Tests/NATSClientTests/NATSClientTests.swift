@@ -162,7 +162,8 @@ struct NATSClientTests {
             let elapsed = ContinuousClock.now - start
             #expect(error?.code == .timeout)
             #expect(elapsed >= .milliseconds(300))
-            #expect(elapsed < .seconds(2))
+            // Loose: a busy CI machine delays a timer by seconds; a lost timer would wait forever.
+            #expect(elapsed < .seconds(8))
             #expect(seen.count == 1)
             #expect(seen.all.first?.hasPrefix("_INBOX.") == true)
         }
@@ -176,10 +177,11 @@ struct NATSClientTests {
             try connection.flush(timeout: .seconds(5))
             let start = ContinuousClock.now
             let error = await #expect(throws: NATSError.self) {
-                _ = try await connection.request("nobody.home", [], timeout: .seconds(10))
+                _ = try await connection.request("nobody.home", [], timeout: .seconds(30))
             }
             #expect(error?.code == .noResponders)
-            #expect(ContinuousClock.now - start < .seconds(1))
+            // Well before the 30 s timeout, even on a busy machine: the server answered at once.
+            #expect(ContinuousClock.now - start < .seconds(10))
         }
     }
 

@@ -267,4 +267,43 @@ struct ClusterTests {
             await driverSocket.close()
         }
     }
+
+    @Test("with NATS down, a node serves its own clients and says it is degraded; it recovers when NATS returns")
+    func natsDown() async throws {
+        try await TestCluster.with(2) { cluster in
+            try await cluster.nodes[0].withHub(directory: cluster.directory(0)) { hub in
+                let rider = try await hub.account("rider@example.com")
+                let driver = try await hub.account("driver@example.com", group: "driver")
+                await cluster.nats.stop()
+                var ready: [String: Any] = [:]
+                for _ in 0..<100 {
+                    ready = try parseJSONObject(String(buffer: try await hub.request("/readyz").body))
+                    if ready["status"] as? String == "degraded" { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(ready["status"] as? String == "degraded", "\(ready)")
+                #expect(ready["cluster_nats"] as? String == "disconnected")
+                let metrics = String(buffer: try await hub.request("/metrics").body)
+                #expect(metrics.contains("taxihub_cluster_nats_connected 0"))
+                #expect(metrics.contains("taxihub_cluster_degraded 1"))
+                // A trip whose rider and driver are both on this node works as on one hub.
+                let riderSocket = try await cluster.connect(rider, to: 0)
+                let driverSocket = try await cluster.connect(driver, to: 0)
+                let trip = try await hub.requestTrip(rider, on: riderSocket)
+                let id = try #require(trip["id"] as? String)
+                driverSocket.send(["type": "update.trip", "data": ["id": id, "status": "STARTED", "driver": driver.id]])
+                let started = try await Self.nextTrip(riderSocket) { $0["status"] as? String == "STARTED" }
+                #expect((started["driver"] as? [String: Any])?["id"] as? Int == driver.id)
+                try await cluster.nats.start()
+                for _ in 0..<100 {
+                    ready = try parseJSONObject(String(buffer: try await hub.request("/readyz").body))
+                    if ready["status"] as? String == "ready" { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(ready["status"] as? String == "ready", "\(ready)")
+                await riderSocket.close()
+                await driverSocket.close()
+            }
+        }
+    }
 }
