@@ -194,6 +194,7 @@ let package = Package(
             name: "WebTests",
             dependencies: [
                 "Web",
+                "Cluster",
                 "LoadTest",
                 "BenchSupport",
                 "TaxiHubCommand",

@@ -32,6 +32,17 @@ final class ClusterLink: Sendable {
         try? nats.publish(subject, payload)
     }
 
+    /// Publishes bytes already encoded (`FixMessage`).
+    func publish(_ subject: String, bytes: [UInt8], kind: Kind) {
+        count(bytes.count, kind, in: sent)
+        try? nats.publish(subject, bytes)
+    }
+
+    /// Counts an arriving message that is not JSON (`FixMessage`).
+    func received(_ message: NATSMessage, kind: Kind) {
+        count(message.payload.count, kind, in: received)
+    }
+
     func request(_ subject: String, _ value: some Encodable, timeout: Duration) async throws(NATSError) -> NATSMessage {
         let payload = ClusterCoding.encode(value)
         count(payload.count, .command, in: sent)

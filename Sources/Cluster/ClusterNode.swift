@@ -142,7 +142,7 @@ public final class ClusterNode: RemoteTrips {
     }
 
     public func recordLocation(_ fix: LocationFix, trip: UUID, driverID: Int, from mailbox: any Mailbox) {
-        link.publish(Subject.trip(trip), TripCommand.location(fix, driverID: driverID, origin: origin(of: mailbox)), kind: .location)
+        link.publish(Subject.trip(trip), bytes: FixMessage(fix: fix, driverID: driverID, origin: origin(of: mailbox)).encoded(), kind: .location)
     }
 
     public func connected(_ principal: Principal, mailbox: any Mailbox) {
@@ -201,13 +201,13 @@ public final class ClusterNode: RemoteTrips {
 
     /// A command for a trip this node owns.
     private func receiveTripMessage(_ message: NATSMessage, trip: UUID) {
-        let kind: ClusterLink.Kind = message.reply == nil ? .location : .command
-        guard let command = link.decode(TripCommand.self, from: message, kind: kind) else {
-            logger.warning("unreadable trip command", metadata: ["subject": "\(message.subject)"])
+        if message.payload.first == FixMessage.tag, let fix = FixMessage(message.payload) {
+            link.received(message, kind: .location)
+            recordRemoteFix(fix.fix, trip: trip, driverID: fix.driverID, origin: fix.origin)
             return
         }
-        if case .location(let fix, let driverID, let origin) = command {
-            recordRemoteFix(fix, trip: trip, driverID: driverID, origin: origin)
+        guard let command = link.decode(TripCommand.self, from: message, kind: .command) else {
+            logger.warning("unreadable trip command", metadata: ["subject": "\(message.subject)"])
             return
         }
         Task {
@@ -225,8 +225,6 @@ public final class ClusterNode: RemoteTrips {
                     _ = try await hub.resume(tripID: trip, after: lastSeen, by: principal, from: mailbox)
                     mailbox.joined([trip])
                     reply = .resumed
-                case .location:
-                    return
                 }
             } catch {
                 reply = TripReply(error)

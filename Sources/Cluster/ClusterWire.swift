@@ -25,13 +25,11 @@ struct Origin: Codable, Hashable, Sendable {
     let connection: UInt64
 }
 
-/// What a node asks a trip's owner (`Subject.trip`).
+/// What a node asks a trip's owner (`Subject.trip`); a driver's fixes go there as `FixMessage`s.
 enum TripCommand: Codable, Sendable {
     case update(TripUpdate, by: Principal, origin: Origin)
     case cancel(by: Principal)
     case resume(after: Int64, by: Principal, origin: Origin)
-    /// A fix of the trip's driver; published, not a request.
-    case location(LocationFix, driverID: Int, origin: Origin)
 }
 
 /// The owner's answer to a `TripCommand` request.
