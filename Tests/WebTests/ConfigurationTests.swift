@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 import Logging
 import Testing
@@ -89,6 +90,19 @@ struct ConfigurationTests {
         #expect(set.keepAliveTimeout == .seconds(75))
     }
 
+    @Test("cluster mode: off without natsUrl; with it, the node's settings")
+    func clusterSettings() async throws {
+        #expect(try await Self.resolve([]).clusterSettings == nil)
+        let node = try await Self.resolve(
+            ["--nats-url", "nats://10.0.0.1:4222, nats://10.0.0.2:4222", "--database-url", "postgres:///taxihub"],
+            environment: ["TAXI_HUB_NODE_ID": "node-7", "TAXI_HUB_CLUSTER_LEASE": "2.5"]
+        )
+        let settings = try #require(node.clusterSettings)
+        #expect(settings.nodeID == "node-7")
+        #expect(settings.natsURLs == ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"])
+        #expect(settings.lease == .milliseconds(2500))
+    }
+
     @Test("the browser client's settings: tile URL (empty allowed), web root, operator feed interval")
     func clientSettings() async throws {
         let plain = try await Self.resolve(["--tile-url", ""])
@@ -134,6 +148,11 @@ struct ConfigurationTests {
         (["--password-hashing-class", "fast"], "passwordHashingClass"),
         (["--cors-origins", "app.example.com"], "corsOrigins"),
         (["--cors-origins", "https://app.example.com/"], "corsOrigins"),
+        (["--nats-url", "nats://127.0.0.1:4222", "--node-id", "a"], "databaseUrl"),
+        (["--nats-url", "nats://127.0.0.1:4222", "--database-url", "postgres:///x"], "nodeId"),
+        (["--nats-url", "nats://127.0.0.1:4222", "--database-url", "postgres:///x", "--node-id", "Node A"], "nodeId"),
+        (["--nats-url", "127.0.0.1:4222", "--database-url", "postgres:///x", "--node-id", "a"], "natsUrl"),
+        (["--cluster-lease", "0.1"], "clusterLease"),
     ])
     func refusesBadValues(arguments: [String], setting: String) async throws {
         let error = await #expect(throws: ConfigurationError.self) { try await Self.resolve(arguments) }
