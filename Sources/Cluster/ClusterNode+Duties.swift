@@ -1,5 +1,6 @@
 import Foundation
 import Hub
+import Persistence
 import ServiceLifecycle
 
 /// What a node does on its own schedule: renew its lease, take over expired nodes, and tell the
@@ -10,9 +11,15 @@ extension ClusterNode {
         let period = settings.lease / 3
         while !Task.isCancelled {
             do {
-                let renewed = try await leases.renew(lease: settings.lease)
+                let sent = ContinuousClock.now
+                // A renewal over a link that lost its packets would hang; the local deadline
+                // (`guardLocalLease`) stops the node before the lease in the database can end.
+                let renewed = try await withDeadline(period, "a lease renewal") { [leases, settings] in
+                    try await leases.renew(lease: settings.lease)
+                }
                 status.lease(renewed: renewed, error: renewed ? nil : "another node took this node's trips over")
                 if !renewed { leaseLost() }
+                extendLocalLease(sentAt: sent)
                 for node in try await leases.expiredNodes() { try await takeOver(node) }
                 status.liveNodes(try await leases.liveNodes().count)
             } catch {
@@ -29,7 +36,7 @@ extension ClusterNode {
     /// their trips, and a supervisor starts it again as a fresh node.
     private func leaseLost() -> Never {
         logger.critical("this node's lease was taken over by another node; stopping so its clients move to the trips' new owner")
-        exit(75)
+        exit(ProcessExit.leaseLost)
     }
 
     /// Takes an expired node's trips over, when this node is the one that wins it.
@@ -91,6 +98,7 @@ public struct ClusterService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await node.handleNotices() }
             group.addTask { await node.keepLease() }
+            group.addTask { await node.guardLocalLease() }
             group.addTask { await node.gossipDrivers() }
             try? await gracefulShutdown()
             node.stop()

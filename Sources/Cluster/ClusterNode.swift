@@ -33,6 +33,9 @@ public final class ClusterNode: RemoteTrips {
     private let standingSubscriptions = Mutex<[NATSSubscription]>([])
     /// The latest incarnation seen of each other node.
     private let incarnations = Mutex<[String: UInt64]>([:])
+    /// When this node stops acting as owner unless a renewal succeeds first, on the monotonic
+    /// clock (see `extendLocalLease`).
+    let localLeaseEnd = Mutex<ContinuousClock.Instant>(.now)
     /// Notices of the shared subjects, handled one at a time in arrival order.
     let notices: AsyncStream<NATSMessage>
     private let noticeSink: AsyncStream<NATSMessage>.Continuation
@@ -55,11 +58,13 @@ public final class ClusterNode: RemoteTrips {
             logger.notice("NATS \(state)")
         }
         let leases = try PostgresClusterStore(url: databaseURL, nodeID: settings.nodeID, incarnation: incarnation)
+        let sent = ContinuousClock.now
         try await leases.register(lease: settings.lease)
         let node = ClusterNode(
             settings: settings, incarnation: incarnation, hub: hub, nats: nats, leases: leases, store: store, status: status,
             logger: logger
         )
+        node.extendLocalLease(sentAt: sent)
         status.natsState(nats.state == .connected)
         try node.subscribeStanding()
         hub.attach(node)

@@ -24,6 +24,8 @@ public final class Hub: Sendable {
     public let index: TripIndex
     public let changes: ChangeTracker
     public let drivers: DriverMap
+    /// Where trip changes and sign-ups become durable before anyone hears of them.
+    public let commitLog: any CommitLog
     public let settings: Settings
     /// Where the hub reads the time.
     public let clock: any HubClock
@@ -38,16 +40,20 @@ public final class Hub: Sendable {
     /// - Parameters:
     ///   - clock: where time stamps and the age check of fixes read the time.
     ///   - newTripID: the id of each new trip (random UUIDs; the simulator derives them from its seed).
+    ///   - commitLog: makes trip changes and sign-ups durable before they are acknowledged; the
+    ///     default keeps nothing (every change counts as durable at once).
     public init(
-        changes: ChangeTracker = ChangeTracker(), settings: Settings = Settings(), executors: (any TripExecutors)? = nil,
-        shardCount: Int = 16, clock: any HubClock = WallClock(), newTripID: @escaping @Sendable () -> UUID = { UUID() }
+        changes: ChangeTracker = ChangeTracker(), commitLog: any CommitLog = ImmediateCommitLog(), settings: Settings = Settings(),
+        executors: (any TripExecutors)? = nil, shardCount: Int = 16, clock: any HubClock = WallClock(),
+        newTripID: @escaping @Sendable () -> UUID = { UUID() }
     ) {
         self.changes = changes
+        self.commitLog = commitLog
         self.settings = settings
         self.clock = clock
         self.newTripID = newTripID
         self.executors = executors
-        self.users = UserDirectory(changes: changes)
+        self.users = UserDirectory(changes: changes, commitLog: commitLog)
         self.index = TripIndex()
         self.drivers = DriverMap(grid: settings.grid)
         self.shards = (0..<max(1, shardCount)).map { _ in TripShard() }
@@ -77,7 +83,7 @@ public final class Hub: Sendable {
         for var trip in trips where !trip.status.isFinished {
             let track = tracks[trip.id] ?? []
             trip.seq = restartSeq(of: trip, track: track)
-            register(trip, track: track, openedBy: nil)
+            register(trip, track: track, openedBy: nil, createdAt: nil)
             if trip.status.isActive, let driver = trip.driverID {
                 _ = drivers.claim(trip.id, for: driver)
             }
@@ -147,31 +153,44 @@ public final class Hub: Sendable {
     }
 
     /// Creates a `REQUESTED` trip for the sending rider, joins the sender to its group,
-    /// sends it the trip and alerts the available drivers, nearest first.
+    /// sends it the trip and alerts the available drivers, nearest first. Returns once the trip
+    /// is durable (its events go out then too); throws `unavailable` when it could not be made so.
     public func createTrip(_ request: TripRequest, by sender: Principal, from mailbox: any Mailbox)
         async throws(HubError) -> TripView
     {
         let trip = try TripRules.newTrip(request, by: sender, id: newTripID(), at: clock.now())
-        // Recorded before the trip can be found, so a racing accept's record is always the later one.
+        // Recorded and logged before the trip can be found, so a racing accept's record is always
+        // the later one.
         changes.record(trip)
-        let actor = register(trip, track: [], openedBy: mailbox)
+        let position = commitLog.append(.trip(trip))
+        let actor = register(trip, track: [], openedBy: mailbox, createdAt: position)
         let alerted = drivers.driversToAlert(for: trip.id, near: trip.pickUpLocation, policy: settings.dispatch)
         // One hop to the actor, not three: under load each hop waits a full turn of the event loop.
-        return await actor.open(creator: mailbox, alerting: alerted)
+        let view = await actor.open(creator: mailbox, alerting: alerted)
+        try await commitLog.waitUntilDurable(position)
+        return view
     }
 
-    /// Applies a client's update to a live trip.
+    /// Applies a client's update to a live trip; returns once the change is durable.
     public func updateTrip(id: UUID, _ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox)
         async throws(HubError) -> TripView
     {
-        if let actor = tripActor(id: id) { return try await actor.update(update, by: sender, from: mailbox) }
+        if let actor = tripActor(id: id) {
+            let change = try await actor.update(update, by: sender, from: mailbox)
+            try await commitLog.waitUntilDurable(change.position)
+            return change.view
+        }
         guard let cluster else { throw Self.notFound(id) }
         return try await cluster.update(trip: id, update, by: sender, from: mailbox)
     }
 
-    /// Cancels a live trip for its rider.
+    /// Cancels a live trip for its rider; returns once the cancel is durable.
     public func cancelTrip(id: UUID, by sender: Principal) async throws(HubError) -> TripView {
-        if let actor = tripActor(id: id) { return try await actor.cancel(by: sender) }
+        if let actor = tripActor(id: id) {
+            let change = try await actor.cancel(by: sender)
+            try await commitLog.waitUntilDurable(change.position)
+            return change.view
+        }
         guard let cluster else { throw Self.notFound(id) }
         return try await cluster.cancel(trip: id, by: sender)
     }
@@ -240,10 +259,14 @@ public final class Hub: Sendable {
     }
 
     @discardableResult
-    private func register(_ trip: Trip, track: [TrackPoint], openedBy creator: (any Mailbox)?) -> TripActor {
+    private func register(_ trip: Trip, track: [TrackPoint], openedBy creator: (any Mailbox)?, createdAt: CommitPosition?) -> TripActor {
         let actor = TripActor(
             trip: trip, track: track, historyLength: settings.historyLength, clock: clock,
             plantedBug: settings.plantedBug, executor: executors?.executor(forTripOpenedBy: creator),
+            spawn: { [executors] work in
+                if let executors { executors.spawn(work) } else { Task { await work() } }
+            },
+            commitLog: commitLog, createdAt: createdAt,
             users: users, index: index, changes: changes, drivers: drivers
         )
         shard(for: trip.id).actors.withLock { $0[trip.id] = actor }

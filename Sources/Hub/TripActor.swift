@@ -5,6 +5,12 @@ import Foundation
 /// ordered and exactly one driver wins, and every event gets the next `seq`. Fan-out only
 /// enqueues into mailboxes; it never suspends, and neither does any method here, so each call
 /// runs to its end once started.
+///
+/// Every state change is appended to the hub's `CommitLog` as it is made, and the trip's events
+/// from then on are held back until the log says the change is durable: no client hears of a
+/// change (nor of a location after it) before a crash could no longer undo it. Held events go
+/// out in order, to the group as it is when they are released; `resume` and the history see
+/// released events only.
 public actor TripActor {
     /// Where the actor's jobs run (SE-0392): an executor the hub was given, or the queue of a
     /// default actor of its own, which it shares.
@@ -37,11 +43,30 @@ public actor TripActor {
         var replayableThrough: Int64?
     }
 
+    /// An event waiting for the commit of the change it follows.
+    private struct HeldEvent {
+        let event: HubEvent
+        /// Drivers the trip was offered to who are to hear it too (taken when it was emitted).
+        let offered: [any Mailbox]
+        let except: ConnectionID?
+        let requires: CommitPosition
+    }
+
     private var trip: Trip
-    /// The `seq` of the trip's current state: of its creation, its latest state change, or its
-    /// restore. `trip.seq` also counts locations; a current state `resume` sends carries this one,
-    /// so a `seq` always names the same event (see `resume`).
-    private var stateSeq: Int64
+    /// The trip's latest released state (its `seq` that of the state, not of a later location):
+    /// what `resume` sends when its history does not reach back. Nil until the creation is
+    /// durable. `trip.seq` also counts locations; a current state `resume` sends carries the
+    /// state's own `seq`, so a `seq` always names the same event (see `resume`).
+    private var releasedState: Trip?
+    /// The `seq` of the latest event released (or of the restored trip).
+    private var releasedSeq: Int64
+    /// The log position of the trip's latest change: events emitted now wait for it.
+    private var required: CommitPosition
+    private var held: [HeldEvent] = []
+    private var releaseScheduled = false
+    private let commitLog: any CommitLog
+    /// Starts the task that releases held events (`TripExecutors.spawn`).
+    private let spawn: @Sendable (@escaping @Sendable () async -> Void) -> Void
     private var track: [TrackPoint]
     private var history: EventHistory
     private var members: [ConnectionID: Member] = [:]
@@ -53,14 +78,21 @@ public actor TripActor {
     private let clock: any HubClock
     private let plantedBug: PlantedBug?
 
+    /// - Parameter createdAt: the log position of the trip's creation when it is new (its first
+    ///   events wait for it); nil for a trip restored from the store, durable already.
     init(
         trip: Trip, track: [TrackPoint], historyLength: Int, clock: any HubClock, plantedBug: PlantedBug?,
-        executor: (any SerialExecutor)?,
+        executor: (any SerialExecutor)?, spawn: @escaping @Sendable (@escaping @Sendable () async -> Void) -> Void,
+        commitLog: any CommitLog, createdAt: CommitPosition?,
         users: UserDirectory, index: TripIndex, changes: ChangeTracker, drivers: DriverMap
     ) {
         self.queue = executor.map(Queue.given) ?? .own(OwnQueue())
         self.trip = trip
-        self.stateSeq = trip.seq
+        self.releasedState = createdAt == nil ? trip : nil
+        self.releasedSeq = createdAt == nil ? trip.seq : 0
+        self.required = createdAt ?? 0
+        self.commitLog = commitLog
+        self.spawn = spawn
         self.track = track
         self.history = EventHistory(capacity: historyLength)
         self.users = users
@@ -86,8 +118,8 @@ public actor TripActor {
     /// state (a cluster node that took the trip over tells connections of other nodes where it is).
     func join(_ mailbox: any Mailbox, sendingState: Bool = false) {
         guard members[mailbox.connectionID] == nil else { return }
-        members[mailbox.connectionID] = Member(mailbox: mailbox, replayableThrough: trip.seq)
-        if sendingState { mailbox.replay([.trip(currentStateView)]) }
+        members[mailbox.connectionID] = Member(mailbox: mailbox, replayableThrough: releasedSeq)
+        if sendingState, let state = currentStateView { mailbox.replay([.trip(state)]) }
     }
 
     func leave(_ connection: ConnectionID) {
@@ -95,30 +127,34 @@ public actor TripActor {
         offeredTo[connection] = nil
     }
 
-    /// Opens a new trip in one step: joins the rider who created it and sends it the trip,
-    /// then alerts `drivers` (nearest first). Returns the trip as the rider got it.
+    /// Opens a new trip in one step: joins the rider who created it and sends it the trip, and
+    /// alerts `drivers` (nearest first), once the creation is durable. The drivers are remembered
+    /// so they learn when the trip is taken or canceled. Returns the trip as the rider gets it.
     func open(creator: any Mailbox, alerting drivers: [any Mailbox]) -> TripView {
         members[creator.connectionID] = Member(mailbox: creator, replayableThrough: nil)
         let view = self.view
-        emit(.trip(view), toOffered: false)
-        offer(to: drivers, view)
+        var offered: [any Mailbox] = []
+        if trip.status == .requested {
+            for driver in drivers where members[driver.connectionID] == nil {
+                offeredTo[driver.connectionID] = driver
+                offered.append(driver)
+            }
+        }
+        emit(.trip(view), offered: offered)
         return view
     }
 
-    /// Alerts drivers of a trip that still waits for one, and remembers them so they learn when
-    /// it is taken or canceled.
-    private func offer(to drivers: [any Mailbox], _ view: TripView) {
-        guard trip.status == .requested else { return }
-        let event = HubEvent.trip(view)
-        for driver in drivers where members[driver.connectionID] == nil {
-            offeredTo[driver.connectionID] = driver
-            driver.deliver(event)
-        }
+    /// A change as made in memory, and the log position that must be durable before the caller
+    /// may acknowledge it.
+    struct Change: Sendable {
+        let view: TripView
+        let position: CommitPosition
     }
 
     /// Validates and applies an update; on success the sender joins the group and everyone
-    /// in it gets the new state once, and drivers the trip was offered to learn it left `REQUESTED`.
-    func update(_ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox) throws(HubError) -> TripView {
+    /// in it gets the new state once, and drivers the trip was offered to learn it left `REQUESTED`
+    /// (all of them once the change is durable).
+    func update(_ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox) throws(HubError) -> Change {
         let next = try TripRules.apply(update, by: sender, to: stateToCheck(for: update), at: clock.now())
         // A driver takes one trip at a time: the claim is atomic across all trip actors.
         if next.status.isActive, !drivers.claim(trip.id, for: sender.userID) {
@@ -129,7 +165,7 @@ public actor TripActor {
     }
 
     /// Cancels the trip for its rider; the group and every driver it was offered to learn it.
-    func cancel(by sender: Principal) throws(HubError) -> TripView {
+    func cancel(by sender: Principal) throws(HubError) -> Change {
         commit(try TripRules.cancel(trip, by: sender, at: clock.now()))
     }
 
@@ -154,7 +190,7 @@ public actor TripActor {
         // The point alone: the trip row stays as it was (a restart takes `seq` from the track),
         // so a snapshot writes one row per location, not a trip row per moving trip too.
         changes.record(point)
-        emit(.location(TripLocation(tripID: trip.id, driverID: driverID, fix: fix, seq: trip.seq)), toOffered: false, except: sender)
+        emit(.location(TripLocation(tripID: trip.id, driverID: driverID, fix: fix, seq: trip.seq)), except: sender)
         return true
     }
 
@@ -173,7 +209,7 @@ public actor TripActor {
     /// When the history no longer reaches back (or the trip was restored after a crash, whose
     /// history starts anew), the client gets the trip's current state instead, as a replayed
     /// event: it may follow live events with a higher `seq`, as a replay may. It carries the `seq`
-    /// of that state (`stateSeq`), not `trip.seq`, which may be a location's: clients keep the
+    /// of that state (`releasedState`), not `trip.seq`, which may be a location's: clients keep the
     /// `seq`s they saw and drop an event whose `seq` they hold, so a state under a location's
     /// `seq` would be dropped by a client that got that location live. When the state is newer
     /// than the join, the connection already got it live and it is not sent again.
@@ -189,45 +225,86 @@ public actor TripActor {
             mailbox.replay(missed)
             return .replay(missed)
         }
-        let state = HubEvent.trip(currentStateView)
-        if stateSeq <= through { mailbox.replay([state]) }
+        guard let view = currentStateView else { return .replay([]) }
+        let state = HubEvent.trip(view)
+        if view.trip.seq <= through { mailbox.replay([state]) }
         return .currentState(state)
     }
 
-    /// The trip's current state under the `seq` of that state (not of a later location).
-    private var currentStateView: TripView {
-        var state = trip
-        state.seq = stateSeq
-        return users.view(of: state)
+    /// The trip's latest released state under the `seq` of that state (not of a later location).
+    private var currentStateView: TripView? {
+        releasedState.map(users.view(of:))
     }
 
     /// Makes `next` the trip's state and tells everyone concerned. The driver map learns it here,
     /// in the actor's order, so a late message can never leave a driver busy with a finished trip.
-    private func commit(_ next: Trip) -> TripView {
+    private func commit(_ next: Trip) -> Change {
         let wasRequested = trip.status == .requested
         trip = next
-        stateSeq = next.seq
         index.upsert(trip)
+        // Tracker first, log second: a journal that drops what a snapshot has written relies on it
+        // (a change in a journal segment was recorded before the snapshot that ends the segment).
         changes.record(trip)
+        required = commitLog.append(.trip(trip))
         if let driver = trip.driverID, trip.status.isFinished {
             drivers.clearActiveTrip(trip.id, of: driver)
         }
         let updated = view
-        emit(.trip(updated), toOffered: wasRequested)
+        let offered = wasRequested ? offeredTo.compactMap { id, driver in members[id] == nil ? driver : nil } : []
+        emit(.trip(updated), offered: offered)
         if wasRequested {
             drivers.withdraw(trip.id, from: Array(offeredTo.keys))
             offeredTo = [:]
         }
-        return updated
+        return Change(view: updated, position: required)
     }
 
-    /// Keeps the event for `resume` and sends it to the group (and, when the trip leaves
-    /// `REQUESTED`, to the drivers it was offered to who are not in the group).
-    private func emit(_ event: HubEvent, toOffered: Bool, except sender: ConnectionID? = nil) {
+    /// Sends an event to the group (except `sender`) and to `offered` (drivers outside the group:
+    /// an offer, or its end when the trip leaves `REQUESTED`) once the trip's latest change is
+    /// durable: at once when it is and nothing waits before it, else held in order until it is.
+    private func emit(_ event: HubEvent, offered: [any Mailbox] = [], except sender: ConnectionID? = nil) {
+        if held.isEmpty, commitLog.isDurable(required) {
+            release(event, offered: offered, except: sender)
+            return
+        }
+        held.append(HeldEvent(event: event, offered: offered, except: sender, requires: required))
+        scheduleRelease()
+    }
+
+    /// Keeps the event for `resume` and sends it out.
+    private func release(_ event: HubEvent, offered: [any Mailbox], except sender: ConnectionID?) {
         history.append(event)
+        releasedSeq = event.seq
+        if case .trip(let view) = event { releasedState = view.trip }
         for (id, member) in members where id != sender { member.mailbox.deliver(event) }
-        guard toOffered else { return }
-        for (id, driver) in offeredTo where members[id] == nil { driver.deliver(event) }
+        for driver in offered { driver.deliver(event) }
+    }
+
+    /// Asks the log to wake the actor once the first held event's change is durable.
+    private func scheduleRelease() {
+        guard !releaseScheduled, let first = held.first else { return }
+        releaseScheduled = true
+        commitLog.whenDurable(first.requires) { [spawn] failure in
+            spawn { await self.releaseHeld(after: failure) }
+        }
+    }
+
+    /// Sends the held events whose changes are durable now, in order. After a failed commit
+    /// nothing held goes out: the change may never be durable, and the hub is stopping.
+    private func releaseHeld(after failure: HubError?) {
+        releaseScheduled = false
+        guard failure == nil else {
+            held = []
+            return
+        }
+        var released = 0
+        for waiting in held {
+            guard commitLog.isDurable(waiting.requires) else { break }
+            release(waiting.event, offered: waiting.offered, except: waiting.except)
+            released += 1
+        }
+        held.removeFirst(released)
+        scheduleRelease()
     }
 }
 

@@ -11,9 +11,12 @@ public final class UserDirectory: Sendable {
 
     private let state = Mutex(State())
     private let changes: ChangeTracker
+    private let commitLog: any CommitLog
 
-    public init(changes: ChangeTracker) {
+    /// - Parameter commitLog: where new accounts become durable before `signUp` returns them.
+    public init(changes: ChangeTracker, commitLog: any CommitLog = ImmediateCommitLog()) {
         self.changes = changes
+        self.commitLog = commitLog
     }
 
     /// Puts users loaded from the store back, without marking them changed.
@@ -27,7 +30,19 @@ public final class UserDirectory: Sendable {
         }
     }
 
-    /// Creates a user with the next id, or returns nil when the username is taken.
+    /// Creates a user with the next id and returns it once the account is durable; nil when the
+    /// username is taken. Throws `unavailable` when the commit log failed.
+    public func signUp(
+        username: String, firstName: String, lastName: String, group: UserGroup, photo: String?, passwordHash: String
+    ) async throws(HubError) -> User? {
+        guard let user = create(username: username, firstName: firstName, lastName: lastName, group: group, photo: photo, passwordHash: passwordHash)
+        else { return nil }
+        try await commitLog.waitUntilDurable(commitLog.append(.user(user)))
+        return user
+    }
+
+    /// Creates a user with the next id, or returns nil when the username is taken. The account
+    /// reaches the store with the next snapshot; `signUp` waits until it is durable.
     public func create(
         username: String, firstName: String, lastName: String, group: UserGroup, photo: String?, passwordHash: String
     ) -> User? {

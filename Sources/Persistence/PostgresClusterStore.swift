@@ -26,6 +26,8 @@ public final class PostgresClusterStore: Sendable {
     private let leases: PostgresConnection
     /// Everything else: takeovers, users, owners.
     private let records: PostgresConnection
+    /// Fenced commits of trip changes (`commit`), never behind a takeover or a renewal.
+    private let commits: PostgresConnection
 
     public struct InvalidNodeID: Error, CustomStringConvertible {
         public let nodeID: String
@@ -40,12 +42,73 @@ public final class PostgresClusterStore: Sendable {
         self.incarnation = incarnation
         leases = PostgresConnection(url: url, threadName: "pg-leases")
         records = PostgresConnection(url: url, threadName: "pg-cluster")
+        commits = PostgresConnection(url: url, threadName: "pg-commits")
     }
 
-    /// Closes both connections; a later call opens them again.
+    /// Closes the connections; a later call opens them again.
     public func close() async {
         await leases.close()
         await records.close()
+        await commits.close()
+    }
+
+    // MARK: - Fenced commits
+
+    /// The lease was gone when a commit checked it: this node no longer owns its trips.
+    public struct LeaseLost: Error, CustomStringConvertible {
+        public let nodeID: String
+        public var description: String { "node \(nodeID) no longer holds its lease (expired, or taken over)" }
+
+        public init(nodeID: String) {
+            self.nodeID = nodeID
+        }
+    }
+
+    /// Commits trip changes in one transaction, fenced by this node's lease: the transaction
+    /// first locks this node's lease row (`FOR SHARE`) and goes on only if it is this
+    /// incarnation's and not expired by the database's clock; a takeover (which deletes the row)
+    /// then waits for the commit, or the commit finds the row gone. Each trip row is written with
+    /// `owner_node` = this node, only over a row this node owns (or a new one) and never over a
+    /// newer state (`seq`). Throws `LeaseLost` when the lease is gone or any of the trips belongs
+    /// to another node: nothing is written then. Users in the batch are inserted if missing.
+    ///
+    /// Not retried: a commit whose connection broke may or may not have happened.
+    public func commit(_ batch: [DurableChange]) async throws {
+        var trips: [UUID: Trip] = [:]
+        var users: [User] = []
+        for change in batch {
+            switch change {
+            case .trip(let trip): trips[trip.id] = trip
+            case .user(let user): users.append(user)
+            }
+        }
+        let rows = Array(trips.values)
+        let newUsers = users
+        let upsert = PostgresSnapshotStore.ownedTrips(by: nodeID)
+        let parameters: [any PostgresTextEncodable] = [nodeID, storedIncarnation]
+        let me = nodeID
+        // A connection that went stale while idle fails at once and is replaced: the transaction
+        // has not begun then, so this retry repeats nothing.
+        try await commits.retryingOnConnectionLoss { connection in
+            _ = try connection.query("SELECT 1")
+        }
+        try await commits.transaction { connection in
+            let lease = try connection.query(
+                """
+                SELECT 1 FROM cluster_nodes
+                WHERE node_id = $1 AND incarnation = $2 AND lease_until > now() FOR SHARE
+                """,
+                parameters
+            )
+            guard lease.count == 1 else { throw LeaseLost(nodeID: me) }
+            try PostgresSnapshotStore.keptUsers.write(newUsers, copyThreshold: .max, on: connection)
+            try upsert.write(rows, copyThreshold: .max, on: connection)
+            let foreign = try connection.query(
+                "SELECT count(*) FROM trips WHERE id = ANY ($1::uuid[]) AND owner_node IS DISTINCT FROM $2",
+                [PostgresArray(rows.map(\.id)), me]
+            )
+            guard try foreign.first?.decode(Int.self, at: 0) == 0 else { throw LeaseLost(nodeID: me) }
+        }
     }
 
     /// `incarnation` as stored (BIGINT): the same 64 bits, so any value round-trips.
@@ -78,15 +141,16 @@ public final class PostgresClusterStore: Sendable {
 
     /// Extends this node's lease to `now() + lease`; returns false when its row is gone or belongs
     /// to another incarnation (another node took it over, or the node id runs again elsewhere):
-    /// this node must then stop owning trips. A lease that ran out but was not taken over yet is
-    /// extended (true).
+    /// this node must then stop owning trips. A lease that ran out is not extended either (false),
+    /// even before another node took it over: the node's own deadline passed before it
+    /// (`ClusterNode.extendLocalLease`), so it stopped acting as owner and must rejoin anew.
     public func renew(lease: Duration) async throws -> Bool {
         let parameters: [any PostgresTextEncodable] = [nodeID, storedIncarnation, Self.microseconds(lease)]
         let result = try await leases.retryingOnConnectionLoss { connection in
             try connection.query(
                 """
                 UPDATE cluster_nodes SET lease_until = now() + $3::bigint * interval '1 microsecond'
-                WHERE node_id = $1 AND incarnation = $2
+                WHERE node_id = $1 AND incarnation = $2 AND lease_until >= now()
                 """,
                 parameters
             )

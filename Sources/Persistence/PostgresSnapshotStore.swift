@@ -88,12 +88,21 @@ public final class PostgresSnapshotStore: SnapshotStore {
     /// Stored statuses of finished trips, as one `text[]` parameter.
     static let finished = PostgresArray(TripStatus.allCases.filter(\.isFinished).map(\.rawValue))
 
-    /// `trips` in cluster mode: each row also carries `owner_node`, and a stored row that another
-    /// node owns is never overwritten.
-    private static func ownedTrips(by node: String) -> PostgresUpsert<Trip> {
+    /// `users` for rows that may exist already (a cluster node inserts a sign-up at once): stored
+    /// rows are kept.
+    static let keptUsers: PostgresUpsert<User> = {
+        var upsert = users
+        upsert.onConflict = .keep
+        return upsert
+    }()
+
+    /// `trips` in cluster mode: each row also carries `owner_node`; a stored row that another
+    /// node owns is never overwritten, nor a newer state of the trip (a snapshot drained before a
+    /// fenced commit may land after it).
+    static func ownedTrips(by node: String) -> PostgresUpsert<Trip> {
         PostgresUpsert<Trip>(
             table: trips.table, columns: trips.columns + [("owner_node", "text")],
-            fence: "t.owner_node IS NULL OR t.owner_node = EXCLUDED.owner_node"
+            fence: "(t.owner_node IS NULL OR t.owner_node = EXCLUDED.owner_node) AND t.seq <= EXCLUDED.seq"
         ) { trip in
             trips.fields(trip) + [node]
         }

@@ -21,13 +21,18 @@ public struct SnapshotService: Service {
     private let status: SnapshotStatus
     private let logger: Logger
     private let onPersisted: @Sendable (ChangeSet) async -> Void
+    private let journal: TripJournal?
 
-    /// - Parameter onPersisted: called with each written set after its write succeeded (the hub
-    ///   evicts finished trips with it).
+    /// - Parameters:
+    ///   - journal: the single hub's write-ahead journal: each snapshot closes its current
+    ///     segment before it drains the changes, and deletes the closed segments once written.
+    ///   - onPersisted: called with each written set after its write succeeded (the hub
+    ///     evicts finished trips with it).
     public init(
         store: any SnapshotStore, tracker: ChangeTracker, interval: Duration, status: SnapshotStatus,
-        logger: Logger, onPersisted: @escaping @Sendable (ChangeSet) async -> Void = { _ in }
+        logger: Logger, journal: TripJournal? = nil, onPersisted: @escaping @Sendable (ChangeSet) async -> Void = { _ in }
     ) {
+        self.journal = journal
         self.store = store
         self.tracker = tracker
         self.interval = interval
@@ -70,9 +75,13 @@ public struct SnapshotService: Service {
     /// Call it from one task at a time (`run()` is the usual caller): two overlapping flushes could
     /// land an older value of an entity after a newer one.
     public func flush() async throws {
+        // Closed before the drain: every change in the closed segments is in this drain or was
+        // written by an earlier snapshot (see `TripJournal`).
+        let closedSegment = await journal?.rotate()
         let changes = tracker.drain()
         guard !changes.isEmpty else {
             status.recordNothingPending(at: .now())
+            try await dropJournal(through: closedSegment)
             return
         }
         let clock = ContinuousClock()
@@ -87,6 +96,12 @@ public struct SnapshotService: Service {
         status.recordWrite(count: changes.count, duration: start.duration(to: clock.now), at: .now())
         logger.debug("Snapshot written", metadata: ["entities": "\(changes.count)"])
         await onPersisted(changes)
+        try await dropJournal(through: closedSegment)
+    }
+
+    private func dropJournal(through segment: UInt64?) async throws {
+        guard let journal, let segment, segment > 0 else { return }
+        try await journal.dropSegments(through: segment)
     }
 
     /// The wait before the next flush after `failures` consecutive failed ones.

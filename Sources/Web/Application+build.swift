@@ -56,25 +56,43 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     let store = try makeStore(configuration, logger: logger)
     let ownedEventLoops = configuration.eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
     let eventLoops: any EventLoopGroup = ownedEventLoops ?? MultiThreadedEventLoopGroup.singleton
-    let hub = Hub(settings: configuration.hubSettings, executors: EventLoopTripExecutors(group: eventLoops))
+    let metrics = HubMetrics()
+    // A single hub journals trip changes and sign-ups in its data folder; a cluster node commits
+    // them to the shared PostgreSQL under its lease instead (`FencedCommits`).
+    let journal = configuration.clusterSettings == nil ? try TripJournal(directory: configuration.dataDirectory) : nil
+    let clusterCommits = FencedCommits()
+    let commitLog = GroupCommitLog(
+        write: { [clusterCommits] batch in
+            if let journal { try await journal.append(batch) } else { try await clusterCommits.commit(batch) }
+        },
+        onCommit: { metrics.committed($0) },
+        onFailure: { error in
+            logger.critical("trip changes can no longer be made durable; stopping", metadata: ["error": "\(error)"])
+            ProcessExit.soon(code: journal == nil ? ProcessExit.leaseLost : ProcessExit.journalFailed)
+        }
+    )
+    let hub = Hub(
+        commitLog: commitLog, settings: configuration.hubSettings, executors: EventLoopTripExecutors(group: eventLoops)
+    )
     let connections = ConnectionRegistry(limit: maxConnections, perUserLimit: configuration.maxConnectionsPerUser)
-    let startup = HubStartup(hub: hub, store: store, connections: connections, logger: logger)
+    let startup = HubStartup(hub: hub, store: store, journal: journal, connections: connections, logger: logger)
     // The usual case loads here, before the server answers anything; a store that is down
     // is retried in the background while /readyz says why.
     // A cluster node holds its lease before it loads its trips, so no node takes them over meanwhile.
     let cluster = try await joinCluster(configuration, hub: hub, store: store, logger: logger)
+    if let cluster { clusterCommits.attach(cluster) }
     await startup.load()
 
     let tokens = try await TokenService(configuration: configuration, logger: logger)
     let auth = Authenticator(tokens: tokens, users: hub.users)
-    let metrics = HubMetrics()
     let snapshotStatus = SnapshotStatus()
     let operators = OperatorFeed(
         hub: hub, connections: connections, metrics: metrics, startup: startup, snapshot: snapshotStatus,
         storeKind: configuration.databaseURL == nil ? "sqlite" : "postgresql", interval: configuration.operatorFeedInterval
     )
     let snapshots = SnapshotService(
-        store: store, tracker: hub.changes, interval: configuration.snapshotInterval, status: snapshotStatus, logger: logger
+        store: store, tracker: hub.changes, interval: configuration.snapshotInterval, status: snapshotStatus, logger: logger,
+        journal: journal
     ) { persisted in
         operators.recordFinished(persisted.trips.values)
         hub.evictPersisted(persisted.trips.values)

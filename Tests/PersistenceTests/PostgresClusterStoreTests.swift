@@ -73,11 +73,16 @@ struct PostgresClusterStoreTests {
             #expect(try await a.expiredNodes() == [])  // never itself
             #expect(try await b.liveNodes() == ["node-b"])
 
-            // Run out but not taken over: renewing brings it back.
+            // Run out, even if not taken over yet: renewing cannot bring it back (the node must
+            // rejoin as a new incarnation), and it stays expired.
+            #expect(try await a.renew(lease: Self.longLease) == false)
+            #expect(try await b.expiredNodes() == ["node-a"])
+            // Registered again (a new incarnation would do it), the lease is live and renews.
+            try await a.register(lease: Self.longLease)
             #expect(try await a.renew(lease: Self.longLease))
             #expect(try await b.expiredNodes() == [])
             #expect(try await b.liveNodes() == ["node-a", "node-b"])
-            // A renewed lease is not taken over.
+            // A live lease is not taken over.
             #expect(try await b.takeOver(node: "node-a") == nil)
             #expect(try await b.takeOver(node: "never-registered") == nil)
             await a.close()

@@ -30,12 +30,16 @@ struct OperatorController: Sendable {
         let errors = form.typeErrors.merging(account.problems { users.user(username: $0) != nil }) { typeError, _ in typeError }
         guard errors.isEmpty else { throw APIError.fields(errors) }
         let hash = try await passwords.hash(account.password)
-        guard
-            let user = users.create(
+        let created: User?
+        do {
+            created = try await users.signUp(
                 username: account.username, firstName: account.firstName, lastName: account.lastName, group: .operator,
                 photo: nil, passwordHash: hash
             )
-        else {
+        } catch {
+            throw APIError.notDurable(error)
+        }
+        guard let user = created else {
             throw APIError.fields(["username": ["A user with that username already exists."]])
         }
         context.logger.notice("operator created", metadata: ["user.id": "\(user.id)"])

@@ -1,3 +1,4 @@
+import Hub
 import Hummingbird
 
 /// An HTTP error with a Django REST Framework–style JSON body, e.g. `{"detail": "Not found."}`
@@ -27,6 +28,11 @@ struct APIError: HTTPResponseError {
     }
 
     static let notFound = detail(.notFound, "Not found.")
+
+    /// A 503 for a change the hub could not make durable (`CommitLog`): it may not have happened.
+    static func notDurable(_ error: HubError) -> APIError {
+        detail(.serviceUnavailable, error.message, code: error.code.rawValue)
+    }
 }
 
 extension PasswordHasher.Busy: HTTPResponseError {

@@ -92,13 +92,28 @@ struct AuthController: Sendable {
                     username: username, firstName: firstName, lastName: lastName, group: group, photo: photoPath, passwordHash: hash
                 )
             } else {
-                users.create(username: username, firstName: firstName, lastName: lastName, group: group, photo: photoPath, passwordHash: hash)
+                try await signUpDurably(
+                    username: username, firstName: firstName, lastName: lastName, group: group, photo: photoPath, passwordHash: hash
+                )
             }
         guard let user = created else {
             throw APIError.fields(["username": ["A user with that username already exists."]])
         }
         context.logger.info("user signed up", metadata: ["user.id": "\(user.id)", "user.group": "\(user.group.rawValue)"])
         return JSONResponse.make(status: .created, UserJSON(user: user))
+    }
+
+    /// `UserDirectory.signUp`, with a failed commit as a 503.
+    private func signUpDurably(
+        username: String, firstName: String, lastName: String, group: UserGroup, photo: String?, passwordHash: String
+    ) async throws -> User? {
+        do {
+            return try await users.signUp(
+                username: username, firstName: firstName, lastName: lastName, group: group, photo: photo, passwordHash: passwordHash
+            )
+        } catch {
+            throw APIError.notDurable(error)
+        }
     }
 
     private func logIn(_ request: Request, _ context: HubRequestContext) async throws -> Response {

@@ -4,8 +4,9 @@ import Persistence
 import ServiceLifecycle
 import Synchronization
 
-/// Brings the hub's state in from the store: schema migrations, then users and unfinished
-/// trips into the actors. While the store cannot be reached (a database that is down at
+/// Brings the hub's state in from the store: schema migrations, the journal's changes that the
+/// store lacks (a single hub's trip changes acknowledged after its last snapshot), then users and
+/// unfinished trips into the actors. While the store cannot be reached (a database that is down at
 /// start), it retries with backoff and says why on `/readyz`; sockets and API calls are
 /// refused with 503 until the state is loaded, so nothing runs on a half-empty hub.
 final class HubStartup: Sendable {
@@ -17,12 +18,14 @@ final class HubStartup: Sendable {
     private let state = Mutex(State.loading(attempts: 0, lastError: nil))
     private let hub: Hub
     private let store: any SnapshotStore
+    private let journal: TripJournal?
     private let connections: ConnectionRegistry
     private let logger: Logger
 
-    init(hub: Hub, store: any SnapshotStore, connections: ConnectionRegistry, logger: Logger) {
+    init(hub: Hub, store: any SnapshotStore, journal: TripJournal?, connections: ConnectionRegistry, logger: Logger) {
         self.hub = hub
         self.store = store
+        self.journal = journal
         self.connections = connections
         self.logger = logger
     }
@@ -37,6 +40,15 @@ final class HubStartup: Sendable {
         guard !isReady else { return true }
         do {
             try await store.migrate()
+            if let journal {
+                let recovered = try await JournalRecovery.recover(journal: journal, into: store)
+                if recovered != JournalRecovery.Outcome() {
+                    logger.notice(
+                        "journal replayed into the store",
+                        metadata: ["trips": "\(recovered.trips)", "users": "\(recovered.users)", "already_stored": "\(recovered.skipped)"]
+                    )
+                }
+            }
             let users = try await store.loadUsers()
             let trips = try await store.loadUnfinishedTrips()
             let tracks = try await store.loadUnfinishedTracks()

@@ -26,6 +26,9 @@ final class HubMetrics: Sendable {
     private let driversOnline: Gauge
     private let outboundQueued: Gauge
     private let outboundLongest: Gauge
+    private let commits: Counter
+    private let committedChanges: Counter
+    private let commitMicroseconds: Counter
 
     static let inboundTypes = ClientMessage.knownTypes + ["other"]
     static let outboundTypes = ["echo.message", "trip.location", "error", "operator.drivers", "operator.stats"]
@@ -44,7 +47,7 @@ final class HubMetrics: Sendable {
     }
     static let errorCodes = [
         "bad_message", "unknown_type", "invalid", "forbidden", "not_found", "trip_taken", "invalid_transition",
-        "rate_limited", "too_large",
+        "rate_limited", "too_large", "unavailable",
     ]
 
     init() {
@@ -84,6 +87,17 @@ final class HubMetrics: Sendable {
         driversOnline = registry.makeGauge(descriptor: .init(metricName: "taxihub_drivers_online", unitName: "", helpText: "Connected drivers."))
         outboundQueued = registry.makeGauge(descriptor: .init(metricName: "taxihub_outbound_queued", unitName: "", helpText: "Messages waiting in all outbound queues."))
         outboundLongest = registry.makeGauge(descriptor: .init(metricName: "taxihub_outbound_queue_longest", unitName: "", helpText: "Messages waiting in the longest outbound queue."))
+        commits = registry.makeCounter(descriptor: .init(metricName: "taxihub_commits_total", unitName: "", helpText: "Group commits of trip changes and sign-ups (journal appends, or fenced PostgreSQL transactions in a cluster)."))
+        committedChanges = registry.makeCounter(descriptor: .init(metricName: "taxihub_committed_changes_total", unitName: "", helpText: "Trip changes and sign-ups made durable by those commits."))
+        commitMicroseconds = registry.makeCounter(descriptor: .init(metricName: "taxihub_commit_microseconds_total", unitName: "", helpText: "Time spent in those commits, in microseconds."))
+    }
+
+    /// Counts one group commit.
+    func committed(_ commit: GroupCommitLog.CommitRecord) {
+        commits.increment()
+        committedChanges.increment(by: Int64(commit.changes))
+        let (seconds, attoseconds) = commit.duration.components
+        commitMicroseconds.increment(by: seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
     }
 
     func connectionOpened() { connectionsOpen.increment(by: 1) }
