@@ -223,7 +223,9 @@ def classify(changes: list[Change], kills: list[Kill], trips: dict, points: dict
     for change in changes:
         kept, reason = judge(change, trips, points)
         verdict = Verdict(change=change, kept=kept, reason=reason)
-        if not kept:
+        # Trip changes (created, accepted, each status) are durable before they are acknowledged:
+        # no window explains losing one. Only GPS fixes go to the store in periodic snapshots.
+        if not kept and change.kind == "location":
             for kill in kills:
                 low, high = kill.window(settings.write_allowance, settings.receive_allowance)
                 if low < change.t <= high:

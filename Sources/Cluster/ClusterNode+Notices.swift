@@ -27,7 +27,8 @@ extension ClusterNode {
         guard notice.origin.node != settings.nodeID else { return }
         await forgetEarlierRuns(of: notice.origin)
         if notice.isOpen {
-            let mailbox = remotes.mailbox(for: notice.origin, principal: notice.principal)
+            // Nil: its close was handled first (a closed connection never comes back).
+            guard let mailbox = remotes.mailbox(for: notice.origin, principal: notice.principal) else { return }
             mailbox.joined(await hub.joinTrips(of: notice.principal, mailbox: mailbox, sendingState: notice.sendState))
             if notice.principal.group == .driver, mailbox.enterDriverMap() {
                 hub.drivers.join(mailbox, driverID: notice.principal.userID)
@@ -45,7 +46,9 @@ extension ClusterNode {
         await forgetEarlierRuns(of: sample)
         for entry in notice.entries {
             let origin = Origin(node: notice.node, incarnation: notice.incarnation, connection: entry.connection)
-            let mailbox = remotes.mailbox(for: origin, principal: Principal(userID: entry.driverID, group: .driver))
+            guard let mailbox = remotes.mailbox(for: origin, principal: Principal(userID: entry.driverID, group: .driver)) else {
+                continue
+            }
             if mailbox.enterDriverMap() { hub.drivers.join(mailbox, driverID: entry.driverID) }
             if let point = entry.point { hub.drivers.move(mailbox.connectionID, to: point) }
             hub.drivers.report(mailbox.connectionID, busy: entry.activeTrip != nil)

@@ -107,6 +107,10 @@ public final class ClusterNode: RemoteTrips {
         link.nats.close()
     }
 
+    /// A request from a connection that closed before it was handled: nobody waits for its answer,
+    /// and carrying it out would leave the closed connection in the trip's group.
+    static let closed = HubError(.unavailable, "The connection that sent this closed before it was handled.")
+
     func origin(of mailbox: any Mailbox) -> Origin {
         Origin(node: settings.nodeID, incarnation: incarnation, connection: mailbox.connectionID.rawValue)
     }
@@ -220,13 +224,13 @@ public final class ClusterNode: RemoteTrips {
             do throws(HubError) {
                 switch command {
                 case .update(let update, let principal, let origin):
-                    let mailbox = remotes.mailbox(for: origin, principal: principal)
+                    guard let mailbox = remotes.mailbox(for: origin, principal: principal) else { throw Self.closed }
                     reply = .trip(try await hub.updateTrip(id: trip, update, by: principal, from: mailbox))
                     mailbox.joined([trip])
                 case .cancel(let principal):
                     reply = .trip(try await hub.cancelTrip(id: trip, by: principal))
                 case .resume(let lastSeen, let principal, let origin):
-                    let mailbox = remotes.mailbox(for: origin, principal: principal)
+                    guard let mailbox = remotes.mailbox(for: origin, principal: principal) else { throw Self.closed }
                     _ = try await hub.resume(tripID: trip, after: lastSeen, by: principal, from: mailbox)
                     mailbox.joined([trip])
                     reply = .resumed

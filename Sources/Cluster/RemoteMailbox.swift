@@ -60,7 +60,15 @@ final class RemoteConnections: Sendable {
     private struct State {
         var byOrigin: [Origin: RemoteMailbox] = [:]
         var nextNumber: UInt64 = 1
+        /// Connections known to be closed, oldest first: a notice or request about one that
+        /// arrives after its close (the close came first on another subject or path) must not
+        /// bring it back as a stale member. Bounded: the oldest are forgotten first.
+        var closed: Set<Origin> = []
+        var closedOrder: [Origin] = []
     }
+
+    /// How many closed connections are remembered.
+    static let closedMemory = 65_536
 
     private let state = Mutex(State())
     private let link: ClusterLink
@@ -69,10 +77,11 @@ final class RemoteConnections: Sendable {
         self.link = link
     }
 
-    /// The mailbox of a remote connection, made on first sight.
-    func mailbox(for origin: Origin, principal: Principal) -> RemoteMailbox {
+    /// The mailbox of a remote connection, made on first sight; nil once it closed.
+    func mailbox(for origin: Origin, principal: Principal) -> RemoteMailbox? {
         state.withLock { state in
             if let known = state.byOrigin[origin] { return known }
+            guard !state.closed.contains(origin) else { return nil }
             let mailbox = RemoteMailbox(number: state.nextNumber, origin: origin, principal: principal, link: link)
             state.nextNumber += 1
             state.byOrigin[origin] = mailbox
@@ -84,8 +93,19 @@ final class RemoteConnections: Sendable {
         state.withLock { $0.byOrigin[origin] }
     }
 
+    /// The connection closed: removes it, and remembers it so it is never made again.
     func remove(_ origin: Origin) -> RemoteMailbox? {
-        state.withLock { $0.byOrigin.removeValue(forKey: origin) }
+        state.withLock { state in
+            if state.closed.insert(origin).inserted {
+                state.closedOrder.append(origin)
+                if state.closedOrder.count > Self.closedMemory {
+                    let forgotten = state.closedOrder.prefix(state.closedOrder.count - Self.closedMemory / 2)
+                    state.closed.subtract(forgotten)
+                    state.closedOrder.removeFirst(forgotten.count)
+                }
+            }
+            return state.byOrigin.removeValue(forKey: origin)
+        }
     }
 
     /// Removes and returns the connections of `node` that `isGone` picks.

@@ -37,8 +37,16 @@ public final class UserDirectory: Sendable {
     ) async throws(HubError) -> User? {
         guard let user = create(username: username, firstName: firstName, lastName: lastName, group: group, photo: photo, passwordHash: passwordHash)
         else { return nil }
-        try await commitLog.waitUntilDurable(commitLog.append(.user(user)))
+        try await makeDurable([user])
         return user
+    }
+
+    /// Makes accounts made with `create` durable; returns once they all are. Throws `unavailable`
+    /// when the commit log failed.
+    public func makeDurable(_ users: [User]) async throws(HubError) {
+        var last: CommitPosition = 0
+        for user in users { last = commitLog.append(.user(user)) }
+        try await commitLog.waitUntilDurable(last)
     }
 
     /// Creates a user with the next id, or returns nil when the username is taken. The account

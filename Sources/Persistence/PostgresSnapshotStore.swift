@@ -245,6 +245,20 @@ public final class PostgresSnapshotStore: SnapshotStore {
         return try rows.map(Self.decodeTrip)
     }
 
+    /// Whatever node owns them (it reads `trips` as committed, without claiming anything).
+    public func unfinishedTrips(involving userID: Int, includingRequested: Bool) async throws -> [Trip] {
+        let rows = try await read(
+            """
+            SELECT \(Self.tripColumns) FROM trips
+            WHERE NOT (status = ANY ($1::text[]))
+              AND (rider_id = $2 OR driver_id = $2 OR ($3 AND status = 'REQUESTED'))
+            ORDER BY created DESC, id
+            """,
+            [Self.finished, userID, includingRequested]
+        )
+        return try rows.map(Self.decodeTrip)
+    }
+
     public func finishedTrips(involving userID: Int) async throws -> [Trip] {
         let rows = try await read(
             """

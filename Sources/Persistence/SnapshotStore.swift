@@ -23,6 +23,10 @@ public protocol SnapshotStore: Sendable {
     /// Finished trips where the user is rider or driver, newest `created` first.
     func finishedTrips(involving userID: Int) async throws -> [Trip]
 
+    /// Unfinished trips where the user is rider or driver, and with `includingRequested` every
+    /// `REQUESTED` one too, whichever node of a cluster owns them (a trip's committed state).
+    func unfinishedTrips(involving userID: Int, includingRequested: Bool) async throws -> [Trip]
+
     /// The stored trip with this id, finished or not.
     func trip(id: UUID) async throws -> Trip?
 
@@ -31,4 +35,13 @@ public protocol SnapshotStore: Sendable {
 
     /// The tracks of every trip that is not finished, to rebuild the live trips at start.
     func loadUnfinishedTracks() async throws -> [UUID: [TrackPoint]]
+}
+
+extension SnapshotStore {
+    /// Filters every unfinished trip; a store with many trips answers with a query of its own.
+    public func unfinishedTrips(involving userID: Int, includingRequested: Bool) async throws -> [Trip] {
+        try await loadUnfinishedTrips().filter { trip in
+            trip.riderID == userID || trip.driverID == userID || (includingRequested && trip.status == .requested)
+        }
+    }
 }

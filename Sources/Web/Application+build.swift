@@ -122,7 +122,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     ).addRoutes(to: router)
     OperatorController(users: hub.users, tokens: tokens, passwords: passwords)
         .addRoutes(to: router)
-    TripController(hub: hub, store: store, auth: auth).addRoutes(to: router)
+    TripController(hub: hub, store: store, auth: auth, listsOtherNodesTrips: cluster != nil).addRoutes(to: router)
     HealthController(
         hub: hub, cluster: cluster, startup: startup, snapshot: snapshotStatus, metrics: metrics, connections: connections,
         maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)

@@ -49,19 +49,25 @@ struct BenchController: Sendable {
         }
         let hash = try await passwords.hash(UUID().uuidString)
         var created: [Created] = []
+        var made: [User] = []
         created.reserveCapacity(batch.count)
         for index in 1...batch.count {
             let username = "\(batch.prefix)-\(index)"
-            guard
-                let user = users.user(username: username)
-                    ?? users.create(
-                        username: username, firstName: "Load", lastName: "Test", group: group, photo: nil, passwordHash: hash
-                    ) ?? users.user(username: username)
-            else { continue }
+            let new = users.user(username: username) == nil
+                ? users.create(username: username, firstName: "Load", lastName: "Test", group: group, photo: nil, passwordHash: hash)
+                : nil
+            if let new { made.append(new) }
+            guard let user = new ?? users.user(username: username) else { continue }
             guard user.group == group else {
                 throw APIError.fields(["prefix": ["\(username) exists and is not a \(group.rawValue)."]])
             }
             created.append(Created(id: user.id, username: username, access: try await tokens.accessToken(for: user)))
+        }
+        // One commit for the whole batch, before any of its tokens is handed out.
+        do {
+            try await users.makeDurable(made)
+        } catch {
+            throw APIError.notDurable(error)
         }
         context.logger.notice("bench: \(created.count) \(group.rawValue) users ready", metadata: ["prefix": "\(batch.prefix)"])
         return JSONResponse.make(status: .created, created)

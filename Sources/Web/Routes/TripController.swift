@@ -10,6 +10,8 @@ struct TripController: Sendable {
     let hub: Hub
     let store: any SnapshotStore
     let auth: Authenticator
+    /// In a cluster: other nodes own live trips too, and lists read them from the store.
+    let listsOtherNodesTrips: Bool
 
     func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/api/trip/") { request, _ in
@@ -50,7 +52,9 @@ struct TripController: Sendable {
     }
 
     /// Live trips are read before the store: a finished trip leaves memory only after the store
-    /// holds it, so whichever read misses it, the other one sees it.
+    /// holds it, so whichever read misses it, the other one sees it. In a cluster, the live trips
+    /// other nodes own come from the store too, as committed (every trip change is committed
+    /// there before it is acknowledged); this node's own live trips win over those rows.
     private func visibleTrips(for user: User) async throws -> [Trip] {
         if user.group == .operator { return hub.index.allTrips() }
         var live = hub.index.trips(involving: user.id)
@@ -59,6 +63,11 @@ struct TripController: Sendable {
         }
         var trips: [UUID: Trip] = [:]
         for trip in try await store.finishedTrips(involving: user.id) { trips[trip.id] = trip }
+        if listsOtherNodesTrips {
+            for trip in try await store.unfinishedTrips(involving: user.id, includingRequested: user.group == .driver) {
+                trips[trip.id] = trip
+            }
+        }
         for trip in live { trips[trip.id] = trip }
         return trips.values.filter { Self.isVisible($0, to: user) }
     }
