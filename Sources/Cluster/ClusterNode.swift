@@ -279,6 +279,9 @@ public final class ClusterNode: RemoteTrips {
         } else {
             for event in delivery.events { local.mailbox.deliver(event) }
         }
+        if let end = delivery.resumeEnded {
+            local.mailbox.resumeEnded(trip: end.trip, through: end.through)
+        }
     }
 
     /// Records the incarnation a notice came from; true when the node was known under another

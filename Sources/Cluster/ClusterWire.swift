@@ -58,6 +58,13 @@ struct Delivery: Codable, Sendable {
     let events: [HubEvent]
     /// Replayed by `resume`: none may be coalesced away.
     let isReplay: Bool
+    /// The end of a trip's `resume` (`Mailbox.resumeEnded`), after the events; nil otherwise.
+    var resumeEnded: ResumeEnd? = nil
+
+    struct ResumeEnd: Codable, Sendable {
+        let trip: UUID
+        let through: Int64
+    }
 }
 
 /// A connection opened or closed on a node (`Subject.connections`).

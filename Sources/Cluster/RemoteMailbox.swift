@@ -39,6 +39,15 @@ final class RemoteMailbox: Mailbox {
         link.publish(subject, Delivery(connection: origin.connection, events: events, isReplay: true), kind: .event)
     }
 
+    /// Sent on the same subject as the replay before it, so it arrives after it.
+    func resumeEnded(trip: UUID, through seq: Int64) {
+        link.publish(
+            subject,
+            Delivery(connection: origin.connection, events: [], isReplay: true, resumeEnded: .init(trip: trip, through: seq)),
+            kind: .event
+        )
+    }
+
     /// Trips of this node the connection joined.
     var joined: Set<UUID> { state.withLock { $0.joined } }
 

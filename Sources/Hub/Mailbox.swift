@@ -56,4 +56,13 @@ public protocol Mailbox: AnyObject, Sendable {
     func deliver(_ event: HubEvent)
     /// Delivers events `resume` replays, in order; unlike live ones, none is coalesced away.
     func replay(_ events: [HubEvent])
+    /// Marks the end of one trip's `resume`, after its replay (if any): from here on the client
+    /// holds every event of the trip up to the highest `seq` it has seen, and may resume from
+    /// there next time. Until then, it must resume from where it resumed before.
+    func resumeEnded(trip: UUID, through seq: Int64)
+}
+
+extension Mailbox {
+    /// Mailboxes of hub-internal listeners ignore the mark.
+    public func resumeEnded(trip: UUID, through seq: Int64) {}
 }

@@ -220,6 +220,8 @@ public actor TripActor {
         join(mailbox)
         let through = members[mailbox.connectionID]?.replayableThrough
         members[mailbox.connectionID]?.replayableThrough = nil
+        // After the replay, in the same queue: the client may move its resume point on.
+        defer { mailbox.resumeEnded(trip: trip.id, through: max(lastSeen, through ?? 0)) }
         guard let through, lastSeen < through else { return .replay([]) }
         if let missed = history.events(in: (max(lastSeen, 0) + 1)...through) {
             mailbox.replay(missed)

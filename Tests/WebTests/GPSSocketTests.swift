@@ -315,7 +315,14 @@ struct GPSSocketTests {
             var seqs: [Int] = []
             for _ in 0..<6 { seqs.append(try #require(try await socket.receiveJSON()["seq"] as? Int)) }
             #expect(seqs == Array((ride.acceptedSeq + 1)...(ride.acceptedSeq + 6)))
+            // The end of the replay, after it: the client may move its resume point on now.
+            let done = try await socket.receiveJSON()
+            #expect(done["type"] as? String == "resume.done")
+            #expect((done["data"] as? [String: Any])?["trip_id"] as? String == ride.tripID)
+            #expect((done["data"] as? [String: Any])?["seq"] as? Int == ride.acceptedSeq + 6)
             socket.send(["type": "resume", "data": ["trips": [ride.tripID: ride.acceptedSeq]]])
+            let again = try await socket.receiveJSON()
+            #expect(again["type"] as? String == "resume.done", "a second resume replays nothing, and still ends")
             #expect(await socket.staysQuiet(for: .milliseconds(500)), "a second resume replays nothing")
             ride.driverSocket.send(Self.location(9))
             #expect(try await socket.receiveJSON()["seq"] as? Int == ride.acceptedSeq + 7)

@@ -57,6 +57,10 @@ final class ClientConnection: Mailbox {
         for event in events { enqueue(.event(event), coalescing: false) }
     }
 
+    func resumeEnded(trip: UUID, through seq: Int64) {
+        enqueue(.text(OutboundEncoding.encodeResumeDone(trip: trip, through: seq)), coalescing: false)
+    }
+
     func enqueue(_ item: Outbound, coalescing: Bool = true) {
         switch outbound.enqueue(item, coalescing: coalescing) {
         case .startDrain: startDrain()

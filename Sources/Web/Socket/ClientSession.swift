@@ -231,6 +231,7 @@ final class ClientSession: Sendable {
             if stored.seq > lastSeen {
                 connection.enqueue(.event(.trip(hub.users.view(of: stored))))
             }
+            connection.resumeEnded(trip: id, through: max(lastSeen, stored.seq))
         }
     }
 

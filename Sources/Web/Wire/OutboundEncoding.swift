@@ -1,3 +1,4 @@
+import Foundation
 import Hub
 import NIOCore
 
@@ -116,5 +117,21 @@ enum OutboundEncoding {
 
     static func encode(_ reply: ErrorReply) -> String {
         WireEncoding.encode(Frame(type: "error", data: reply))
+    }
+
+    /// `{"type": "resume.done", "data": {"trip_id": …, "seq": …}}`: the end of one trip's resume.
+    static func encodeResumeDone(trip: UUID, through seq: Int64) -> String {
+        WireEncoding.encode(Frame(type: "resume.done", data: ResumeDoneJSON(tripID: trip.lowercasedText, seq: seq)))
+    }
+}
+
+/// The data of a `resume.done` frame.
+struct ResumeDoneJSON: Encodable {
+    let tripID: String
+    let seq: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case tripID = "trip_id"
+        case seq
     }
 }

@@ -72,12 +72,26 @@ export class SeqBook {
     return e ? e.max : undefined;
   }
   markMine(tripId) { this.mine.add(tripId); }
-  /** `resume` data for the trips of this user whose events were seen (at most 100, newest). */
+  /**
+   * `resume` data for the trips of this user whose events were seen (at most 100, newest). Each
+   * trip resumes from the highest `seq` seen, unless an earlier resume of it has not ended yet
+   * (no `resume.done`): then from where that one started, since the replay it was owed may not
+   * have arrived, even if live events with higher `seq`s did (docs/protocol.md §3.5).
+   */
   resumeData() {
     const trips = {};
     const ids = [...this.trips.keys()].filter((id) => this.mine.has(id));
-    for (const id of ids.slice(-MAX_RESUME)) trips[id] = this.trips.get(id).max;
+    for (const id of ids.slice(-MAX_RESUME)) {
+      const e = this.trips.get(id);
+      if (e.pending === undefined) e.pending = e.max;
+      trips[id] = e.pending;
+    }
     return Object.keys(trips).length ? { trips } : null;
+  }
+  /** A `resume.done`: the trip's replay arrived; its resume point moves on to the highest seen. */
+  resumed(tripId) {
+    const e = this.trips.get(tripId);
+    if (e) e.pending = undefined;
   }
   clear() { this.trips.clear(); this.mine.clear(); }
 }
@@ -217,6 +231,10 @@ export class HubSocket extends EventTarget {
     let frame;
     try { frame = JSON.parse(text); } catch { return; }
     if (!frame || typeof frame !== 'object' || typeof frame.type !== 'string') return;
+    if (frame.type === 'resume.done') {
+      if (frame.data && typeof frame.data.trip_id === 'string') this.seqs.resumed(frame.data.trip_id);
+      return;
+    }
     const tripId = frameTripId(frame);
     if (tripId) {
       if (!this.seqs.accept(tripId, frame.seq)) return;
