@@ -16,6 +16,24 @@ struct HubEndpoint: Sendable {
     struct ProcessReading: Sendable {
         let cpuSeconds: Double
         let residentBytes: Int
+        /// The durable commits of trip changes and sign-ups so far; nil from a hub without them
+        /// (one from before durable acknowledgements).
+        var commits: CommitCounters? = nil
+    }
+
+    /// `taxihub_commits_total`, `taxihub_committed_changes_total`, `taxihub_commit_microseconds_total`.
+    struct CommitCounters: Sendable, Equatable {
+        var commits = 0.0
+        var changes = 0.0
+        var microseconds = 0.0
+
+        static func - (later: Self, earlier: Self) -> Self {
+            Self(commits: later.commits - earlier.commits, changes: later.changes - earlier.changes, microseconds: later.microseconds - earlier.microseconds)
+        }
+
+        static func + (a: Self, b: Self) -> Self {
+            Self(commits: a.commits + b.commits, changes: a.changes + b.changes, microseconds: a.microseconds + b.microseconds)
+        }
     }
 
     /// The hub cannot be load-tested as asked; the message says why.
@@ -52,22 +70,36 @@ struct HubEndpoint: Sendable {
         }
     }
 
-    /// The hub's CPU time and resident memory (`process_cpu_seconds_total`, `process_resident_memory_bytes`).
+    /// The hub's CPU time and resident memory (`process_cpu_seconds_total`, `process_resident_memory_bytes`),
+    /// and its commit counters when it has them.
     func processReading() async throws -> ProcessReading {
         let (status, body) = try await HubHTTP.get(base + "/metrics")
         guard status == 200 else { throw HubHTTP.UnexpectedStatus(description: "GET /metrics answered \(status)") }
         var cpu: Double?
         var resident: Double?
+        var commits: Double?
+        var changes: Double?
+        var microseconds: Double?
         for line in String(decoding: body, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
             let parts = line.split(separator: " ")
             guard parts.count == 2 else { continue }
-            if parts[0] == "process_cpu_seconds_total" { cpu = Double(parts[1]) }
-            if parts[0] == "process_resident_memory_bytes" { resident = Double(parts[1]) }
+            switch parts[0] {
+            case "process_cpu_seconds_total": cpu = Double(parts[1])
+            case "process_resident_memory_bytes": resident = Double(parts[1])
+            case "taxihub_commits_total": commits = Double(parts[1])
+            case "taxihub_committed_changes_total": changes = Double(parts[1])
+            case "taxihub_commit_microseconds_total": microseconds = Double(parts[1])
+            default: break
+            }
         }
         guard let cpu, let resident else {
             throw HubHTTP.UnexpectedStatus(description: "/metrics has no process_cpu_seconds_total or process_resident_memory_bytes")
         }
-        return ProcessReading(cpuSeconds: cpu, residentBytes: Int(resident))
+        var reading = ProcessReading(cpuSeconds: cpu, residentBytes: Int(resident))
+        if let commits, let changes, let microseconds {
+            reading.commits = CommitCounters(commits: commits, changes: changes, microseconds: microseconds)
+        }
+        return reading
     }
 
     /// The status of `GET /healthz`, or nil when the hub does not answer.

@@ -2,8 +2,8 @@ import BenchSupport
 import NIOCore
 
 /// The hub under load: D drivers sending fixes at the GPS rate, R riders requesting trips near
-/// them, drivers racing for each trip, trips driven to completion. After the warm-up, one window
-/// of `duration` seconds is measured. Sockets that close reconnect and resume (`ClientPool`);
+/// them (each again after its pause, or on the `tripRate` schedule), drivers racing for each
+/// trip, trips driven to completion. After the warm-up, one window of `duration` seconds is measured. Sockets that close reconnect and resume (`ClientPool`);
 /// with `dropEvery`, a share of them is dropped on purpose every so often.
 struct LoadPhase {
     let settings: LoadTestSettings
@@ -74,11 +74,13 @@ struct LoadPhase {
         let drops = Task { await dropSockets(pool) }
 
         let start = MonotonicClock.nanoseconds()
-        let ramp = max(0.5, settings.warmup)
-        for (index, rider) in simulation.riderList.enumerated() {
-            let loop = clients[settings.drivers + index]?.channel.eventLoop ?? simulation.loops.next()
-            let delay = Int64(ramp * 1000 * Double(index) / Double(max(1, settings.riders)))
-            loop.scheduleTask(in: .milliseconds(delay)) { rider.requestTrip(in: simulation) }
+        if settings.tripRate == 0 {
+            let ramp = max(0.5, settings.warmup)
+            for (index, rider) in simulation.riderList.enumerated() {
+                let loop = clients[settings.drivers + index]?.channel.eventLoop ?? simulation.loops.next()
+                let delay = Int64(ramp * 1000 * Double(index) / Double(max(1, settings.riders)))
+                loop.scheduleTask(in: .milliseconds(delay)) { rider.requestTrip(in: simulation) }
+            }
         }
         let end = start + UInt64((settings.warmup + settings.duration) * 1e9)
         let fixes = Task {
@@ -86,6 +88,7 @@ struct LoadPhase {
                 simulation.driverList[slot].tick(scheduledAt: scheduled, in: simulation)
             }
         }
+        let trips = Task { await Self.requestTrips(simulation, from: start, until: end) }
 
         try await Task.sleep(for: .milliseconds(Int64(settings.warmup * 1000)))
         let first = try await Checkpoint.take(measurements, hubs: hubs)
@@ -99,6 +102,7 @@ struct LoadPhase {
         measurements.endWindow(at: MonotonicClock.nanoseconds())
         let last = try await Checkpoint.take(measurements, hubs: hubs)
         _ = await fixes.value
+        await trips.value
         simulation.stop()
         drops.cancel()
         watchdog.cancel()
@@ -110,6 +114,22 @@ struct LoadPhase {
         progress.cancel()
         await Connector.closeAll(pool.openClients)
         return results
+    }
+
+    /// With `tripRate`: request k is due at `start` + k / rate and goes to the next rider, round
+    /// robin, that has no trip and a socket; when none has, it is counted as skipped.
+    private static func requestTrips(_ simulation: Simulation, from start: UInt64, until end: UInt64) async {
+        let riders = simulation.riderList
+        guard simulation.settings.tripRate > 0, !riders.isEmpty else { return }
+        var next = 0
+        await PacedSchedule(slots: 1, hz: simulation.settings.tripRate).run(from: start, until: end) { _, scheduled in
+            for _ in riders.indices {
+                let rider = riders[next]
+                next = (next + 1) % riders.count
+                if rider.requestTrip(in: simulation, scheduledAt: scheduled) == .sent { return }
+            }
+            simulation.measurements.add(.tripRequestsSkipped)
+        }
     }
 
     /// Every `dropEvery` seconds, drops `dropShare` of the open sockets, until cancelled.

@@ -17,6 +17,44 @@ public struct LoadTestReport: Codable, Sendable {
         public let warmupS: Double
         public let generatorThreads: Int
         public let sourceAddresses: [String]
+        /// Trip requests per second on the schedule (0: each rider again after `rider_pause_s`).
+        public let tripRate: Double
+        /// Speed on a trip, m/s (0: each driver's own).
+        public let tripSpeed: Double
+        public let tripBlocks: Int
+        public let riderPauseS: Double
+    }
+
+    /// The trip changes inside the measured window(s), as the riders saw them acknowledged
+    /// (each `(trip, seq)` of a rider's own trip once), and the requests the generator sent.
+    public struct TripChanges: Codable, Sendable, Equatable {
+        /// `create.trip` sent in the window.
+        public let requestsSent: Int
+        /// With `--trip-rate`: requests due in the window while no rider was free (not sent).
+        public let requestsSkipped: Int
+        /// REQUESTED, STARTED (the accepts), IN_PROGRESS, COMPLETED and CANCELED states.
+        public let creates: Int
+        public let accepts: Int
+        public let inProgress: Int
+        public let completed: Int
+        public let canceled: Int
+        /// All five, and per second of the window.
+        public let total: Int
+        public let perS: Double
+    }
+
+    /// The hubs' durable commits over the window (`taxihub_commits_total`,
+    /// `taxihub_committed_changes_total`, `taxihub_commit_microseconds_total`); absent when no
+    /// hub has those counters (a hub from before durable acknowledgements).
+    public struct HubCommits: Codable, Sendable, Equatable {
+        public let commits: Int
+        /// Trip changes and sign-ups those commits made durable.
+        public let changes: Int
+        public let commitsPerS: Double
+        public let changesPerCommit: Double
+        /// Time the hub spent in them: the mean per commit, and the share of the window.
+        public let meanCommitMs: Double
+        public let busyShare: Double
     }
 
     /// One hub node (one `--url`) in the load phases, summed over rounds.
@@ -74,6 +112,13 @@ public struct LoadTestReport: Codable, Sendable {
         /// The echo's round-trip p99.
         public let echoP99Ms: Double?
         public let cpuPerMessageRatio: Double?
+        public let alertP99Ms: Double
+        public let acceptP99Ms: Double
+        /// Trip changes per second in this round's window, and the hub's commits then (nil: no
+        /// commit counters).
+        public let tripChangesPerS: Double
+        public let commitsPerS: Double?
+        public let changesPerCommit: Double?
     }
 
     public let settings: Settings
@@ -84,6 +129,17 @@ public struct LoadTestReport: Codable, Sendable {
     public var alertLatencyMs = LatencySummary(Latency.emptyHistogram())
     /// Winner's `update.trip` STARTED → the rider's STARTED state.
     public var acceptLatencyMs = LatencySummary(Latency.emptyHistogram())
+    /// Driver's `update.trip` IN_PROGRESS and COMPLETED (due time of the fix tick that sent them)
+    /// → the rider's state; rider's `cancel.trip` → its CANCELED state.
+    public var inProgressLatencyMs = LatencySummary(Latency.emptyHistogram())
+    public var completedLatencyMs = LatencySummary(Latency.emptyHistogram())
+    public var cancelLatencyMs = LatencySummary(Latency.emptyHistogram())
+    /// Trip changes inside the window(s).
+    public var tripChanges = TripChanges(
+        requestsSent: 0, requestsSkipped: 0, creates: 0, accepts: 0, inProgress: 0, completed: 0, canceled: 0, total: 0, perS: 0
+    )
+    /// The hubs' durable commits over the window(s); nil (absent): the hub has no commit counters.
+    public var hubCommits: HubCommits?
     /// Location updates sent and not answered with an error, per second of the window.
     public var locationUpdatesPerS = 0.0
     /// Location updates the schedule asked for, per second.
@@ -135,7 +191,8 @@ public struct LoadTestReport: Codable, Sendable {
     init(settings: LoadTestSettings) {
         self.settings = Settings(
             url: settings.url, urls: settings.urls, drivers: settings.drivers, riders: settings.riders, gpsHz: settings.gpsHz, durationS: settings.duration,
-            warmupS: settings.warmup, generatorThreads: settings.threads, sourceAddresses: settings.sourceAddresses
+            warmupS: settings.warmup, generatorThreads: settings.threads, sourceAddresses: settings.sourceAddresses,
+            tripRate: settings.tripRate, tripSpeed: settings.tripSpeed, tripBlocks: settings.tripBlocks, riderPauseS: settings.riderPause
         )
         machine = Machine.current()
         hubCount = settings.urls.count
@@ -151,7 +208,11 @@ public struct LoadTestReport: Codable, Sendable {
                     hubCpuUsPerMessage: load.hubMicrosecondsPerMessage, locationP99Ms: LatencySummary(load.location).p99,
                     generatorCpuSeconds: load.generatorCPUSeconds, echoCpuUsPerMessage: echo?.hubMicrosecondsPerMessage,
                     echoP99Ms: echo.map { LatencySummary($0.location).p99 },
-                    cpuPerMessageRatio: echo.map { load.hubMicrosecondsPerMessage / $0.hubMicrosecondsPerMessage }
+                    cpuPerMessageRatio: echo.map { load.hubMicrosecondsPerMessage / $0.hubMicrosecondsPerMessage },
+                    alertP99Ms: LatencySummary(load.alert).p99, acceptP99Ms: LatencySummary(load.accept).p99,
+                    tripChangesPerS: Double(load.tripChanges) / load.seconds,
+                    commitsPerS: load.hubCommits.map { $0.commits / load.seconds },
+                    changesPerCommit: load.hubCommits.flatMap { $0.commits > 0 ? $0.changes / $0.commits : nil }
                 )
             )
         }
@@ -164,6 +225,23 @@ public struct LoadTestReport: Codable, Sendable {
         locationLatencyMs = LatencySummary(load.location)
         alertLatencyMs = LatencySummary(load.alert)
         acceptLatencyMs = LatencySummary(load.accept)
+        inProgressLatencyMs = LatencySummary(load.progress)
+        completedLatencyMs = LatencySummary(load.complete)
+        cancelLatencyMs = LatencySummary(load.cancel)
+        func window(_ counter: Measurements.Counter) -> Int { load.window[counter.rawValue] }
+        tripChanges = TripChanges(
+            requestsSent: window(.tripRequests), requestsSkipped: window(.tripRequestsSkipped), creates: window(.tripCreates),
+            accepts: window(.tripAccepts), inProgress: window(.tripProgress), completed: window(.tripsCompleted), canceled: window(.tripCancels),
+            total: load.tripChanges, perS: Double(load.tripChanges) / load.seconds
+        )
+        hubCommits = load.hubCommits.map { commits in
+            HubCommits(
+                commits: Int(commits.commits.rounded()), changes: Int(commits.changes.rounded()), commitsPerS: commits.commits / load.seconds,
+                changesPerCommit: commits.commits > 0 ? commits.changes / commits.commits : 0,
+                meanCommitMs: commits.commits > 0 ? commits.microseconds / commits.commits / 1_000 : 0,
+                busyShare: commits.microseconds / 1e6 / load.seconds
+            )
+        }
         locationUpdatesPerS = load.locationUpdatesPerSecond
         locationUpdatesOfferedPerS = Double(settings.drivers) * settings.gpsHz
         messagesInPerS = load.perSecond(.framesIn)
@@ -236,11 +314,17 @@ public struct LoadTestReport: Codable, Sendable {
                 "",
                 "Load: \(Format.count(settings.drivers)) drivers at \(settings.gpsHz) Hz, \(Format.count(settings.riders)) riders, "
                     + (hubCount > 1 ? "spread over \(hubCount) hubs, " : "")
+                    + (settings.tripRate > 0
+                        ? "\(settings.tripRate.formatted()) trip requests/s, "
+                        : "each rider again \(settings.riderPauseS.formatted()) s after its trip, ")
+                    + "\(settings.tripBlocks) blocks a trip at \(settings.tripSpeed > 0 ? "\(settings.tripSpeed.formatted()) m/s" : "the driver's own speed"), "
                     + "\(settings.durationS.formatted()) s measured after \(settings.warmupS.formatted()) s of warm-up"
                     + (rounds.count > 1 ? ", \(rounds.count) rounds (the tables sum them)" : ""), "",
                 "| latency (ms) | count | p50 | p99 | p99.9 | max |", "|---|---:|---:|---:|---:|---:|",
                 Self.row("location → rider", locationLatencyMs), Self.row("create.trip → driver alert", alertLatencyMs),
                 Self.row("accept → rider STARTED", acceptLatencyMs),
+                Self.row("IN_PROGRESS → rider", inProgressLatencyMs), Self.row("COMPLETED → rider", completedLatencyMs),
+                Self.row("cancel.trip → rider CANCELED", cancelLatencyMs),
             ]
             if let baseline { lines.append(Self.row("echo round trip (baseline)", baseline.locationLatencyMs)) }
             lines += [
@@ -253,6 +337,15 @@ public struct LoadTestReport: Codable, Sendable {
                 "| hub resident memory\(hubCount > 1 ? " (summed over the hubs)" : "") | \(Format.count(hubRssBytes / 1024)) KiB |",
                 "| races: trips / winners (several / none) | \(races.trips) / \(races.winners) (\(races.tripsWithSeveralWinners) / \(races.tripsWithoutWinner)) |",
                 "| trips completed / unaccepted; alerts let pass (driver busy) | \(tripsCompleted) / \(tripsUnaccepted); \(alertsIgnored) |",
+                "| trip changes in the window: creates / accepts / IN_PROGRESS / COMPLETED / CANCELED | \(tripChanges.creates) / "
+                    + "\(tripChanges.accepts) / \(tripChanges.inProgress) / \(tripChanges.completed) / \(tripChanges.canceled) |",
+                "| trip changes per second in the window; requests sent\(settings.tripRate > 0 ? " / skipped (no rider free)" : "") | "
+                    + "\(String(format: "%.1f", tripChanges.perS)); \(tripChanges.requestsSent)"
+                    + "\(settings.tripRate > 0 ? " / \(tripChanges.requestsSkipped)" : "") |",
+                "| hub commits per second; changes per commit; mean commit time; share of the window committing | "
+                    + (hubCommits.map {
+                        String(format: "%.1f; %.2f; %.2f ms; %.1f %%", $0.commitsPerS, $0.changesPerCommit, $0.meanCommitMs, 100 * $0.busyShare)
+                    } ?? "n/a (no commit counters on the hub)") + " |",
                 "| reconnections / sockets dropped on purpose | \(reconnects) / \(drops) |",
                 "| connection failures | \(connectionFailures)\(connectionFailureReasons.isEmpty ? "" : " \(connectionFailureReasons)") |",
                 "| errors | \(errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |",
@@ -289,12 +382,14 @@ public struct LoadTestReport: Codable, Sendable {
         if rounds.count > 1 {
             lines += [
                 "",
-                "| round | hub CPU per message | location p99 | generator CPU | echo CPU per message | echo p99 | hub ÷ echo |",
-                "|---:|---:|---:|---:|---:|---:|---:|",
+                "| round | hub CPU per message | location p99 | alert p99 | accept p99 | trip changes/s | commits/s; changes per commit | generator CPU | echo CPU per message | echo p99 | hub ÷ echo |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             ]
             for (index, round) in rounds.enumerated() {
                 lines.append(
                     "| \(index + 1) | \(String(format: "%.1f", round.hubCpuUsPerMessage)) µs | \(Format.milliseconds(round.locationP99Ms)) ms | "
+                        + "\(Format.milliseconds(round.alertP99Ms)) ms | \(Format.milliseconds(round.acceptP99Ms)) ms | \(String(format: "%.1f", round.tripChangesPerS)) | "
+                        + "\(round.commitsPerS.map { String(format: "%.1f", $0) } ?? "n/a")\(round.changesPerCommit.map { String(format: "; %.2f", $0) } ?? "") | "
                         + "\(String(format: "%.1f", round.generatorCpuSeconds)) s | \(round.echoCpuUsPerMessage.map { String(format: "%.1f µs", $0) } ?? "–") | "
                         + "\(round.echoP99Ms.map { Format.milliseconds($0) + " ms" } ?? "–") | \(round.cpuPerMessageRatio.map(Format.ratio) ?? "–") |"
                 )

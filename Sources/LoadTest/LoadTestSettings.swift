@@ -36,8 +36,18 @@ public struct LoadTestSettings: Sendable {
     public var speed = 10.0
     /// Blocks (200 m each, along the streets) from pick-up to drop-off.
     public var tripBlocks = 3
-    /// Seconds a rider waits between the end of a trip and the next request.
+    /// Seconds a rider waits between the end of a trip and the next request (without `tripRate`).
     public var riderPause = 2.0
+    /// Trip requests per second, all riders together (0: none on a schedule; each rider requests
+    /// again `riderPause` after its trip ends, its first request spread over the warm-up). With
+    /// a rate, request k is due at start + k / rate from the start of the load (warm-up
+    /// included) and goes to the next rider, round robin, that has no trip (none free: counted
+    /// as skipped); its `create.trip` → alert latency is measured from that due time (no
+    /// coordinated omission). Riders then request only on the schedule, and `riderPause` is unused.
+    public var tripRate = 0.0
+    /// Metres per second a driver drives while on a trip, to the pick-up and the drop-off (0:
+    /// its own speed). Fast trips end soon, so riders are free again within the window.
+    public var tripSpeed = 0.0
     /// Seconds after which a rider cancels a trip nobody accepted.
     public var acceptTimeout = 10.0
     /// Event-loop threads of the generator.
@@ -77,6 +87,10 @@ public struct LoadTestSettings: Sendable {
         if !(gpsHz > 0 && gpsHz <= 100) { problems.append("--gps-hz must be in (0, 100].") }
         if !(duration > 0) || warmup < 0 || idleHold < 0 { problems.append("--duration must be positive, --warmup and --idle-hold not negative.") }
         if !(speed > 0 && speed <= 100) { problems.append("--speed must be in (0, 100] m/s (the hub refuses faster fixes).") }
+        if !(tripRate >= 0 && tripRate <= 10_000) { problems.append("--trip-rate must be in [0, 10000] per second.") }
+        if tripRate > 0 && riders == 0 { problems.append("--trip-rate needs riders (--riders > 0).") }
+        if !(tripSpeed >= 0 && tripSpeed <= 100) { problems.append("--trip-speed must be in [0, 100] m/s (0: each driver's own speed).") }
+        if !(riderPause >= 0) { problems.append("--rider-pause must not be negative.") }
         if dropEvery < 0 || !(0...1).contains(dropShare) { problems.append("--drop-every must not be negative, --drop-share must be in [0, 1].") }
         if tripBlocks < 1 || threads < 1 || openConcurrency < 1 || connectionsPerAddress < 1 || rounds < 1 {
             problems.append("--trip-blocks, --threads, --open-concurrency, --connections-per-address and --rounds must be at least 1.")

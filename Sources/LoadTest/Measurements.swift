@@ -16,6 +16,12 @@ final class Measurements: Sendable {
         case alert
         /// The winning driver's `update.trip` STARTED sent → the rider's STARTED state.
         case accept
+        /// The driver's `update.trip` IN_PROGRESS (its fix tick's due time) → the rider's IN_PROGRESS state.
+        case progress
+        /// The driver's `update.trip` COMPLETED (its fix tick's due time) → the rider's COMPLETED state.
+        case complete
+        /// The rider's `cancel.trip` sent → its CANCELED state.
+        case cancel
     }
 
     /// Monotonic counters.
@@ -25,6 +31,12 @@ final class Measurements: Sendable {
         /// `trip.location` frames the riders received; error frames of any code; sockets that
         /// opened again after a close; sockets closed on purpose (`--drop-every`).
         case locationsReceived, errorFrames, reconnects, drops
+        /// `create.trip` sent; with `--trip-rate`, requests due while no rider was free.
+        case tripRequests, tripRequestsSkipped
+        /// The trip changes the hub acknowledged to their riders, each `(trip, seq)` once: the
+        /// REQUESTED, STARTED, IN_PROGRESS and CANCELED states of a rider's own trip
+        /// (COMPLETED is `tripsCompleted`).
+        case tripCreates, tripAccepts, tripProgress, tripCancels
     }
 
     private struct Histograms {

@@ -27,6 +27,9 @@ struct PhaseResults: Sendable {
     var location: Histogram<UInt64>
     var alert: Histogram<UInt64>
     var accept: Histogram<UInt64>
+    var progress: Histogram<UInt64>
+    var complete: Histogram<UInt64>
+    var cancel: Histogram<UInt64>
     /// Counter increases over the window.
     var window: [Int]
     /// Counter values at the end of the phase.
@@ -41,6 +44,9 @@ struct PhaseResults: Sendable {
     var hubRestarted: Bool
     /// Summed over the nodes that answered at the end.
     var hubResidentBytes: Int
+    /// The hubs' commits over the window, summed over the nodes that reported commit counters at
+    /// both ends (nil: none did, e.g. a hub from before durable acknowledgements).
+    var hubCommits: HubEndpoint.CommitCounters?
     /// By node: CPU seconds in the window and memory at its end (nil: no answer), and what
     /// its clients did (whole phase).
     var nodeCPUSeconds: [Double?]
@@ -59,6 +65,9 @@ struct PhaseResults: Sendable {
         location = measurements.histogram(.location)
         alert = measurements.histogram(.alert)
         accept = measurements.histogram(.accept)
+        progress = measurements.histogram(.progress)
+        complete = measurements.histogram(.complete)
+        cancel = measurements.histogram(.cancel)
         window = zip(end.counters, start.counters).map { $0 - $1 }
         total = measurements.counterValues
         errors = measurements.errorCounts
@@ -73,6 +82,13 @@ struct PhaseResults: Sendable {
             }
             return last.cpuSeconds - first.cpuSeconds
         }
+        let commits = zip(start.hubs, end.hubs).compactMap { first, last -> HubEndpoint.CommitCounters? in
+            guard let before = first?.commits, let after = last?.commits, let first, let last, last.cpuSeconds >= first.cpuSeconds else {
+                return nil
+            }
+            return after - before
+        }
+        hubCommits = commits.isEmpty ? nil : commits.dropFirst().reduce(commits[0], +)
         let resident = end.hubs.map { $0?.residentBytes }
         nodeCPUSeconds = cpu
         hubRestarted = restarted
@@ -92,6 +108,10 @@ struct PhaseResults: Sendable {
         sum.location.add(later.location)
         sum.alert.add(later.alert)
         sum.accept.add(later.accept)
+        sum.progress.add(later.progress)
+        sum.complete.add(later.complete)
+        sum.cancel.add(later.cancel)
+        sum.hubCommits = hubCommits.flatMap { mine in later.hubCommits.map { mine + $0 } } ?? hubCommits ?? later.hubCommits
         sum.window = zip(window, later.window).map(+)
         sum.total = zip(total, later.total).map(+)
         sum.errors.merge(later.errors, uniquingKeysWith: +)
@@ -125,6 +145,12 @@ struct PhaseResults: Sendable {
     /// Location updates the hub took (sent minus those answered with an error), per second.
     var locationUpdatesPerSecond: Double {
         Double(window[Measurements.Counter.locationsSent.rawValue] - window[Measurements.Counter.locationErrors.rawValue]) / seconds
+    }
+
+    /// Trip changes its riders saw acknowledged in the window: creates, accepts, IN_PROGRESS,
+    /// COMPLETED and CANCELED states of their own trips.
+    var tripChanges: Int {
+        [.tripCreates, .tripAccepts, .tripProgress, .tripsCompleted, .tripCancels].reduce(0) { $0 + window[($1 as Measurements.Counter).rawValue] }
     }
 
     /// Hub CPU microseconds per client message (a frame the generator sent).

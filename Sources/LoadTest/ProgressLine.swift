@@ -32,6 +32,7 @@ struct ProgressLine: Sendable {
                 "\(phase) \(String(format: "%5.1f", elapsed)) s  connections \(Format.count(open))"
                     + "  out \(Format.count(delta(.framesOut)))/s  in \(Format.count(delta(.framesIn)))/s"
                     + "  locations \(Format.count(delta(.locationsSent)))/s"
+                    + "  trip changes \(delta(.tripCreates) + delta(.tripAccepts) + delta(.tripProgress) + delta(.tripsCompleted) + delta(.tripCancels))/s"
                     + "  p99 location \(recent.count > 0 ? Format.milliseconds(recent.p99) + " ms" : "–")"
                     + (faults > 0 ? "  reconnects \(delta(.reconnects))/s  drops \(delta(.drops))/s  errors \(delta(.errorFrames))/s" : "")
             )

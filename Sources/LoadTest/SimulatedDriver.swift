@@ -52,6 +52,10 @@ final class SimulatedDriver: SimulatedUser {
         var fixes: [SentFix] = []
         /// The last `update.trip` STARTED this driver sent.
         var accept: (trip: String, sentAt: UInt64)?
+        /// The last `update.trip` IN_PROGRESS and COMPLETED it sent on its own (not a probe), with
+        /// the due time of the fix tick that sent it.
+        var progress: (trip: String, sentAt: UInt64)?
+        var completion: (trip: String, sentAt: UInt64)?
         /// The `seq` numbers seen of the job's trip.
         var seen = SeqSet()
         /// Watchdog checks (one a second) since the job began.
@@ -153,23 +157,27 @@ final class SimulatedDriver: SimulatedUser {
         state.withLock { $0.vehicle.position }
     }
 
-    /// One step of the GPS schedule: move, maybe reach the pick-up or drop-off, send the fix.
+    /// One step of the GPS schedule: move (at `tripSpeed` on a trip, when set), maybe reach the
+    /// pick-up or drop-off, send the fix.
     func tick(scheduledAt: UInt64, in simulation: Simulation) {
         let city = simulation.city
         let settings = simulation.settings
         let (client, frames) = state.withLock { state -> (WebSocketClient?, [String]) in
             var frames: [String] = []
-            state.vehicle.advance(state.speed / settings.gpsHz, in: city)
+            let speed = settings.tripSpeed > 0 && state.job.isDriving ? settings.tripSpeed : state.speed
+            state.vehicle.advance(speed / settings.gpsHz, in: city)
             if state.vehicle.hasArrived {
                 switch state.job {
                 case .toPickUp(let trip, let dropOff):
                     state.sending(trip)
                     frames.append(ClientFrames.updateTrip(trip, status: "IN_PROGRESS"))
+                    state.progress = (trip, scheduledAt)
                     state.vehicle.drive(to: dropOff, in: city)
                     state.job = .toDropOff(trip: trip)
                 case .toDropOff(let trip):
                     state.sending(trip)
                     frames.append(ClientFrames.updateTrip(trip, status: "COMPLETED"))
+                    state.completion = (trip, scheduledAt)
                     state.dropTrip()
                     state.vehicle.drive(to: city.randomIntersection(using: &state.random), in: city)
                 case .roaming, .accepting:
@@ -182,7 +190,7 @@ final class SimulatedDriver: SimulatedUser {
                 if state.fixes.count > Self.keptFixes { state.fixes.removeFirst() }
             }
             let milliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
-            frames.append(ClientFrames.location(point, heading: state.vehicle.heading, speed: state.speed, timestamp: milliseconds))
+            frames.append(ClientFrames.location(point, heading: state.vehicle.heading, speed: speed, timestamp: milliseconds))
             return (state.client, frames)
         }
         guard let client else { return }
@@ -247,6 +255,15 @@ final class SimulatedDriver: SimulatedUser {
     /// When this driver's `update.trip` STARTED for `trip` was sent.
     func acceptSentAt(trip: String) -> UInt64? {
         state.withLock { state in state.accept.flatMap { $0.trip == trip ? $0.sentAt : nil } }
+    }
+
+    /// When this driver's own `update.trip` IN_PROGRESS or COMPLETED for `trip` was due (the
+    /// scheduled time of the fix tick that sent it).
+    func updateSentAt(trip: String, status: String) -> UInt64? {
+        state.withLock { state in
+            let sent = status == "IN_PROGRESS" ? state.progress : status == "COMPLETED" ? state.completion : nil
+            return sent.flatMap { $0.trip == trip ? $0.sentAt : nil }
+        }
     }
 
     /// The scheduled time of the fix at `point`, if this driver sent it while driving a trip;

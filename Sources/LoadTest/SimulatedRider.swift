@@ -3,9 +3,11 @@ import NIOCore
 import Synchronization
 
 /// One simulated rider: requests a trip picking up near a random driver, rides it to the end,
-/// pauses, and requests again. It measures what a rider sees: the alert latency's start (its
-/// `create.trip`), the accept latency (its STARTED state), and the location latency (each
-/// `trip.location` matched to the fix its driver scheduled). A trip nobody accepts within the
+/// pauses, and requests again (with `--trip-rate`, it requests when the schedule picks it
+/// instead). It measures what a rider sees: the alert latency's start (its `create.trip`), the
+/// accept latency (its STARTED state), the latencies of its driver's IN_PROGRESS and COMPLETED
+/// and of its own cancels, the location latency (each `trip.location` matched to the fix its
+/// driver scheduled), and counts each change of its trip once. A trip nobody accepts within the
 /// accept timeout is canceled.
 ///
 /// Against a hub that restarted from an older snapshot, it follows what the hub says: an error
@@ -39,6 +41,14 @@ final class SimulatedRider: SimulatedUser {
         var seen = SeqSet()
         /// Watchdog checks (one a second, while connected) since the job's trip was last heard of.
         var quiet = 0
+        /// When the rider last sent `cancel.trip` for the job's trip.
+        var cancelSentAt: UInt64?
+
+        /// Sends `cancel.trip` for the job's trip now.
+        mutating func canceling(_ trip: String) -> String {
+            cancelSentAt = MonotonicClock.nanoseconds()
+            return ClientFrames.cancelTrip(trip)
+        }
 
         /// Notes `seq` of `trip`; false when it is the job's trip and that `seq` was seen.
         mutating func fresh(_ trip: String, _ seq: Int?) -> Bool {
@@ -98,7 +108,7 @@ final class SimulatedRider: SimulatedUser {
             let limit = if case .riding = state.job { stall } else { Int(simulation.settings.acceptTimeout) + stall }
             guard state.quiet >= limit else { return nil }
             state.quiet = 0
-            return (client, ClientFrames.cancelTrip(trip))
+            return (client, state.canceling(trip))
         }
         guard let cancel else { return }
         cancel.0.send(cancel.1)
@@ -113,9 +123,34 @@ final class SimulatedRider: SimulatedUser {
         }
     }
 
+    /// What became of a request.
+    enum RequestOutcome {
+        case sent
+        /// The rider has a trip (or a request) already.
+        case busy
+        /// No socket now (without a trip rate, it tries again after its pause).
+        case offline
+        /// The run is over.
+        case stopped
+    }
+
     /// Requests a trip from the intersection nearest a random driver to one `tripBlocks` away.
-    func requestTrip(in simulation: Simulation) {
-        guard simulation.isRunning else { return }
+    /// `scheduledAt`: the request's due time on the `--trip-rate` schedule, from which its alert
+    /// latency counts (nil: now).
+    @discardableResult
+    func requestTrip(in simulation: Simulation, scheduledAt: UInt64? = nil) -> RequestOutcome {
+        guard simulation.isRunning else { return .stopped }
+        let free = state.withLock { state -> RequestOutcome in
+            guard case .idle = state.job else { return .busy }
+            return state.client == nil ? .offline : .sent
+        }
+        switch free {
+        case .busy, .stopped: return free
+        case .offline:
+            pauseThenRequest(in: simulation)
+            return .offline
+        case .sent: break
+        }
         let city = simulation.city
         let driverIndex = state.withLock { Int.random(in: 0..<simulation.driverList.count, using: &$0.random) }
         let pickUp = city.nearestIntersection(to: simulation.driverList[driverIndex].position)
@@ -125,32 +160,35 @@ final class SimulatedRider: SimulatedUser {
             guard let client = state.client else { return (nil, "", 0) }
             let dropOff = city.intersection(blocksAway: simulation.settings.tripBlocks, from: pickUp, using: &state.random)
             state.requests += 1
-            state.job = .requesting(sentAt: MonotonicClock.nanoseconds(), trip: nil)
+            state.job = .requesting(sentAt: scheduledAt ?? MonotonicClock.nanoseconds(), trip: nil)
             state.seen = SeqSet()
             state.quiet = 0
+            state.cancelSentAt = nil
             let frame = ClientFrames.createTrip(
                 riderID: id, from: city.coordinates(of: city.position(of: pickUp)), Self.address(pickUp),
                 to: city.coordinates(of: city.position(of: dropOff)), Self.address(dropOff)
             )
             return (client, frame, state.requests)
         }
-        guard let request else { return }
+        guard let request else { return .busy }
         guard let client = request.client else {
             pauseThenRequest(in: simulation)
-            return
+            return .offline
         }
         client.send(request.frame)
         simulation.measurements.add(.framesOut)
+        simulation.measurements.add(.tripRequests)
         client.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(simulation.settings.acceptTimeout * 1000))) {
             self.acceptTimedOut(request: request.number, in: simulation)
         }
+        return .sent
     }
 
     /// Cancels the current request if no driver has taken it yet (at the end of a run).
     func cancelWaitingTrip() {
         let cancel = state.withLock { state -> (WebSocketClient, String)? in
             guard let client = state.client, case .requesting(_, let trip?) = state.job else { return nil }
-            return (client, ClientFrames.cancelTrip(trip))
+            return (client, state.canceling(trip))
         }
         if let cancel { cancel.0.send(cancel.1) }
     }
@@ -163,27 +201,45 @@ final class SimulatedRider: SimulatedUser {
             guard trip.riderID == id, state.withLock({ $0.fresh(trip.id, trip.seq) }) else { return }
             switch trip.status {
             case "REQUESTED":
-                state.withLock { state in
-                    if case .requesting(let sentAt, nil) = state.job {
-                        state.job = .requesting(sentAt: sentAt, trip: trip.id)
-                        _ = state.fresh(trip.id, trip.seq)
-                    }
+                let created = state.withLock { state -> Bool in
+                    guard case .requesting(let sentAt, nil) = state.job else { return false }
+                    state.job = .requesting(sentAt: sentAt, trip: trip.id)
+                    _ = state.fresh(trip.id, trip.seq)
+                    return true
                 }
+                if created { measurements.add(.tripCreates) }
             case "STARTED":
                 if let sentAt = trip.driverID.flatMap({ simulation.drivers[$0] })?.acceptSentAt(trip: trip.id) {
                     measurements.latency(.accept, sentAt: sentAt)
                 }
-                state.withLock { state in
-                    if state.job.trip == trip.id { state.job = .riding(trip: trip.id) }
-                }
-            case "COMPLETED", "CANCELED":
-                let ended = state.withLock { state -> Bool in
+                let accepted = state.withLock { state -> Bool in
                     guard state.job.trip == trip.id else { return false }
-                    state.job = .idle
+                    state.job = .riding(trip: trip.id)
                     return true
                 }
-                guard ended else { return }
-                if trip.status == "COMPLETED" { measurements.add(.tripsCompleted) }
+                if accepted { measurements.add(.tripAccepts) }
+            case "IN_PROGRESS":
+                guard state.withLock({ $0.job.trip == trip.id }) else { return }
+                measurements.add(.tripProgress)
+                if let sentAt = trip.driverID.flatMap({ simulation.drivers[$0] })?.updateSentAt(trip: trip.id, status: trip.status) {
+                    measurements.latency(.progress, sentAt: sentAt)
+                }
+            case "COMPLETED", "CANCELED":
+                let ended = state.withLock { state -> (Bool, UInt64?) in
+                    guard state.job.trip == trip.id else { return (false, nil) }
+                    state.job = .idle
+                    return (true, state.cancelSentAt)
+                }
+                guard ended.0 else { return }
+                if trip.status == "COMPLETED" {
+                    measurements.add(.tripsCompleted)
+                    if let sentAt = trip.driverID.flatMap({ simulation.drivers[$0] })?.updateSentAt(trip: trip.id, status: trip.status) {
+                        measurements.latency(.complete, sentAt: sentAt)
+                    }
+                } else {
+                    measurements.add(.tripCancels)
+                    if let sentAt = ended.1 { measurements.latency(.cancel, sentAt: sentAt) }
+                }
                 pauseThenRequest(in: simulation)
             default:
                 break
@@ -210,7 +266,9 @@ final class SimulatedRider: SimulatedUser {
         }
     }
 
+    /// Requests again after the pause; with a trip rate, the schedule requests instead.
     private func pauseThenRequest(in simulation: Simulation) {
+        guard simulation.settings.tripRate == 0 else { return }
         simulation.loops.next().scheduleTask(in: .milliseconds(Int64(simulation.settings.riderPause * 1000))) {
             self.requestTrip(in: simulation)
         }
@@ -222,7 +280,7 @@ final class SimulatedRider: SimulatedUser {
         let action = state.withLock { state -> (client: WebSocketClient?, cancel: String?)? in
             guard state.requests == number, case .requesting(_, let trip) = state.job else { return nil }
             if trip == nil { state.job = .idle }
-            return (state.client, trip.map(ClientFrames.cancelTrip))
+            return (state.client, trip.map { state.canceling($0) })
         }
         guard let action else { return }
         simulation.measurements.add(.unacceptedTrips)

@@ -14,6 +14,7 @@ struct LoadTestCommand: AsyncParsableCommand {
             or its per-connection rate limit answers fixes with rate_limited (the tool warns). \
             Progress goes to stderr once a second, the results as Markdown to stdout, and to --json FILE.
             Example: taxi-hub loadtest --url http://127.0.0.1:8080 --drivers 2000 --riders 500 --gps-hz 5 --duration 30 --json out.json
+            A steady stream of trip changes inside the window: --trip-rate 30 --trip-speed 30 --trip-blocks 1
             Several hubs (the nodes of a cluster): --url http://127.0.0.1:8001 --url http://127.0.0.1:8002 --url http://127.0.0.1:8003
             """
     )
@@ -46,7 +47,19 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Option(name: .customLong("open-concurrency"), help: "Connection attempts in flight at once.") var openConcurrency = 200
     @Option(help: "Mean driving speed, m/s; each driver keeps its own, 70–130 % of it (at most 100).") var speed = 10.0
     @Option(name: .customLong("trip-blocks"), help: "Blocks (200 m) from pick-up to drop-off.") var tripBlocks = 3
-    @Option(name: .customLong("rider-pause"), help: "Seconds between a trip's end and the rider's next request.") var riderPause = 2.0
+    @Option(name: .customLong("rider-pause"), help: "Seconds between a trip's end and the rider's next request (without --trip-rate).")
+    var riderPause = 2.0
+    @Option(
+        name: .customLong("trip-rate"),
+        help: """
+            Trip requests per second, all riders together, on a fixed schedule from the start (warm-up included): each goes to the \
+            next rider without a trip, and its alert latency counts from its due time (0: each rider requests again --rider-pause \
+            after its trip ends).
+            """
+    )
+    var tripRate = 0.0
+    @Option(name: .customLong("trip-speed"), help: "Metres per second drivers drive while on a trip (0: each driver's own speed; at most 100).")
+    var tripSpeed = 0.0
     @Option(name: .customLong("accept-timeout"), help: "Seconds before a rider cancels a trip nobody accepted.")
     var acceptTimeout = 10.0
     @Option(help: "Event-loop threads of the generator.") var threads = 2
@@ -82,6 +95,8 @@ struct LoadTestCommand: AsyncParsableCommand {
         settings.speed = speed
         settings.tripBlocks = tripBlocks
         settings.riderPause = riderPause
+        settings.tripRate = tripRate
+        settings.tripSpeed = tripSpeed
         settings.acceptTimeout = acceptTimeout
         settings.threads = threads
         settings.userPrefix = userPrefix

@@ -34,6 +34,15 @@ struct LoadTestSmokeTests {
                 #expect(Set(summary.keys).isSuperset(of: ["p50", "p99", "p999", "max", "count"]))
                 #expect(summary["count"] as? Int ?? 0 > 0, "no \(key) measured")
             }
+            for key in ["in_progress_latency_ms", "completed_latency_ms", "cancel_latency_ms"] {
+                #expect((json[key] as? [String: Any]).map { Set($0.keys).isSuperset(of: ["p50", "p99", "count"]) } == true, "\(key) missing")
+            }
+            // Trip changes in the windows (the riders' first requests, spread over the first half second) and the hub's commits.
+            let changes = try #require(json["trip_changes"] as? [String: Any])
+            #expect(changes["creates"] as? Int ?? 0 > 0 && changes["accepts"] as? Int ?? 0 > 0)
+            #expect(changes["total"] as? Int ?? 0 >= (changes["creates"] as? Int ?? 0) + (changes["accepts"] as? Int ?? 0))
+            let commits = try #require(json["hub_commits"] as? [String: Any], "no commit counters read from /metrics")
+            #expect(commits["commits"] as? Int ?? 0 > 0 && commits["changes_per_commit"] as? Double ?? 0 >= 1)
             #expect(json["location_updates_per_s"] as? Double ?? 0 > 0)
             #expect(json["errors"] is [String: Any])
             #expect(json["errors"].flatMap { ($0 as? [String: Int])?["rate_limited"] } == nil)
