@@ -54,6 +54,10 @@ public final class SQLiteSnapshotStore: SnapshotStore {
             // The cache grows to 32 MB only as pages are used.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
             try db.execute(sql: "PRAGMA cache_size = -32768")
+            // Every commit synced, not only checkpoints: once a snapshot is written, the journal
+            // segments it covers are deleted (`TripJournal`), so the snapshot must survive a power
+            // loss as the journal would have. One sync per snapshot, once a second.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         let path = URL(fileURLWithPath: directory).appendingPathComponent(Self.fileName).path
         pool = try DatabasePool(path: path, configuration: configuration)
