@@ -3,7 +3,8 @@ import NIOWebSocket
 import Testing
 
 /// State written by one `taxi-hub` process is there when the next one starts on the same
-/// data folder: after a graceful stop, and after SIGKILL following a snapshot.
+/// data folder: after a graceful stop, after SIGKILL following a snapshot, and after SIGKILL
+/// before any snapshot (from the journal).
 @Suite("Restart and durability", .timeLimit(.minutes(4)))
 struct RestartTests {
     static func withDirectory(_ body: (URL) async throws -> Void) async throws {
@@ -99,6 +100,28 @@ struct RestartTests {
                 try await Self.expectRestored(hub, taken: ids.0, open: ids.1)
             }
             try await second.stop()
+        }
+    }
+
+    @Test("a SIGKILL before any snapshot loses no acknowledged trip change or sign-up (the journal)", arguments: StoreUnderTest.available)
+    func crashBeforeAnySnapshot(store: StoreUnderTest) async throws {
+        let storeArguments = try await store.arguments()
+        try await Self.withDirectory { directory in
+            // No snapshot runs in this process's life: whatever survives came from the journal.
+            let first = try await HubProcess.start(directory: directory, extraArguments: storeArguments + ["--snapshot-interval", "3600"])
+            let ids = try await first.withHub(directory: directory) { hub in
+                let ids = try await Self.populate(hub)
+                let ready = try parseJSONObject(String(buffer: try await hub.request("/readyz").body))
+                #expect(ready["pending_changes"] as? String != "0", "a snapshot ran: this test would prove nothing")
+                return (ids.taken, ids.open)
+            }
+            try await first.stop(signal: SIGKILL)
+            let second = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
+            try await second.withHub(directory: directory) { hub in
+                try await Self.expectRestored(hub, taken: ids.0, open: ids.1)
+            }
+            try await second.stop()
+            #expect(second.log.contains("journal replayed into the store"), "\(second.log)")
         }
     }
 
