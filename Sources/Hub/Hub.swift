@@ -176,7 +176,13 @@ public final class Hub: Sendable {
         async throws(HubError) -> TripView
     {
         if let actor = tripActor(id: id) {
-            let change = try await actor.update(update, by: sender, from: mailbox)
+            let change: TripActor.Change
+            do throws(TripActor.Refusal) {
+                change = try await actor.update(update, by: sender, from: mailbox)
+            } catch {
+                try await commitLog.waitUntilDurable(error.position)
+                throw error.error
+            }
             try await commitLog.waitUntilDurable(change.position)
             return change.view
         }
@@ -187,7 +193,13 @@ public final class Hub: Sendable {
     /// Cancels a live trip for its rider; returns once the cancel is durable.
     public func cancelTrip(id: UUID, by sender: Principal) async throws(HubError) -> TripView {
         if let actor = tripActor(id: id) {
-            let change = try await actor.cancel(by: sender)
+            let change: TripActor.Change
+            do throws(TripActor.Refusal) {
+                change = try await actor.cancel(by: sender)
+            } catch {
+                try await commitLog.waitUntilDurable(error.position)
+                throw error.error
+            }
             try await commitLog.waitUntilDurable(change.position)
             return change.view
         }

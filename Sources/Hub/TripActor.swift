@@ -154,19 +154,35 @@ public actor TripActor {
     /// Validates and applies an update; on success the sender joins the group and everyone
     /// in it gets the new state once, and drivers the trip was offered to learn it left `REQUESTED`
     /// (all of them once the change is durable).
-    func update(_ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox) throws(HubError) -> Change {
-        let next = try TripRules.apply(update, by: sender, to: stateToCheck(for: update), at: clock.now())
-        // A driver takes one trip at a time: the claim is atomic across all trip actors.
-        if next.status.isActive, !drivers.claim(trip.id, for: sender.userID) {
-            throw HubError(.forbidden, "You are driving another trip; finish it before taking this one.")
+    func update(_ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox) throws(Refusal) -> Change {
+        do throws(HubError) {
+            let next = try TripRules.apply(update, by: sender, to: stateToCheck(for: update), at: clock.now())
+            // A driver takes one trip at a time: the claim is atomic across all trip actors.
+            if next.status.isActive, !drivers.claim(trip.id, for: sender.userID) {
+                throw HubError(.forbidden, "You are driving another trip; finish it before taking this one.")
+            }
+            join(mailbox)
+            return commit(next)
+        } catch {
+            throw Refusal(error: error, position: required)
         }
-        join(mailbox)
-        return commit(next)
     }
 
     /// Cancels the trip for its rider; the group and every driver it was offered to learn it.
-    func cancel(by sender: Principal) throws(HubError) -> Change {
-        commit(try TripRules.cancel(trip, by: sender, at: clock.now()))
+    func cancel(by sender: Principal) throws(Refusal) -> Change {
+        do throws(HubError) {
+            return commit(try TripRules.cancel(trip, by: sender, at: clock.now()))
+        } catch {
+            throw Refusal(error: error, position: required)
+        }
+    }
+
+    /// A refused change, with the log position of the state it was judged against: the caller
+    /// answers only once that state is durable, so no one is refused (`trip_taken`, say) on the
+    /// strength of a change that a crash, or a lost lease, could still undo.
+    struct Refusal: Error {
+        let error: HubError
+        let position: CommitPosition
     }
 
     /// The state `update` is checked against: the trip, unless the simulator planted

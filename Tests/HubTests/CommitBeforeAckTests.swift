@@ -217,6 +217,34 @@ struct CommitBeforeAckTests {
         #expect(world.drivers.allSatisfy { $0.1.statuses == [.requested] })
     }
 
+    @Test("a loser hears trip_taken only once the winner's accept is durable; if it never is, unavailable")
+    func refusalsWaitForTheStateTheyJudged() async throws {
+        for commitFails in [false, true] {
+            let world = try await World(drivers: 2)
+            let view = try await world.hub.createTrip(Fixture.request, by: world.rider, from: world.riderBox)
+            world.storage.close()
+            let winner = Task { () -> HubError? in
+                do throws(HubError) { _ = try await world.accept(view.trip.id, by: 0); return nil } catch { return error }
+            }
+            try await waitUntil { await world.hub.tripActor(id: view.trip.id)?.current.status == .started }
+            let loser = Task { () -> HubError? in
+                do throws(HubError) { _ = try await world.accept(view.trip.id, by: 1); return nil } catch { return error }
+            }
+            try await Task.sleep(for: .milliseconds(30))
+            #expect(world.drivers[1].1.statuses == [.requested], "the loser heard nothing yet")
+            if commitFails { world.storage.fail() }
+            world.storage.open()
+            let (won, lost) = (await winner.value, await loser.value)
+            if commitFails {
+                #expect(won?.code == .unavailable)
+                #expect(lost?.code == .unavailable, "refused against a state that never became durable")
+            } else {
+                #expect(won == nil)
+                #expect(lost?.code == .tripTaken)
+            }
+        }
+    }
+
     @Test("a sign-up returns once the account is durable; a failed log refuses it")
     func signUpIsDurable() async throws {
         let storage = TestCommitStorage()
