@@ -208,8 +208,11 @@ public final class ClusterNode: RemoteTrips {
 
     // MARK: Inbound: other nodes reaching this node
 
-    /// A command for a trip this node owns.
+    /// A command for a trip this node owns. Past its local lease deadline a node is no owner: it
+    /// takes nothing in and answers nothing (the requester times out and answers `unavailable`),
+    /// in the moments between a resume from a pause and its watchdog stopping it.
     private func receiveTripMessage(_ message: NATSMessage, trip: UUID) {
+        guard localLeaseRemaining > .zero else { return }
         if message.payload.first == FixMessage.tag, let fix = FixMessage(message.payload) {
             link.received(message, kind: .location)
             recordRemoteFix(fix.fix, trip: trip, driverID: fix.driverID, origin: fix.origin)
@@ -238,6 +241,7 @@ public final class ClusterNode: RemoteTrips {
             } catch {
                 reply = TripReply(error)
             }
+            guard localLeaseRemaining > .zero else { return }
             link.respond(to: message, reply)
         }
     }
