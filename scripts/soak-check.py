@@ -3,7 +3,8 @@
 
 Reads the load generator's record (`taxi-hub loadtest --record`, format in docs/soak-record.md), the
 soak's faults file (JSON lines: kind, start, end, details) and the hub's tables in PostgreSQL
-(through `psql`), and classifies every acknowledged change:
+(through `psql`), or in the embedded SQLite store (`--sqlite`), and classifies every
+acknowledged change:
 
 - a location the rider received (trip, seq, lat, lng) is kept when `trip_track_points` holds
   that trip and seq with the same lat/lng. Content counts, not presence (hubs before the fix of
@@ -14,7 +15,8 @@ soak's faults file (JSON lines: kind, start, end, details) and the hub's tables 
   or one reachable from it (docs/protocol.md §2.2), with the same rider and driver (when the
   event names them) and a stored seq at least the event's.
 
-The only loss allowed is a change acknowledged inside a hub SIGKILL's window:
+Trip changes are durable before they are acknowledged: losing one is never explained. The
+only loss allowed is a GPS fix acknowledged inside a hub SIGKILL's window:
 (lag read − lag − write allowance, kill + receive allowance]. `lag` is
 `taxihub_snapshot_lag_seconds`, read right before the kill (the store held everything up to
 `lag read − lag`); the write allowance covers the changes that snapshot's write did not carry
@@ -181,6 +183,17 @@ def stored_from_csv(trip_rows: list[list[str]], point_rows: list[list[str]]) -> 
     trips = {row[0].lower(): (row[1], int(row[2]), number(row[3]), number(row[4])) for row in trip_rows}
     points = {(row[0].lower(), int(row[1])): (float(row[2]), float(row[3])) for row in point_rows}
     return trips, points
+
+
+def read_sqlite(path: str) -> tuple[dict, dict]:
+    """The same two tables from the embedded store's file (read-only; the hub has stopped)."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+        trips = connection.execute("SELECT id, status, seq, rider_id, driver_id FROM trips").fetchall()
+        points = connection.execute("SELECT trip_id, seq, lat, lng FROM trip_track_points").fetchall()
+    text = lambda rows: [["" if value is None else str(value) for value in row] for row in rows]
+    return stored_from_csv(text(trips), text(points))
 
 
 def read_database(database_url: str) -> tuple[dict, dict]:
@@ -475,6 +488,8 @@ def run(args: argparse.Namespace) -> int:
     faults = read_jsonl(args.faults) if args.faults else []
     if args.database_url:
         trips, points = read_database(args.database_url)
+    elif args.sqlite:
+        trips, points = read_sqlite(args.sqlite)
     else:
         with open(args.trips_csv, encoding="utf-8") as a, open(args.points_csv, encoding="utf-8") as b:
             trips, points = stored_from_csv(list(csv.reader(a)), list(csv.reader(b)))
@@ -502,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", help="the soak's faults file (JSON lines)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--database-url", help="PostgreSQL the hub wrote to (read with psql)")
+    source.add_argument("--sqlite", help="the embedded store's file the hub wrote to (DATA/taxihub.sqlite)")
     source.add_argument("--trips-csv", help="instead of PostgreSQL: id,status,seq,rider_id,driver_id rows")
     parser.add_argument("--points-csv", help="with --trips-csv: trip_id,seq,lat,lng rows")
     parser.add_argument("--write-allowance", type=float, default=0.5, help="seconds before the last snapshot's end still at risk (default 0.5)")

@@ -158,11 +158,27 @@ class SoakCheckTests(unittest.TestCase):
         self.assertIn("stored driver 5", verdicts[2].reason)
         self.assertIn("stored seq 2 < 3", verdicts[3].reason)
 
-    def test_a_missing_trip_loses_its_creation(self):
+    def test_a_missing_trip_loses_its_creation_and_no_kill_window_explains_it(self):
+        # 999.0 is inside the kill's window: a location lost there would be explained, a trip
+        # change never is (trip changes are durable before they are acknowledged).
         verdicts = self.verdicts([event(999.0, TRIP_C, 1, "REQUESTED")], points=[])
         self.assertFalse(verdicts[0].kept)
         self.assertEqual(verdicts[0].reason, "no such trip")
-        self.assertTrue(verdicts[0].explained)
+        self.assertFalse(verdicts[0].explained)
+
+    def test_the_embedded_store_reads_like_postgresql(self):
+        import os, sqlite3, tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "taxihub.sqlite")
+            with sqlite3.connect(path) as db:
+                db.execute("CREATE TABLE trips (id TEXT, status TEXT, seq INTEGER, rider_id INTEGER, driver_id INTEGER)")
+                db.execute("CREATE TABLE trip_track_points (trip_id TEXT, seq INTEGER, lat REAL, lng REAL)")
+                db.execute("INSERT INTO trips VALUES (?, 'STARTED', 3, 1, NULL)", (TRIP_A.upper(),))
+                db.execute("INSERT INTO trip_track_points VALUES (?, 4, 52.5, 13.4)", (TRIP_A,))
+            trips, points = soak_check.read_sqlite(path)
+        self.assertEqual(trips, {TRIP_A.lower(): ("STARTED", 3, 1, None)})
+        self.assertEqual(points, {(TRIP_A.lower(), 4): (52.5, 13.4)})
 
     def test_nothing_acknowledged_fails(self):
         record = [{"kind": "start", "t": 970.0, "settings": {"drivers": 50, "gps_hz": 2}}] + windows(970.0, 10)
