@@ -21,6 +21,11 @@ public enum OperatorAccounts {
     {
         let store = try makeStore(configuration, logger: logger)
         try await store.migrate()
+        // A hub that crashed may have left accounts in its journal only: the store gets them
+        // first, so the new id is past theirs too.
+        if configuration.clusterSettings == nil {
+            _ = try await JournalRecovery.recover(journal: TripJournal(directory: configuration.dataDirectory), into: store)
+        }
         let users = try await store.loadUsers()
         let errors = account.problems { name in users.contains { $0.username == name } }
         guard errors.isEmpty else { throw OperatorAccountError(fields: errors) }
