@@ -12,6 +12,8 @@ enum Outcome: Sendable {
     case connected(joined: Set<UUID>, resumes: [ResumeResult])
     case disconnected
     case flushed(succeeded: Bool)
+    /// A sign-up's answer: the account, durable (nil: the username was taken), or the refusal.
+    case signedUp(Result<User?, HubError>)
     /// The actors' own state, read at the end of a run.
     case actorStates([Trip])
 }
@@ -27,7 +29,7 @@ struct ResumeResult: Sendable {
 /// and the harness loop takes them after every step (both on the harness thread).
 final class Ledger: Sendable {
     struct Entry: Sendable {
-        /// The client whose operation it was; nil for a snapshot or the end-of-run read.
+        /// The client whose operation it was; nil for a snapshot, a sign-up or the end-of-run read.
         let client: Int?
         let outcome: Outcome
     }

@@ -6,6 +6,10 @@ import Synchronization
 /// socket. A slow client leaves events queued; queued locations coalesce (latest per trip wins,
 /// as the server's queue does) and the replaced `seq`s are remembered, so a gap they leave is
 /// explained. Events after `close()` are dropped, as a closed socket's would be.
+///
+/// Given the harness's journal, it checks the moment it is handed a trip state (live or
+/// replayed) that the state was durable then: a client must never hear of a change a crash could
+/// still undo. A breach is kept for the harness, which fails the run when it reads the mailbox.
 final class SimMailbox: Mailbox {
     /// How an event reached the client.
     enum Arrival: Sendable, Equatable {
@@ -24,18 +28,30 @@ final class SimMailbox: Mailbox {
         var coalesced: [(trip: UUID, seq: Int64)] = []
         var slow = false
         var closed = false
+        /// Trip states handed over before they were durable.
+        var early: [Trip] = []
     }
 
     let connectionID: ConnectionID
     private let state = Mutex(State())
+    private let journal: SimJournal?
 
-    init(connectionID: ConnectionID) {
+    init(connectionID: ConnectionID, checkingDurabilityIn journal: SimJournal? = nil) {
         self.connectionID = connectionID
+        self.journal = journal
+    }
+
+    /// Notes a trip state that was not durable when it was handed over (call with the lock held,
+    /// the mailbox open).
+    private func check(_ event: HubEvent, _ state: inout State) {
+        guard let journal, case .trip(let view) = event, !journal.isDurable(view.trip) else { return }
+        state.early.append(view.trip)
     }
 
     func deliver(_ event: HubEvent) {
         state.withLock { state in
             guard !state.closed else { return }
+            check(event, &state)
             let item = Received(event: event, arrival: .live)
             guard state.slow else {
                 state.received.append(item)
@@ -57,6 +73,7 @@ final class SimMailbox: Mailbox {
     func replay(_ events: [HubEvent]) {
         state.withLock { state in
             guard !state.closed else { return }
+            for event in events { check(event, &state) }
             let items = events.map { Received(event: $0, arrival: .replay) }
             if state.slow { state.queued += items } else { state.received += items }
         }
@@ -84,14 +101,16 @@ final class SimMailbox: Mailbox {
         }
     }
 
-    /// Takes what the client read since the last call, and the locations coalesced meanwhile.
-    func take() -> (received: [Received], coalesced: [(trip: UUID, seq: Int64)]) {
+    /// Takes what the client read since the last call, the locations coalesced meanwhile, and
+    /// the trip states handed over before they were durable.
+    func take() -> (received: [Received], coalesced: [(trip: UUID, seq: Int64)], early: [Trip]) {
         state.withLock { state in
             defer {
                 state.received = []
                 state.coalesced = []
+                state.early = []
             }
-            return (state.received, state.coalesced)
+            return (state.received, state.coalesced, state.early)
         }
     }
 }

@@ -2,7 +2,9 @@ import Foundation
 @_spi(Simulation) import Hub
 
 /// What happened in a step, taken in by the harness: operations' outcomes, what clients read,
-/// the store's writes. Order and duplicate checks of what clients read happen here.
+/// the store's and the journal's writes. Order and duplicate checks of what clients read happen
+/// here, and so do the checks that every answer and every trip state a client was handed was
+/// durable at that moment (commit before acknowledge).
 extension Simulation {
     /// Takes the outcomes of finished operations, what clients read and the store's writes.
     func absorb() throws {
@@ -15,13 +17,28 @@ extension Simulation {
             try absorb(mailbox, client: index)
         }
         try absorbStoreRecords()
+        absorbJournalRecords()
+    }
+
+    /// An answer must name a state that was durable when it was given.
+    func checkAcknowledged(_ trip: Trip, by client: Int) throws {
+        guard options.checksDurabilityOnDelivery else { return }
+        invariantChecks += 1
+        guard journal.isDurable(trip) else {
+            throw Failure(message: "\(name(client)) was answered \(describe(trip)) before it was durable", trip: trip.id)
+        }
     }
 
     func absorb(_ entry: Ledger.Entry) throws {
         guard let index = entry.client else {
-            if case .flushed(let succeeded) = entry.outcome {
+            switch entry.outcome {
+            case .flushed(let succeeded):
                 flushInFlight = false
                 log("snapshot \(succeeded ? "written" : "failed")")
+            case .signedUp(let result):
+                try absorbSignUp(result)
+            default:
+                break
             }
             return
         }
@@ -30,12 +47,14 @@ extension Simulation {
         switch entry.outcome {
         case .created(let view):
             ensure(view.trip.id)
+            try checkAcknowledged(view.trip, by: index)
             trips[view.trip.id]!.acks.append((step, view.trip))
             clients[index].joined.insert(view.trip.id)
             log("\(who) got \(describe(view.trip))", trip: view.trip.id)
         case .updated(let view):
             let id = view.trip.id
             ensure(id)
+            try checkAcknowledged(view.trip, by: index)
             trips[id]!.acks.append((step, view.trip))
             clients[index].joined.insert(id)
             if view.trip.status == .started, view.trip.driverID == clients[index].principal.userID {
@@ -48,6 +67,7 @@ extension Simulation {
             }
         case .canceled(let view):
             ensure(view.trip.id)
+            try checkAcknowledged(view.trip, by: index)
             trips[view.trip.id]!.acks.append((step, view.trip))
             log("\(who) got \(describe(view.trip))", trip: view.trip.id)
         case .refused(let error):
@@ -63,8 +83,34 @@ extension Simulation {
         case .disconnected:
             clients[index].disconnecting = false
             log("\(who) disconnected")
-        case .flushed, .actorStates:
+        case .flushed, .actorStates, .signedUp:
             break
+        }
+    }
+
+    /// A sign-up's answer: an account, durable by then, and a new client who connects at once.
+    func absorbSignUp(_ result: Result<User?, HubError>) throws {
+        signUpsInFlight -= 1
+        switch result {
+        case .success(let user?):
+            if options.checksDurabilityOnDelivery {
+                invariantChecks += 1
+                guard journal.isDurable(user) else {
+                    throw Failure(message: "the sign-up of \(user.username) (id \(user.id)) was answered before the account was durable", trip: nil)
+                }
+            }
+            userAcks.append((step, user))
+            expectedUsers += 1
+            clients.append(Client(principal: Principal(userID: user.id, group: user.group), position: nearCenter()))
+            log("\(name(clients.count - 1)) signed up as \(user.username)")
+            reconnect(clients.count - 1)
+        case .success(nil):
+            throw Failure(message: "a sign-up was refused: its username was taken, though every one is new", trip: nil)
+        case .failure(let error):
+            // Made in the directory, never durable: the hub is stopping.
+            refusedAccounts += 1
+            refusals[error.code.rawValue, default: 0] += 1
+            log("a sign-up was refused: \(error.code.rawValue)")
         }
     }
 
@@ -87,7 +133,10 @@ extension Simulation {
 
     func absorb(_ mailbox: SimMailbox, client index: Int) throws {
         guard let number = connectionNumber(mailbox) else { return }
-        let (received, coalesced) = mailbox.take()
+        let (received, coalesced, early) = mailbox.take()
+        if let trip = early.first {
+            throw Failure(message: "c\(number) (\(name(index))) was handed \(describe(trip)) before it was durable", trip: trip.id)
+        }
         for (trip, seq) in coalesced { connections[number]?.streams[trip, default: Stream()].coalesced.insert(seq) }
         for item in received {
             let event = item.event
@@ -98,6 +147,15 @@ extension Simulation {
             switch item.arrival {
             case .live:
                 if let previous = stream.live.last, seq <= previous {
+                    if seq == previous, options.toleratesDuplicateOffers, case .trip(let view) = event, view.trip.status == .requested,
+                        delivered[id]?[seq] == event
+                    {
+                        // The hub's known bug (see `SimulationOptions.toleratesDuplicateOffers`):
+                        // counted, not failed, until it is fixed.
+                        duplicateOffers += 1
+                        log("c\(number) (\(name(index))) got \(name(id)) seq \(seq) live twice: a held offer released to a driver who joined meanwhile", trip: id)
+                        continue
+                    }
                     throw Failure(
                         message: "c\(number) (\(name(index))) got \(name(id)) seq \(seq) live after seq \(previous)", trip: id
                     )
@@ -124,6 +182,14 @@ extension Simulation {
             clients[index].lastSeen[id] = max(clients[index].lastSeen[id] ?? 0, seq)
             switch event {
             case .trip(let view):
+                ensure(id)
+                // Heard: it must survive every crash, as an answer must (a restored state stands
+                // for the stored row it came from, whose `seq` is below the restart's).
+                if let restored = restoredStates[id], restored.seq == view.trip.seq {
+                    trips[id]!.heard.append((step, restored.stored))
+                } else {
+                    trips[id]!.heard.append((step, view.trip))
+                }
                 // A current state `resume` sends repeats a state change (or a restore); state
                 // changes come from the index (`checkMove`).
                 if view.trip.status == .requested, clients[index].principal.group == .driver, view.trip.driverID == nil {
@@ -155,6 +221,24 @@ extension Simulation {
                 statusConsecutiveFailures += 1
             }
             log("store write of \(record.changes.count) (drained at step \(record.drainStep)): \(record.succeeded ? "ok" : record.committed ? "committed, reply lost" : "failed")")
+        }
+    }
+
+    func absorbJournalRecords() {
+        for record in journalWriter.takeRecords() {
+            let outcome: String
+            switch record.outcome {
+            case .durable:
+                journalWrites += 1
+                outcome = "durable"
+            case .failed:
+                journalFailures += 1
+                outcome = "FAILED for good"
+            case .killed:
+                outcome = "lost with the hub"
+            }
+            let stall = record.stalledSteps > 0 ? ", stalled \(record.stalledSteps) steps" : ""
+            log("journal write of \(record.changes) (from step \(record.step)\(stall)): \(outcome)")
         }
     }
 

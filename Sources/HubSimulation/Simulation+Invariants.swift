@@ -53,11 +53,16 @@ extension Simulation {
             )
         }
         invariantChecks += 1
-        guard hub.users.count == expectedUsers else {
-            throw Failure(message: "the user directory counts \(hub.users.count) accounts; the harness made \(expectedUsers)", trip: nil)
+        // A sign-up's account is in the directory from its `create` on, before it is durable.
+        let accounts = expectedUsers + refusedAccounts
+        guard (accounts...accounts + signUpsInFlight).contains(hub.users.count) else {
+            throw Failure(
+                message: "the user directory counts \(hub.users.count) accounts; the harness made \(accounts), and \(signUpsInFlight) sign-ups are under way",
+                trip: nil
+            )
         }
         invariantChecks += 1
-        let drivers = clients.filter { $0.principal.group == .driver && !$0.gone }
+        let drivers = clients.filter { $0.principal.group == .driver }
         let surely = drivers.filter { $0.mailbox != nil && !$0.connecting }.count
         let atMost = drivers.filter { $0.mailbox != nil || $0.disconnecting }.count
         guard (surely...max(surely, atMost)).contains(hub.drivers.count) else {
@@ -67,23 +72,21 @@ extension Simulation {
         }
     }
 
-    /// At a crash: every account acknowledged before the last successful snapshot's drain is in
-    /// the store as it was made; those signed up later may be lost, and their clients with them.
+    /// After the journal's replay at a crash: every account whose sign-up was answered is in the
+    /// store as it was made, however recent (a sign-up that was never answered may be lost, or
+    /// not). The stored accounts are durable from now on.
     func checkUsers(stored: [User]) throws {
         let byID = Dictionary(uniqueKeysWithValues: stored.map { ($0.id, $0) })
         for (step, user) in userAcks {
             invariantChecks += 1
-            if byID[user.id] == user { continue }
-            guard step >= lastSuccessfulDrain else {
-                throw Failure(message: "lost the account of \(user.username) (id \(user.id)), made at step \(step), before the last snapshot", trip: nil)
-            }
-            log("account \(user.username) (id \(user.id)), made at step \(step), lost in the crash")
-            for index in clients.indices where clients[index].principal.userID == user.id && !clients[index].gone {
-                clients[index].gone = true
-                clients[index].mailbox = nil
+            guard byID[user.id] == user else {
+                let found = byID[user.id].map { "\($0.username) under its id" } ?? "nothing under its id"
+                throw Failure(
+                    message: "lost the account of \(user.username) (id \(user.id)), acknowledged at step \(step); the store has \(found)", trip: nil
+                )
             }
         }
-        userAcks.removeAll { byID[$0.user.id] != $0.user }
+        for user in stored { journal.markRestored(user) }
         expectedUsers = stored.count
     }
 
@@ -121,7 +124,7 @@ extension Simulation {
 
     func checkDriverMap(_ live: [Trip]) throws {
         let byID = Dictionary(uniqueKeysWithValues: live.map { ($0.id, $0) })
-        for client in clients where client.principal.group == .driver && !client.gone {
+        for client in clients where client.principal.group == .driver {
             invariantChecks += 1
             let driver = client.principal.userID
             guard let active = hub.drivers.activeTrip(of: driver) else { continue }
@@ -191,19 +194,32 @@ extension Simulation {
         }
     }
 
-    /// Before a recovery: every change acknowledged before the drain of the last successful
-    /// snapshot is in the store, and every location a client saw before it.
-    func checkNothingLost() throws {
+    /// At a recovery, once the journal is replayed into the store: no acknowledged trip change is
+    /// lost, ever. Every state a client was answered (create, update, cancel) or handed as an
+    /// event (live, replayed or as a current state) is in the store, or a later one (same or
+    /// later status, `seq` not below); so is the newest journaled state of every trip the replay
+    /// read. Locations are not journaled: only those a client saw before the last successful
+    /// snapshot's drain must be in the store's track.
+    func checkNothingLost(replayed: [DurableChange]) throws {
         let real = realStore!
+        var journaled: [UUID: Trip] = [:]
+        for case .trip(let trip) in replayed { journaled[trip.id] = trip }
         for (id, model) in trips.sorted(by: { $0.value.number < $1.value.number }) {
-            guard let required = model.acks.last(where: { $0.step < lastSuccessfulDrain })?.trip else { continue }
-            invariantChecks += 1
-            let stored = try BlockingBridge.run { try await real.trip(id: id) }
-            guard let stored, stored.status >= required.status, stored.seq >= required.seq else {
-                throw Failure(
-                    message: "lost \(describe(required)), acknowledged before the last snapshot; the store has \(stored.map(describe) ?? "nothing")",
-                    trip: id
-                )
+            var required = model.acks.map { (step: $0.step, trip: $0.trip, how: "acknowledged") }
+            required += model.heard.map { (step: $0.step, trip: $0.trip, how: "heard") }
+            if let trip = journaled[id] { required.append((step: step, trip: trip, how: "journaled")) }
+            if !required.isEmpty {
+                invariantChecks += 1
+                let stored = try BlockingBridge.run { try await real.trip(id: id) }
+                for (when, trip, how) in required {
+                    invariantChecks += 1
+                    guard let stored, stored.status >= trip.status, stored.seq >= trip.seq else {
+                        throw Failure(
+                            message: "lost \(describe(trip)), \(how) at step \(when); after the journal's replay the store has \(stored.map(describe) ?? "nothing")",
+                            trip: id
+                        )
+                    }
+                }
             }
             let mustHave = model.seenLocations.filter { $0.step < lastSuccessfulDrain }.map(\.seq)
             guard !mustHave.isEmpty else { continue }
@@ -241,12 +257,15 @@ extension Simulation {
                 throw Failure(message: "\(name(trip.id)) has no actor after recovery", trip: trip.id)
             }
         }
-        // The new hub starts a new history: what was acknowledged or seen before is either in the
-        // store (and checked above) or lost by the rules; `seq`s the hub forgot may be used again.
+        // The new hub starts a new history: every state acknowledged or heard before is in the
+        // store (checked above); locations after the last snapshot may be lost by the rules, and
+        // the `seq`s of those the hub forgot may be used again.
+        restoredStates = [:]
         for (id, _) in trips {
             trips[id]!.last = nil
             trips[id]!.winners = []
             trips[id]!.acks = []
+            trips[id]!.heard = []
             trips[id]!.seenLocations = []
             trips[id]!.stateChanges = []
         }
@@ -264,9 +283,14 @@ extension Simulation {
                 }
             }
         }
+        let storedByID = Dictionary(uniqueKeysWithValues: stored.map { ($0.id, $0) })
         for trip in live {
+            ensure(trip.id)
             trips[trip.id]!.last = trip
             if let driver = trip.driverID { trips[trip.id]!.winners = [driver] }
+            // Loaded from the store: durable, under the `seq` the hub goes on from.
+            journal.markRestored(trip)
+            restoredStates[trip.id] = (trip.seq, storedByID[trip.id]!)
             log("recovered \(describe(trip))", trip: trip.id)
         }
     }
@@ -324,6 +348,13 @@ extension Simulation {
         invariantChecks += 1
         guard hub.changes.pendingCount == 0 else {
             throw Failure(message: "\(hub.changes.pendingCount) changes still pending after the final snapshot", trip: nil)
+        }
+        invariantChecks += 1
+        guard commitLog.pendingCount == 0, journalWriter.logFailure == nil else {
+            throw Failure(
+                message: "at rest, the commit log has \(commitLog.pendingCount) changes not durable\(journalWriter.logFailure.map { " and failed: \($0)" } ?? "")",
+                trip: nil
+            )
         }
     }
 

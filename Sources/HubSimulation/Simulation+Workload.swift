@@ -17,6 +17,18 @@ extension Simulation {
         }
         try absorb()
         try checkStep()
+        if let countdown = exitCountdown {
+            if countdown == 0 {
+                try crashAndRecover("the journal failed, the process stopped")
+                return
+            }
+            exitCountdown = countdown - 1
+        } else if let failure = journalWriter.logFailure {
+            // `onFailure` ran: the product stops the process (`ProcessExit.soon`), after a moment
+            // in which queued replies still go out and requests still come in.
+            exitCountdown = random.index(4)
+            log("commit log failed (\(failure)): the hub stops in \(exitCountdown!) steps")
+        }
         if workload, options.faults.contains(.crash), random.chance(1.0 / 400) {
             try crashAndRecover()
         }
@@ -35,11 +47,11 @@ extension Simulation {
             }
             return
         }
-        if random.chance(0.01), clients.count < 16 {
-            try signUp()
+        if random.chance(0.01), clients.count + signUpsInFlight < 16 {
+            signUp()
             return
         }
-        let idle = clients.indices.filter { !clients[$0].busy && !clients[$0].gone }
+        let idle = clients.indices.filter { !clients[$0].busy }
         guard !idle.isEmpty else { return }
         let index = idle[random.index(idle.count)]
         guard clients[index].mailbox != nil else {
@@ -152,12 +164,18 @@ extension Simulation {
         }
     }
 
+    /// A snapshot, as `SnapshotService.flush` with the single hub's journal runs it: the journal's
+    /// current segment is closed right before the drain (an actor hop away in the product: other
+    /// work may run in between), and the closed segments are deleted once the write succeeded.
     func startFlush() {
         flushInFlight = true
         log("snapshot starts")
-        spawn(client: nil) { [service = service!] in
+        spawn(client: nil) { [service = service!, writer = journalWriter!] in
+            let closed = writer.rotate()
+            await Task.yield()
             do {
                 try await service.flush()
+                writer.dropSegments(through: closed)
                 return .flushed(succeeded: true)
             } catch {
                 return .flushed(succeeded: false)
@@ -165,21 +183,25 @@ extension Simulation {
         }
     }
 
-    /// A new account mid-run (as the sign-up route makes one), then its first connection.
-    func signUp() throws {
+    /// A new account mid-run, as the sign-up route makes one (`UserDirectory.signUp`: the answer
+    /// comes once the account is durable); once answered, its first connection.
+    func signUp() {
         signUps += 1
+        signUpsInFlight += 1
         let group: UserGroup = random.chance(0.5) ? .rider : .driver
-        guard
-            let user = hub.users.create(
-                username: "\(group.rawValue)-signup\(signUps)", firstName: "S\(signUps)", lastName: "L\(signUps)", group: group,
-                photo: nil, passwordHash: "x"
-            )
-        else { throw Failure(message: "sign-up \(signUps) refused: its username is new", trip: nil) }
-        userAcks.append((step, user))
-        expectedUsers += 1
-        clients.append(Client(principal: Principal(userID: user.id, group: group), position: nearCenter()))
-        log("\(name(clients.count - 1)) signs up")
-        reconnect(clients.count - 1)
+        let number = signUps
+        log("sign-up \(number) (\(group.rawValue)) starts")
+        spawn(client: nil) { [users = hub.users] in
+            do throws(HubError) {
+                let user = try await users.signUp(
+                    username: "\(group.rawValue)-signup\(number)", firstName: "S\(number)", lastName: "L\(number)", group: group,
+                    photo: nil, passwordHash: "x"
+                )
+                return .signedUp(.success(user))
+            } catch {
+                return .signedUp(.failure(error))
+            }
+        }
     }
 
     func disconnect(_ index: Int) throws {
@@ -201,7 +223,9 @@ extension Simulation {
     /// Opens a new connection for the client; it then resumes every trip it joins that it saw before.
     func reconnect(_ index: Int) {
         connectionNumbers += 1
-        let mailbox = SimMailbox(connectionID: ConnectionID(connectionNumbers))
+        let mailbox = SimMailbox(
+            connectionID: ConnectionID(connectionNumbers), checkingDurabilityIn: options.checksDurabilityOnDelivery ? journal : nil
+        )
         connections[connectionNumbers] = Connection(client: index)
         clients[index].mailbox = mailbox
         clients[index].busy = true

@@ -25,9 +25,6 @@ final class Simulation {
         /// may not count it yet.
         var connecting = false
         var disconnecting = false
-        /// Signed up after the last successful snapshot and lost in a crash: the account is gone,
-        /// and so is the client.
-        var gone = false
     }
 
     /// What one connection received of one trip.
@@ -58,6 +55,9 @@ final class Simulation {
         var winners: Set<Int> = []
         /// Acknowledged states: the step the client got the reply, and the trip.
         var acks: [(step: Int, trip: Trip)] = []
+        /// States a client was handed as events (live, replayed, current states), with the step
+        /// the harness read them; a restored state stands for the stored row it came from.
+        var heard: [(step: Int, trip: Trip)] = []
         /// Locations some client saw, with the step it saw them.
         var seenLocations: [(step: Int, seq: Int64)] = []
         var trace: [String] = []
@@ -81,6 +81,19 @@ final class Simulation {
     var realStore: (any SnapshotStore)!
     var store: SimStore!
     var storeFaults = SimStore.Faults()
+    /// The write-ahead journal's disk: the harness's, so it survives every crash.
+    let journal = SimJournal()
+    /// The current hub's way to it (a new one per hub), and its commit log.
+    var journalWriter: SimJournalWriter!
+    var journalFaults = SimJournalWriter.Faults()
+    var commitLog: GroupCommitLog!
+    /// Steps left before a hub whose commit log failed stops (as `ProcessExit.soon` gives the
+    /// queued error replies a moment); nil while the log is well.
+    var exitCountdown: Int?
+    var journalWrites = 0
+    var journalFailures = 0
+    var journalReplayed = 0
+    var duplicateOffers = 0
     var hub: Hub!
     var service: SnapshotService!
     var status: SnapshotStatus!
@@ -102,11 +115,17 @@ final class Simulation {
     var failedWrites = 0
     var crashes = 0
     var staleResumes = 0
-    /// Accounts acknowledged (created) and the step they were, for the crash check; and how many
-    /// the current hub's directory should hold (`taxihub_users` in /metrics).
+    /// Accounts acknowledged (`signUp` answered) and the step they were, for the crash check; and
+    /// how many the current hub's directory should hold (`taxihub_users` in /metrics): the
+    /// acknowledged and stored ones, those refused after `create` (the log failed), and up to
+    /// `signUpsInFlight` more.
     var userAcks: [(step: Int, user: User)] = []
     var expectedUsers = 0
     var signUps = 0
+    var signUpsInFlight = 0
+    var refusedAccounts = 0
+    /// Trips a recovery restored: the `seq` the hub goes on from, and the stored row it stands for.
+    var restoredStates: [UUID: (seq: Int64, stored: Trip)] = [:]
     /// What the current hub's `SnapshotStatus` should report of the writes the store saw.
     var statusConsecutiveFailures = 0
     var statusLastWriteCount = 0
@@ -147,7 +166,8 @@ final class Simulation {
         }
         return SimulationResult(
             seed: seed, steps: step, jobs: scheduler.jobsRun, invariantChecks: invariantChecks, crashes: crashes,
-            writes: writes, failedWrites: failedWrites, staleResumes: staleResumes, refusals: refusals,
+            writes: writes, failedWrites: failedWrites, journalWrites: journalWrites, journalFailures: journalFailures,
+            journalReplayed: journalReplayed, duplicateOffers: duplicateOffers, staleResumes: staleResumes, refusals: refusals,
             replayedEvents: replayedEvents, lostReplays: lostReplays, digest: digest, failure: failure
         )
     }
@@ -163,6 +183,8 @@ final class Simulation {
             storeFaults.failBefore = 0.15
             storeFaults.failAfter = 0.05
             storeFaults.stall = 0.2
+            journalFaults.stall = 0.1
+            journalFaults.failForGood = 0.002
         }
         buildHub()
         let riders = 2 + random.index(4)
@@ -177,6 +199,7 @@ final class Simulation {
             else { throw Failure(message: "could not create user \(number)", trip: nil) }
             clients.append(Client(principal: Principal(userID: user.id, group: group), position: nearCenter()))
             userAcks.append((-1, user))
+            journal.markRestored(user)
         }
         expectedUsers = clients.count
         // The accounts exist before the workload starts, as sign-ups long before it would.
@@ -193,12 +216,29 @@ final class Simulation {
             stepCounter.value
         }
         ledger = Ledger()
+        journalWriter = SimJournalWriter(journal: journal, scheduler: scheduler, faults: journalFaults, seed: random.next()) {
+            [stepCounter] in stepCounter.value
+        }
+        exitCountdown = nil
+        let writer = journalWriter!
+        let scheduler = self.scheduler
+        // The product's group commit over the journal, its writer task on a lane of its own.
+        commitLog = GroupCommitLog(
+            write: { batch in try await writer.write(batch) },
+            onFailure: { error in writer.logFailed(error) },
+            spawn: { work in Task(executorPreference: scheduler.makeTaskExecutor()) { await work() } }
+        )
+        let log: any CommitLog =
+            switch options.plantedCommitBug {
+            case .acknowledgesEarly: EarlyAcknowledgingLog(base: commitLog)
+            case nil: commitLog
+            }
         var settings = Hub.Settings()
         settings.plantedBug = options.plantedBug
         settings.historyLength = 64
         let ids = self.ids
         hub = Hub(
-            settings: settings, executors: SimTripExecutors(scheduler: scheduler), clock: clock,
+            commitLog: log, settings: settings, executors: SimTripExecutors(scheduler: scheduler), clock: clock,
             newTripID: { ids.next() }
         )
         status = SnapshotStatus(started: clock.now())
@@ -215,17 +255,19 @@ final class Simulation {
         }
     }
 
-    /// Throws the hub away mid-flight, checks that the store kept what the rules promise, and
-    /// starts a new hub from it.
+    /// Throws the hub away mid-flight, recovers as the product starts (the journal's changes the
+    /// store lacks go into the store, then the hub loads from it), checks that the store kept
+    /// what the rules promise, and starts a new hub from it.
     ///
-    /// The crashed hub's store wrapper refuses everything from the crash on and its connections
-    /// close, so nothing it still does reaches the store or a client; its queued jobs and sleeping
-    /// writes are then run to their end (in a fixed order), only so that their tasks end and free
-    /// the dead hub instead of leaking it.
-    func crashAndRecover() throws {
+    /// The crashed hub's store wrapper and journal writer refuse everything from the crash on and
+    /// its connections close, so nothing it still does reaches the store, the journal or a client;
+    /// its queued jobs and sleeping writes are then run to their end (in a fixed order), only so
+    /// that their tasks end and free the dead hub instead of leaking it.
+    func crashAndRecover(_ why: String = "") throws {
         crashes += 1
-        log("CRASH #\(crashes)")
+        log("CRASH #\(crashes)\(why.isEmpty ? "" : ": " + why)")
         store.kill()
+        journalWriter.kill()
         for index in clients.indices {
             if let mailbox = clients[index].mailbox { try closeConnection(mailbox) }
             clients[index].mailbox = nil
@@ -236,16 +278,27 @@ final class Simulation {
             clients[index].disconnecting = false
         }
         try absorbStoreRecords()
+        absorbJournalRecords()
         repeat {
             scheduler.wakeAllSleepers()
         } while scheduler.runOne(choice: 0) != nil
         flushInFlight = false
         pendingOperations = 0
+        signUpsInFlight = 0
+        refusedAccounts = 0
         let real = realStore!
+        // As `HubStartup` does (migrate, `JournalRecovery.recover`, load): what the journal holds
+        // goes into the store first, and its segments are deleted.
+        let replayed = journal.takeForReplay()
+        if !replayed.isEmpty {
+            let outcome = try BlockingBridge.run { try await JournalRecovery.merge(replayed, into: real) }
+            journalReplayed += replayed.count
+            log("journal replayed: \(replayed.count) records; wrote \(outcome.trips) trips, \(outcome.users) users; \(outcome.skipped) stored already")
+        }
         let stored = try BlockingBridge.run { () async throws -> ([User], [Trip], [UUID: [TrackPoint]]) in
             (try await real.loadUsers(), try await real.loadUnfinishedTrips(), try await real.loadUnfinishedTracks())
         }
-        try checkNothingLost()
+        try checkNothingLost(replayed: replayed)
         try checkUsers(stored: stored.0)
         // A restart takes time; the recovered trips' `seq`s go on from the clock (`Hub.restore`),
         // which must then be past every `seq` the crashed hub issued (at most one per step).
@@ -253,20 +306,24 @@ final class Simulation {
         buildHub()
         hub.restore(users: stored.0, trips: stored.1, tracks: stored.2)
         try checkRecovered(stored.1, tracks: stored.2)
-        for index in clients.indices where !clients[index].gone { reconnect(index) }
+        for index in clients.indices { reconnect(index) }
     }
 
     /// Runs what is still in flight to its end, without new operations or faults.
     func drain() throws {
         store.faultsEnabled = false
+        journalWriter.faultsEnabled = false
+        // For a hub that a failed journal makes restart meanwhile, too.
+        storeFaults = SimStore.Faults()
+        journalFaults = SimJournalWriter.Faults()
         var idleRounds = 0
         while idleRounds < 50 {
-            if scheduler.readyCount == 0 && pendingOperations == 0 && !flushInFlight { break }
+            if scheduler.readyCount == 0 && pendingOperations == 0 && !flushInFlight && exitCountdown == nil { break }
             let before = scheduler.jobsRun
             try advance(workload: false)
             idleRounds = scheduler.jobsRun == before ? idleRounds + 1 : 0
         }
-        guard scheduler.readyCount == 0, pendingOperations == 0, !flushInFlight else {
+        guard scheduler.readyCount == 0, pendingOperations == 0, !flushInFlight, exitCountdown == nil else {
             throw Failure(message: "the run did not come to rest: \(pendingOperations) operations still pending", trip: nil)
         }
     }

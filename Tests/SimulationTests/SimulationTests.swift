@@ -127,4 +127,52 @@ struct SimulationTests {
         let clean = await Simulator.run(seed: failure.seed, options: Self.options())
         #expect(clean.failure == nil, "\(clean.failure.map { "\($0)" } ?? "")")
     }
+
+    /// Runs seeds 1, 2, … under `options` until one fails (at most `limit`); returns its failure.
+    static func firstFailure(options: SimulationOptions, limit: Int = 20) async -> SimulationFailure? {
+        for seed in Simulator.seeds(from: 1, count: limit) {
+            if let failure = await Simulator.run(seed: seed, options: options).failure { return failure }
+        }
+        return nil
+    }
+
+    @Test("A hub that answers and releases events before the commit is durable is caught within 20 seeds")
+    func findsEarlyAcknowledgement() async throws {
+        var options = Self.options()
+        options.plantedCommitBug = .acknowledgesEarly
+        let failure = try #require(await Self.firstFailure(options: options))
+        print("planted commit bug found: \(failure)")
+        // Caught the moment a client is answered, or handed a state, not yet durable.
+        #expect(failure.message.contains(" before ") && failure.message.contains(" durable"), "\(failure)")
+        let clean = await Simulator.run(seed: failure.seed, options: Self.options())
+        #expect(clean.failure == nil, "\(clean.failure.map { "\($0)" } ?? "")")
+    }
+
+    @Test("Without the check at delivery, the crash check finds an acknowledged change lost within 20 seeds")
+    func findsLostAcknowledgement() async throws {
+        var options = Self.options()
+        options.plantedCommitBug = .acknowledgesEarly
+        options.checksDurabilityOnDelivery = false
+        let failure = try #require(await Self.firstFailure(options: options))
+        print("planted commit bug found by the crash check: \(failure)")
+        #expect(failure.message.hasPrefix("lost "), "\(failure)")
+        var clean = Self.options()
+        clean.checksDurabilityOnDelivery = false
+        let result = await Simulator.run(seed: failure.seed, options: clean)
+        #expect(result.failure == nil, "\(result.failure.map { "\($0)" } ?? "")")
+    }
+
+    /// The hub's known duplicate (`SimulationOptions.toleratesDuplicateOffers`), checked strictly:
+    /// a known issue while it lasts; once `TripActor` is fixed this passes with no issue, and the
+    /// option can go.
+    @Test("Known hub bug: a held offer reaches a driver who took the trip meanwhile twice")
+    func duplicateOffers() async {
+        var options = Self.options()
+        options.toleratesDuplicateOffers = false
+        let failure = await Self.firstFailure(options: options, limit: 10)
+        withKnownIssue("TripActor.release hands a held offer to a driver who joined the group meanwhile twice", isIntermittent: true) {
+            if let failure { Issue.record("\(failure)") }
+        }
+        if let failure { #expect(failure.message.contains("live after seq"), "\(failure)") }
+    }
 }
