@@ -63,7 +63,7 @@ public final class Hub: Sendable {
     /// Call once, before serving; it is told of every live trip the hub owns already.
     public func attach(_ remote: any RemoteTrips) {
         self.remote.withLock { $0 = remote }
-        for trip in index.allTrips() where tripActor(id: trip.id) != nil {
+        for trip in index.latestTrips() where tripActor(id: trip.id) != nil {
             remote.opened(trip: trip.id)
         }
     }
@@ -132,7 +132,7 @@ public final class Hub: Sendable {
         var joined: Set<UUID> = []
         // In id order (here and in `disconnect`), not a set's: the order of the actor hops is then
         // the same in every process, so the simulator replays a schedule from its seed.
-        for trip in index.trips(involving: principal.userID).sorted(by: { $0.id < $1.id }) where !trip.status.isFinished {
+        for trip in index.latestTrips(involving: principal.userID).sorted(by: { $0.id < $1.id }) where !trip.status.isFinished {
             guard let actor = tripActor(id: trip.id) else { continue }
             await actor.join(mailbox, sendingState: sendingState)
             joined.insert(trip.id)
@@ -166,9 +166,11 @@ public final class Hub: Sendable {
         let actor = register(trip, track: [], openedBy: mailbox, createdAt: position)
         let alerted = drivers.driversToAlert(for: trip.id, near: trip.pickUpLocation, policy: settings.dispatch)
         // One hop to the actor, not three: under load each hop waits a full turn of the event loop.
-        let view = await actor.open(creator: mailbox, alerting: alerted)
+        _ = await actor.open(creator: mailbox, alerting: alerted)
         try await commitLog.waitUntilDurable(position)
-        return view
+        // The trip as created, not the actor's state by now: a change that reached it first
+        // may not be durable yet.
+        return users.view(of: trip)
     }
 
     /// Applies a client's update to a live trip; returns once the change is durable.
@@ -283,6 +285,8 @@ public final class Hub: Sendable {
         )
         shard(for: trip.id).actors.withLock { $0[trip.id] = actor }
         index.upsert(trip)
+        // A restored trip is durable already; a new one is released with its first event.
+        if createdAt == nil { index.release(trip) }
         // Before the trip's first event, so a reply from another node cannot beat the owner's ear.
         cluster?.opened(trip: trip.id)
         return actor

@@ -293,9 +293,13 @@ public actor TripActor {
     private func release(_ event: HubEvent, offered: [any Mailbox], except sender: ConnectionID?) {
         history.append(event)
         releasedSeq = event.seq
-        if case .trip(let view) = event { releasedState = view.trip }
+        if case .trip(let view) = event {
+            releasedState = view.trip
+            index.release(view.trip)
+        }
         for (id, member) in members where id != sender { member.mailbox.deliver(event) }
-        for driver in offered { driver.deliver(event) }
+        // A driver offered the trip may have joined its group since (by taking it): once is enough.
+        for driver in offered where members[driver.connectionID] == nil { driver.deliver(event) }
     }
 
     /// Asks the log to wake the actor once the first held event's change is durable.

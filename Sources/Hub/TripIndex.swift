@@ -3,12 +3,20 @@ import Synchronization
 
 /// Which live trips exist, in which status, and whose they are: the derived view that
 /// trip lists, group joins on connect and metrics read without visiting every actor.
-/// Each `TripActor` updates it synchronously as part of every change, so it is never
-/// behind its actor for longer than the change itself.
+///
+/// It keeps two states of each trip. The *latest* (`upsert`), which each `TripActor` records
+/// synchronously as part of every change, only routes: which trips a connecting socket joins
+/// (`latestTrips(involving:)`). The *released* one (`release`), recorded when the trip's event
+/// for that state goes out, i.e. once the change is durable, is what every read returns: trip
+/// lists, look-ups, operator views and counts. So nobody reads a state that a crash could undo,
+/// while a socket that connects between a change and its commit still joins the trip.
 public final class TripIndex: Sendable {
     private struct State {
-        var trips: [UUID: Trip] = [:]
+        var latest: [UUID: Trip] = [:]
+        var released: [UUID: Trip] = [:]
+        /// Trips whose released state is `REQUESTED`.
         var requested: Set<UUID> = []
+        /// From the latest states (a superset of the released ones' users).
         var byUser: [Int: Set<UUID>] = [:]
     }
 
@@ -16,60 +24,86 @@ public final class TripIndex: Sendable {
 
     public init() {}
 
+    /// Records a trip's latest state, durable or not.
     func upsert(_ trip: Trip) {
         state.withLock { state in
-            if let old = state.trips[trip.id] {
-                Self.unlink(old, from: &state)
+            if let old = state.latest[trip.id] {
+                Self.unlinkUsers(of: old, from: &state)
             }
-            state.trips[trip.id] = trip
-            if trip.status == .requested { state.requested.insert(trip.id) }
+            state.latest[trip.id] = trip
             for user in [trip.riderID, trip.driverID].compactMap({ $0 }) {
                 state.byUser[user, default: []].insert(trip.id)
             }
         }
     }
 
-    func remove(_ id: UUID) {
+    /// Records a durable state of a trip, the one clients may now read.
+    func release(_ trip: Trip) {
         state.withLock { state in
-            if let old = state.trips.removeValue(forKey: id) {
-                Self.unlink(old, from: &state)
+            guard state.latest[trip.id] != nil else { return }
+            state.released[trip.id] = trip
+            if trip.status == .requested {
+                state.requested.insert(trip.id)
+            } else {
+                state.requested.remove(trip.id)
             }
         }
     }
 
-    private static func unlink(_ trip: Trip, from state: inout State) {
-        state.requested.remove(trip.id)
+    func remove(_ id: UUID) {
+        state.withLock { state in
+            if let old = state.latest.removeValue(forKey: id) {
+                Self.unlinkUsers(of: old, from: &state)
+            }
+            state.released[id] = nil
+            state.requested.remove(id)
+        }
+    }
+
+    private static func unlinkUsers(of trip: Trip, from state: inout State) {
         for user in [trip.riderID, trip.driverID].compactMap({ $0 }) {
             state.byUser[user]?.remove(trip.id)
             if state.byUser[user]?.isEmpty == true { state.byUser[user] = nil }
         }
     }
 
-    /// The latest state of a live trip.
+    /// The latest states of the live trips where the user is rider or driver, durable or not:
+    /// for routing a connection to its trips, never for showing.
+    func latestTrips(involving userID: Int) -> [Trip] {
+        state.withLock { state in (state.byUser[userID] ?? []).compactMap { state.latest[$0] } }
+    }
+
+    /// The latest state of every live trip, durable or not: for routing, and for the simulator's
+    /// checks of the actors' own state; never for showing.
+    @_spi(Simulation) public func latestTrips() -> [Trip] {
+        state.withLock { Array($0.latest.values) }
+    }
+
+    /// The released state of a live trip.
     public func trip(id: UUID) -> Trip? {
-        state.withLock { $0.trips[id] }
+        state.withLock { $0.released[id] }
     }
 
-    /// Live trips where the user is rider or driver.
+    /// Live trips where the user is rider or driver, as released.
     public func trips(involving userID: Int) -> [Trip] {
-        state.withLock { state in (state.byUser[userID] ?? []).compactMap { state.trips[$0] } }
+        state.withLock { state in (state.byUser[userID] ?? []).compactMap { state.released[$0] } }
     }
 
-    /// Every live trip.
+    /// Every live trip, as released.
     public func allTrips() -> [Trip] {
-        state.withLock { Array($0.trips.values) }
+        state.withLock { Array($0.released.values) }
     }
 
-    /// Every trip waiting for a driver.
+    /// Every trip waiting for a driver, as released.
     public func requestedTrips() -> [Trip] {
-        state.withLock { state in state.requested.compactMap { state.trips[$0] } }
+        state.withLock { state in state.requested.compactMap { state.released[$0] } }
     }
 
-    /// Number of live trips in each status.
+    /// Number of live trips in each status, as released.
     public func countsByStatus() -> [TripStatus: Int] {
         state.withLock { state in
             var counts: [TripStatus: Int] = [:]
-            for trip in state.trips.values { counts[trip.status, default: 0] += 1 }
+            for trip in state.released.values { counts[trip.status, default: 0] += 1 }
             return counts
         }
     }

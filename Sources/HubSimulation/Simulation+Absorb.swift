@@ -147,15 +147,6 @@ extension Simulation {
             switch item.arrival {
             case .live:
                 if let previous = stream.live.last, seq <= previous {
-                    if seq == previous, options.toleratesDuplicateOffers, case .trip(let view) = event, view.trip.status == .requested,
-                        delivered[id]?[seq] == event
-                    {
-                        // The hub's known bug (see `SimulationOptions.toleratesDuplicateOffers`):
-                        // counted, not failed, until it is fixed.
-                        duplicateOffers += 1
-                        log("c\(number) (\(name(index))) got \(name(id)) seq \(seq) live twice: a held offer released to a driver who joined meanwhile", trip: id)
-                        continue
-                    }
                     throw Failure(
                         message: "c\(number) (\(name(index))) got \(name(id)) seq \(seq) live after seq \(previous)", trip: id
                     )

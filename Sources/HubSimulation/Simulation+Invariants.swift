@@ -12,7 +12,8 @@ extension Simulation {
         guard scheduler.foreignEnqueues == 0 else {
             throw Failure(message: "a job was enqueued from another thread: this run's schedule was not the seed's alone", trip: nil)
         }
-        let live = hub.index.allTrips().sorted { $0.id < $1.id }
+        // The actors' latest states (durable or not); reads see the released ones (counted below).
+        let live = hub.index.latestTrips().sorted { $0.id < $1.id }
         var seen: Set<UUID> = []
         for trip in live {
             seen.insert(trip.id)
@@ -29,7 +30,14 @@ extension Simulation {
         try checkDriverMap(live)
         invariantChecks += 1
         var counted: [TripStatus: Int] = [:]
-        for trip in live { counted[trip.status, default: 0] += 1 }
+        for trip in hub.index.allTrips() {
+            counted[trip.status, default: 0] += 1
+            // What REST and the operators read is never ahead of what is durable.
+            invariantChecks += 1
+            if options.checksDurabilityOnDelivery, !journal.isDurable(trip) {
+                throw Failure(message: "the index shows \(describe(trip)) to readers before it is durable", trip: trip.id)
+            }
+        }
         let reported = hub.index.countsByStatus()
         guard reported == counted else {
             throw Failure(message: "the index counts trips by status as \(reported); its trips say \(counted)", trip: nil)

@@ -93,7 +93,6 @@ final class Simulation {
     var journalWrites = 0
     var journalFailures = 0
     var journalReplayed = 0
-    var duplicateOffers = 0
     var hub: Hub!
     var service: SnapshotService!
     var status: SnapshotStatus!
@@ -167,7 +166,7 @@ final class Simulation {
         return SimulationResult(
             seed: seed, steps: step, jobs: scheduler.jobsRun, invariantChecks: invariantChecks, crashes: crashes,
             writes: writes, failedWrites: failedWrites, journalWrites: journalWrites, journalFailures: journalFailures,
-            journalReplayed: journalReplayed, duplicateOffers: duplicateOffers, staleResumes: staleResumes, refusals: refusals,
+            journalReplayed: journalReplayed, staleResumes: staleResumes, refusals: refusals,
             replayedEvents: replayedEvents, lostReplays: lostReplays, digest: digest, failure: failure
         )
     }

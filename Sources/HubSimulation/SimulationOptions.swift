@@ -27,15 +27,6 @@ public struct SimulationOptions: Sendable {
     /// (on by default). The planted-bug test turns it off to prove that the crash check alone
     /// (no acknowledged change lost) finds a hub that acknowledges early, too.
     @_spi(Simulation) public var checksDurabilityOnDelivery = true
-    /// Count, instead of failing the run, the one duplicate the hub is known to send (found by
-    /// this simulator, first at seed 1060235677342): `TripActor` holds a new trip's first event
-    /// (the offer) until the creation is durable, with the drivers it alerted; a driver who takes
-    /// the trip meanwhile (it saw the trip in `GET /api/trips/`, which lists the index) joins the
-    /// group, and the release then hands it the offer twice, as member and as alerted driver.
-    /// Clients drop the second copy (same `seq`), so it does no harm beyond breaking "no
-    /// duplicates"; set false (and drop this option) once `TripActor.release` skips offered
-    /// drivers who are members by then.
-    @_spi(Simulation) public var toleratesDuplicateOffers = true
     /// Where the runs keep their SQLite files (one folder per run, removed after it).
     public var directory: String
     /// A PostgreSQL database (a URL `PostgresConnection` takes): when set, each run works in a
@@ -83,8 +74,6 @@ public struct SimulationResult: Sendable {
     public let journalFailures: Int
     /// Journal records replayed into the store at recoveries.
     public let journalReplayed: Int
-    /// Offers a driver got twice (see `SimulationOptions.toleratesDuplicateOffers`).
-    public let duplicateOffers: Int
     /// Clients that, at a recovery, had seen a `seq` of a trip beyond the stored one (locations
     /// after the last snapshot, lost in the crash as the rules allow: state changes are journaled). The recovered trip numbers its events from the
     /// clock (`Hub.restore`), above what they saw, so their `resume` gets the current state and

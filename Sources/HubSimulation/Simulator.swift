@@ -36,7 +36,6 @@ public struct SimulationSummary: Sendable {
     public private(set) var journalWrites = 0
     public private(set) var journalFailures = 0
     public private(set) var journalReplayed = 0
-    public private(set) var duplicateOffers = 0
     public private(set) var staleResumes = 0
     public private(set) var refusals: [String: Int] = [:]
     public private(set) var replayedEvents = 0
@@ -57,7 +56,6 @@ public struct SimulationSummary: Sendable {
         journalWrites += result.journalWrites
         journalFailures += result.journalFailures
         journalReplayed += result.journalReplayed
-        duplicateOffers += result.duplicateOffers
         staleResumes += result.staleResumes
         refusals.merge(result.refusals, uniquingKeysWith: +)
         replayedEvents += result.replayedEvents
@@ -82,7 +80,6 @@ public struct SimulationSummary: Sendable {
         text += "\(journalWrites) journal commits (\(journalFailures) failed, stopping the hub; \(journalReplayed) records replayed at restarts), "
         text += "\(replayedEvents) events replayed by resume "
         text += "(\(lostReplays) lost unread with their connection), "
-        text += "\(duplicateOffers) offers delivered twice (known hub bug), "
         text += "\(staleResumes) client views ahead of a recovered trip's stored seq, refusals "
         text += refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "; "
         text += failures.isEmpty ? "no failures" : "\(failures.count) failed: seeds \(failures.map(\.seed).sorted())"
