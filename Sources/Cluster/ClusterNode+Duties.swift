@@ -12,9 +12,11 @@ extension ClusterNode {
         while !Task.isCancelled {
             do {
                 let sent = ContinuousClock.now
-                // A renewal over a link that lost its packets would hang; the local deadline
-                // (`guardLocalLease`) stops the node before the lease in the database can end.
-                let renewed = try await withDeadline(period, "a lease renewal") { [leases, settings] in
+                // A renewal over a link that lost its packets would hang: it is given up at the
+                // local deadline, where `guardLocalLease` stops the node anyway. A slow renewal
+                // that ends before it still counts (from when it was sent).
+                let limit = max(localLeaseRemaining, .milliseconds(1))
+                let renewed = try await withDeadline(limit, "a lease renewal") { [leases, settings] in
                     try await leases.renew(lease: settings.lease)
                 }
                 status.lease(renewed: renewed, error: renewed ? nil : "another node took this node's trips over")
