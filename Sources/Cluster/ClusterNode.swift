@@ -195,7 +195,9 @@ public final class ClusterNode: RemoteTrips {
             }
         } catch {
             status.requestFailed()
-            if error.code == .noResponders, (try? await store.trip(id: trip)).map({ $0.status.isFinished }) ?? true {
+            // No owner answers: `not_found` only when the store says so (no such trip, or it is
+            // finished); a store that cannot be read decides nothing.
+            if error.code == .noResponders, let stored = try? await store.trip(id: trip), stored?.status.isFinished ?? true {
                 throw HubError(.notFound, "Trip \(trip.lowercasedText) does not exist.")
             }
             throw HubError(.unavailable, "The node that holds trip \(trip.lowercasedText) cannot be reached now; another node takes it over within seconds. Try again.")
