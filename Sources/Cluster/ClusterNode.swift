@@ -197,7 +197,7 @@ public final class ClusterNode: RemoteTrips {
             status.requestFailed()
             // No owner answers: `not_found` only when the store says so (no such trip, or it is
             // finished); a store that cannot be read decides nothing.
-            if error.code == .noResponders, let stored = try? await store.trip(id: trip), stored?.status.isFinished ?? true {
+            if error.code == .noResponders, await storeSaysGone(trip) {
                 throw HubError(.notFound, "Trip \(trip.lowercasedText) does not exist.")
             }
             throw HubError(.unavailable, "The node that holds trip \(trip.lowercasedText) cannot be reached now; another node takes it over within seconds. Try again.")
@@ -206,6 +206,16 @@ public final class ClusterNode: RemoteTrips {
             throw HubError(.unavailable, "The node that holds trip \(trip.lowercasedText) sent an answer this node cannot read.")
         }
         return reply
+    }
+
+    /// True when the store has no such trip, or has it finished; false when it has it live, or
+    /// cannot be read.
+    private func storeSaysGone(_ trip: UUID) async -> Bool {
+        do {
+            return try await store.trip(id: trip)?.status.isFinished ?? true
+        } catch {
+            return false
+        }
     }
 
     // MARK: Inbound: other nodes reaching this node
