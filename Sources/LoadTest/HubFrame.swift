@@ -14,6 +14,8 @@ enum HubFrame: Equatable {
     case location(tripID: String, driverID: Int, at: Coordinates, seq: Int?)
     /// `error`.
     case error(code: String, requestType: String?)
+    /// `resume.done`: the end of a trip's replay (§3.5).
+    case resumeDone(tripID: String)
     /// One of the generator's own `update.location` frames, back from `/bench/echo`: the
     /// `timestamp` it carries is the time it was scheduled (monotonic nanoseconds).
     case echoedFix(scheduledAt: UInt64)
@@ -65,6 +67,9 @@ enum HubFrame: Equatable {
         case "error":
             guard let code = json.string(json.value("code", in: data)) else { return .other }
             return .error(code: code, requestType: json.string(json.value("request_type", in: data)))
+        case "resume.done":
+            guard let tripID = json.string(json.value("trip_id", in: data)) else { return .other }
+            return .resumeDone(tripID: tripID)
         case "update.location":
             guard let scheduled = json.int(json.value("timestamp", in: data)) else { return .other }
             return .echoedFix(scheduledAt: UInt64(scheduled))

@@ -72,7 +72,7 @@ final class Recorder: Sendable {
                 state.pending += #"{"kind":"location","t":\#(time),"trip":"\#(tripID)","seq":\#(seq),"driver":\#(driverID),"#
                     + #""lat":\#(point.lat),"lng":\#(point.lng)}"# + "\n"
             }
-        case .error, .echoedFix, .other:
+        case .error, .resumeDone, .echoedFix, .other:
             break
         }
     }

@@ -130,7 +130,7 @@ final class SimulatedDriver: SimulatedUser {
             state.awaiting = []
             state.checks = 0
             var frames: [String] = []
-            if let trip = state.job.trip { frames.append(ClientFrames.resume([(trip, state.seen.highest)])) }
+            if let trip = state.job.trip { frames.append(ClientFrames.resume([(trip, state.seen.resumePoint())])) }
             if let last = state.lastTrip, last != state.job.trip {
                 state.sending(last)
                 frames.append(ClientFrames.updateTrip(last, status: "COMPLETED"))
@@ -246,6 +246,10 @@ final class SimulatedDriver: SimulatedUser {
             if let probe {
                 probe.0.send(probe.1)
                 measurements.add(.framesOut)
+            }
+        case .resumeDone(let tripID):
+            state.withLock { state in
+                if state.job.trip == tripID { state.seen.resumeEnded() }
             }
         case .location, .echoedFix, .other:
             break

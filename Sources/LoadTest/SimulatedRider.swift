@@ -87,11 +87,13 @@ final class SimulatedRider: SimulatedUser {
         }
     }
 
-    /// A new socket: resume the job's trip from the last `seq` seen.
+    /// A new socket: resume the job's trip from the last `seq` seen (or from where the last resume
+    /// started, if it never ended).
     func reconnected(_ client: WebSocketClient, in simulation: Simulation) {
         let resume = state.withLock { state -> String? in
             state.quiet = 0
-            return state.job.trip.map { ClientFrames.resume([($0, state.seen.highest)]) }
+            guard let trip = state.job.trip else { return nil }
+            return ClientFrames.resume([(trip, state.seen.resumePoint())])
         }
         guard let resume else { return }
         client.send(resume)
@@ -261,6 +263,10 @@ final class SimulatedRider: SimulatedUser {
                 return true
             }
             if ended { pauseThenRequest(in: simulation) }
+        case .resumeDone(let tripID):
+            state.withLock { state in
+                if state.job.trip == tripID { state.seen.resumeEnded() }
+            }
         case .echoedFix, .other:
             break
         }

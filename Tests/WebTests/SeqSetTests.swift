@@ -23,4 +23,22 @@ struct SeqSetTests {
         #expect(late, "an older event seen late is new")
         #expect(seen.highest == restored + 64)
     }
+
+    @Test("resumes from where the last resume started until its resume.done arrives, then from the highest seen")
+    func resumePoint() {
+        var seen = SeqSet()
+        for seq in 1...5 { _ = seen.insert(seq) }
+        #expect(seen.resumePoint() == 5)
+        // Live events after the reconnect, while the replay of (5, ...] may still be on its way.
+        _ = seen.insert(9)
+        #expect(seen.resumePoint() == 5, "the connection dropped before resume.done: the replay is owed again")
+        seen.resumeEnded()
+        #expect(seen.resumePoint() == 9)
+    }
+
+    @Test("resume.done is read from the wire")
+    func resumeDoneFrame() {
+        #expect(HubFrame.parse(#"{"type":"resume.done","data":{"trip_id":"t-1","seq":12}}"#) == .resumeDone(tripID: "t-1"))
+        #expect(HubFrame.parse(#"{"type":"resume.done","data":{}}"#) == .other)
+    }
 }
