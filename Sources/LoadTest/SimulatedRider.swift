@@ -43,6 +43,11 @@ final class SimulatedRider: SimulatedUser {
         var quiet = 0
         /// When the rider last sent `cancel.trip` for the job's trip.
         var cancelSentAt: UInt64?
+        /// The latest request: when it was sent (or due), and its trip once the hub echoed it.
+        /// Kept after the trip is accepted, so that alerts arriving after the race was won are
+        /// measured too (dropping them left out the slowest alerts, and more of them the faster
+        /// the accept came back).
+        var request: (sentAt: UInt64, trip: String?)?
 
         /// Sends `cancel.trip` for the job's trip now.
         mutating func canceling(_ trip: String) -> String {
@@ -117,11 +122,11 @@ final class SimulatedRider: SimulatedUser {
         simulation.measurements.add(.framesOut)
     }
 
-    /// When the rider's current request was sent, if `trip` may be it.
+    /// When the rider's latest request was sent (or due), if `trip` may be it.
     func requestSentAt(trip: String) -> UInt64? {
         state.withLock { state in
-            guard case .requesting(let sentAt, let current) = state.job, current == nil || current == trip else { return nil }
-            return sentAt
+            guard let request = state.request, request.trip == nil || request.trip == trip else { return nil }
+            return request.sentAt
         }
     }
 
@@ -162,7 +167,9 @@ final class SimulatedRider: SimulatedUser {
             guard let client = state.client else { return (nil, "", 0) }
             let dropOff = city.intersection(blocksAway: simulation.settings.tripBlocks, from: pickUp, using: &state.random)
             state.requests += 1
-            state.job = .requesting(sentAt: scheduledAt ?? MonotonicClock.nanoseconds(), trip: nil)
+            let sentAt = scheduledAt ?? MonotonicClock.nanoseconds()
+            state.job = .requesting(sentAt: sentAt, trip: nil)
+            state.request = (sentAt, nil)
             state.seen = SeqSet()
             state.quiet = 0
             state.cancelSentAt = nil
@@ -206,6 +213,7 @@ final class SimulatedRider: SimulatedUser {
                 let created = state.withLock { state -> Bool in
                     guard case .requesting(let sentAt, nil) = state.job else { return false }
                     state.job = .requesting(sentAt: sentAt, trip: trip.id)
+                    if state.request?.trip == nil { state.request?.trip = trip.id }
                     _ = state.fresh(trip.id, trip.seq)
                     return true
                 }
