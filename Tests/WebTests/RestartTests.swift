@@ -86,33 +86,31 @@ struct RestartTests {
 
     @Test("a SIGKILL after a snapshot loses nothing that snapshot wrote", arguments: StoreUnderTest.available)
     func crashAfterSnapshot(store: StoreUnderTest) async throws {
-        let storeArguments = try await store.arguments()
-        try await Self.withDirectory { directory in
-            let first = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
-            let ids = try await first.withHub(directory: directory) { hub in
-                let ids = try await Self.populate(hub)
-                try await Self.waitForSnapshot(hub)
-                return (ids.taken, ids.open)
-            }
-            try await first.stop(signal: SIGKILL)
-            let second = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
-            try await second.withHub(directory: directory) { hub in
-                try await Self.expectRestored(hub, taken: ids.0, open: ids.1)
-            }
-            try await second.stop()
-        }
+        _ = try await Self.killAndRestore(store) { hub in try await Self.waitForSnapshot(hub) }
     }
 
     @Test("a SIGKILL before any snapshot loses no acknowledged trip change or sign-up (the journal)", arguments: StoreUnderTest.available)
     func crashBeforeAnySnapshot(store: StoreUnderTest) async throws {
+        // No snapshot runs in the first process's life: whatever survives came from the journal.
+        let log = try await Self.killAndRestore(store, firstArguments: ["--snapshot-interval", "3600"]) { hub in
+            let ready = try parseJSONObject(String(buffer: try await hub.request("/readyz").body))
+            #expect(ready["pending_changes"] as? String != "0", "a snapshot ran: this test would prove nothing")
+        }
+        #expect(log.contains("journal replayed into the store"), "\(log)")
+    }
+
+    /// Populates a hub (with `firstArguments`), runs `beforeKill`, SIGKILLs it, and checks that a
+    /// new process on the same folder has everything back; returns the new process's log.
+    static func killAndRestore(
+        _ store: StoreUnderTest, firstArguments: [String] = [], beforeKill: @escaping @Sendable (LiveHub) async throws -> Void
+    ) async throws -> String {
         let storeArguments = try await store.arguments()
+        var log = ""
         try await Self.withDirectory { directory in
-            // No snapshot runs in this process's life: whatever survives came from the journal.
-            let first = try await HubProcess.start(directory: directory, extraArguments: storeArguments + ["--snapshot-interval", "3600"])
+            let first = try await HubProcess.start(directory: directory, extraArguments: storeArguments + firstArguments)
             let ids = try await first.withHub(directory: directory) { hub in
                 let ids = try await Self.populate(hub)
-                let ready = try parseJSONObject(String(buffer: try await hub.request("/readyz").body))
-                #expect(ready["pending_changes"] as? String != "0", "a snapshot ran: this test would prove nothing")
+                try await beforeKill(hub)
                 return (ids.taken, ids.open)
             }
             try await first.stop(signal: SIGKILL)
@@ -121,8 +119,9 @@ struct RestartTests {
                 try await Self.expectRestored(hub, taken: ids.0, open: ids.1)
             }
             try await second.stop()
-            #expect(second.log.contains("journal replayed into the store"), "\(second.log)")
+            log = second.log
         }
+        return log
     }
 
     @Test("finished trips stay listed after a restart, served from the store", arguments: StoreUnderTest.available)
