@@ -140,8 +140,8 @@ public final class ClusterNode: RemoteTrips {
         }
     }
 
-    public func cancel(trip: UUID, by sender: Principal) async throws(HubError) -> TripView {
-        try await ask(trip, .cancel(by: sender)).view()
+    public func cancel(trip: UUID, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) -> TripView {
+        try await ask(trip, .cancel(by: sender, origin: origin(of: mailbox))).view()
     }
 
     public func resume(trip: UUID, after lastSeen: Int64, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) {
@@ -242,8 +242,10 @@ public final class ClusterNode: RemoteTrips {
                     guard let mailbox = remotes.mailbox(for: origin, principal: principal) else { throw Self.closed }
                     reply = .trip(try await hub.updateTrip(id: trip, update, by: principal, from: mailbox))
                     mailbox.joined([trip])
-                case .cancel(let principal):
-                    reply = .trip(try await hub.cancelTrip(id: trip, by: principal))
+                case .cancel(let principal, let origin):
+                    guard let mailbox = remotes.mailbox(for: origin, principal: principal) else { throw Self.closed }
+                    reply = .trip(try await hub.cancelTrip(id: trip, by: principal, from: mailbox))
+                    mailbox.joined([trip])
                 case .resume(let lastSeen, let principal, let origin):
                     guard let mailbox = remotes.mailbox(for: origin, principal: principal) else { throw Self.closed }
                     _ = try await hub.resume(tripID: trip, after: lastSeen, by: principal, from: mailbox)

@@ -28,7 +28,7 @@ struct Origin: Codable, Hashable, Sendable {
 /// What a node asks a trip's owner (`Subject.trip`); a driver's fixes go there as `FixMessage`s.
 enum TripCommand: Codable, Sendable {
     case update(TripUpdate, by: Principal, origin: Origin)
-    case cancel(by: Principal)
+    case cancel(by: Principal, origin: Origin)
     case resume(after: Int64, by: Principal, origin: Origin)
 }
 

@@ -192,12 +192,14 @@ public final class Hub: Sendable {
         return try await cluster.update(trip: id, update, by: sender, from: mailbox)
     }
 
-    /// Cancels a live trip for its rider; returns once the cancel is durable.
-    public func cancelTrip(id: UUID, by sender: Principal) async throws(HubError) -> TripView {
+    /// Cancels a live trip for its rider; returns once the cancel is durable. The sender's
+    /// connection joins the trip's group first (it normally is a member already), so the event
+    /// that answers the cancel reaches it.
+    public func cancelTrip(id: UUID, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) -> TripView {
         if let actor = tripActor(id: id) {
             let change: TripActor.Change
             do throws(TripActor.Refusal) {
-                change = try await actor.cancel(by: sender)
+                change = try await actor.cancel(by: sender, from: mailbox)
             } catch {
                 try await commitLog.waitUntilDurable(error.position)
                 throw error.error
@@ -206,7 +208,7 @@ public final class Hub: Sendable {
             return change.view
         }
         guard let cluster else { throw Self.notFound(id) }
-        return try await cluster.cancel(trip: id, by: sender)
+        return try await cluster.cancel(trip: id, by: sender, from: mailbox)
     }
 
     /// Records a driver's GPS fix: its place in the driver map, its last position for the store,

@@ -6,8 +6,9 @@ import Foundation
 public protocol RemoteTrips: Sendable {
     /// Applies a client's update to the trip on the node that owns it; answers as `Hub.updateTrip`.
     func update(trip: UUID, _ update: TripUpdate, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) -> TripView
-    /// Cancels the trip on the node that owns it.
-    func cancel(trip: UUID, by sender: Principal) async throws(HubError) -> TripView
+    /// Cancels the trip on the node that owns it; the sender's connection joins the trip's group
+    /// there, so it hears the cancel.
+    func cancel(trip: UUID, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) -> TripView
     /// Has the owner replay what `mailbox` missed after `lastSeen`; the events reach the mailbox.
     func resume(trip: UUID, after lastSeen: Int64, by sender: Principal, from mailbox: any Mailbox) async throws(HubError)
     /// Hands a driver's fix to the node that owns the trip it drives; never waits.

@@ -168,10 +168,13 @@ public actor TripActor {
         }
     }
 
-    /// Cancels the trip for its rider; the group and every driver it was offered to learn it.
-    func cancel(by sender: Principal) throws(Refusal) -> Change {
+    /// Cancels the trip for its rider; the group (the sender's connection joined to it) and every
+    /// driver it was offered to learn it.
+    func cancel(by sender: Principal, from mailbox: any Mailbox) throws(Refusal) -> Change {
         do throws(HubError) {
-            return commit(try TripRules.cancel(trip, by: sender, at: clock.now()))
+            let next = try TripRules.cancel(trip, by: sender, at: clock.now())
+            join(mailbox)
+            return commit(next)
         } catch {
             throw Refusal(error: error, position: required)
         }

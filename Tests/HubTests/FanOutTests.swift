@@ -71,6 +71,18 @@ struct FanOutTests {
         #expect(await world.hub.tripActor(id: view.trip.id)?.memberCount == 1)
     }
 
+    @Test("a cancel from a connection outside the trip's group (a cluster's race after a takeover) reaches that connection")
+    func cancelJoinsTheSender() async throws {
+        let world = try await World(driverCount: 1)
+        let created = try await world.createTrip()
+        // The rider's new socket, not joined to the trip (as a socket of another node whose
+        // connect notice reached the owner before the trip did).
+        let stray = TestMailbox()
+        let canceled = try await world.hub.cancelTrip(id: created.trip.id, by: world.rider.principal, from: stray)
+        #expect(stray.events == [.trip(canceled)])
+        #expect(world.rider.mailbox.statuses == [.requested, .canceled])
+    }
+
     @Test("when one driver accepts, every alerted driver gets the trip once, no longer REQUESTED, then hears no more")
     func acceptReachesEveryAlertedDriver() async throws {
         let world = try await World(driverCount: 5)

@@ -151,24 +151,24 @@ struct LocationTrackingTests {
     func cancel() async throws {
         let world = try await World(driverCount: 3)
         let requested = try await world.createTrip().trip.id
-        let canceled = try await world.hub.cancelTrip(id: requested, by: world.rider.principal)
+        let canceled = try await world.hub.cancelTrip(id: requested, by: world.rider.principal, from: world.rider.mailbox)
         #expect(canceled.trip.status == .canceled)
         #expect(world.drivers.allSatisfy { $0.mailbox.statuses == [.requested, .canceled] })
         #expect(world.rider.mailbox.statuses == [.requested, .canceled])
 
         let started = try await Self.startedTrip(world)
         #expect(world.hub.drivers.activeTrip(of: world.drivers[0].principal.userID) == started)
-        let bystander = await outcome { () async throws(HubError) in try await world.hub.cancelTrip(id: started, by: world.bystander.principal) }
+        let bystander = await outcome { () async throws(HubError) in try await world.hub.cancelTrip(id: started, by: world.bystander.principal, from: world.bystander.mailbox) }
         #expect(bystander.failureCode == .forbidden)
-        let byDriver = await outcome { () async throws(HubError) in try await world.hub.cancelTrip(id: started, by: world.drivers[0].principal) }
+        let byDriver = await outcome { () async throws(HubError) in try await world.hub.cancelTrip(id: started, by: world.drivers[0].principal, from: world.drivers[0].mailbox) }
         #expect(byDriver.failureCode == .forbidden)
-        _ = try await world.hub.cancelTrip(id: started, by: world.rider.principal)
+        _ = try await world.hub.cancelTrip(id: started, by: world.rider.principal, from: world.rider.mailbox)
         #expect(world.drivers[0].mailbox.statuses.last == .canceled)
         #expect(world.hub.drivers.activeTrip(of: world.drivers[0].principal.userID) == nil)
 
         let moving = try await Self.startedTrip(world)
         _ = try await world.update(moving, to: .inProgress, by: world.drivers[0])
-        let late = await outcome { () async throws(HubError) in try await world.hub.cancelTrip(id: moving, by: world.rider.principal) }
+        let late = await outcome { () async throws(HubError) in try await world.hub.cancelTrip(id: moving, by: world.rider.principal, from: world.rider.mailbox) }
         #expect(late.failureCode == .invalidTransition)
         let driver = world.drivers[0]
         let viaUpdate = await outcome { () async throws(HubError) in

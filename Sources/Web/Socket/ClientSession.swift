@@ -198,7 +198,7 @@ final class ClientSession: Sendable {
         case .message(.cancelTrip(let id)):
             metrics.received(type: "cancel.trip")
             do throws(HubError) {
-                _ = try await hub.cancelTrip(id: id, by: principal)
+                _ = try await hub.cancelTrip(id: id, by: principal, from: connection)
             } catch {
                 await reject(error, tripID: id, requestType: "cancel.trip")
             }
