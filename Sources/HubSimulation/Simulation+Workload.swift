@@ -83,9 +83,9 @@ extension Simulation {
             }
         } else if !own.isEmpty {
             let trip = own[random.index(own.count)].key
-            perform(index, "cancels \(name(trip))", trip: trip) { hub, principal, _ in
+            perform(index, "cancels \(name(trip))", trip: trip) { hub, principal, mailbox in
                 do throws(HubError) {
-                    return .canceled(try await hub.cancelTrip(id: trip, by: principal))
+                    return .canceled(try await hub.cancelTrip(id: trip, by: principal, from: mailbox))
                 } catch {
                     return .refused(error)
                 }
