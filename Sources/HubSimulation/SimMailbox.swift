@@ -5,7 +5,10 @@ import Synchronization
 /// One simulated client connection's outbound queue. The harness reads what arrived instead of a
 /// socket. A slow client leaves events queued; queued locations coalesce (latest per trip wins,
 /// as the server's queue does) and the replaced `seq`s are remembered, so a gap they leave is
-/// explained. Events after `close()` are dropped, as a closed socket's would be.
+/// explained. Events after `close()` are dropped, as a closed socket's would be. The end of a
+/// trip's `resume` (`resumeEnded`) is an item of the same stream, in order with the events, as the
+/// web layer's `resume.done` frame is in its outbound queue: the harness reads it exactly where a
+/// client would.
 ///
 /// Given the harness's journal, it checks the moment it is handed a trip state (live or
 /// replayed) that the state was durable then: a client must never hear of a change a crash could
@@ -17,9 +20,10 @@ final class SimMailbox: Mailbox {
         case replay
     }
 
-    struct Received: Sendable {
-        let event: HubEvent
-        let arrival: Arrival
+    /// One item the client reads: an event, or the end-of-replay mark of one trip's `resume`.
+    enum Received: Sendable {
+        case event(HubEvent, Arrival)
+        case resumeEnded(trip: UUID, through: Int64)
     }
 
     private struct State {
@@ -52,18 +56,19 @@ final class SimMailbox: Mailbox {
         state.withLock { state in
             guard !state.closed else { return }
             check(event, &state)
-            let item = Received(event: event, arrival: .live)
+            let item = Received.event(event, .live)
             guard state.slow else {
                 state.received.append(item)
                 return
             }
             if case .location = event,
                 let index = state.queued.lastIndex(where: {
-                    if case .location = $0.event, $0.arrival == .live { return $0.event.tripID == event.tripID }
+                    if case .event(let queued, .live) = $0, case .location = queued { return queued.tripID == event.tripID }
                     return false
-                })
+                }),
+                case .event(let replaced, _) = state.queued[index]
             {
-                state.coalesced.append((event.tripID, state.queued[index].event.seq))
+                state.coalesced.append((event.tripID, replaced.seq))
                 state.queued.remove(at: index)
             }
             state.queued.append(item)
@@ -74,8 +79,16 @@ final class SimMailbox: Mailbox {
         state.withLock { state in
             guard !state.closed else { return }
             for event in events { check(event, &state) }
-            let items = events.map { Received(event: $0, arrival: .replay) }
+            let items = events.map { Received.event($0, .replay) }
             if state.slow { state.queued += items } else { state.received += items }
+        }
+    }
+
+    func resumeEnded(trip: UUID, through seq: Int64) {
+        state.withLock { state in
+            guard !state.closed else { return }
+            let item = Received.resumeEnded(trip: trip, through: seq)
+            if state.slow { state.queued.append(item) } else { state.received.append(item) }
         }
     }
 

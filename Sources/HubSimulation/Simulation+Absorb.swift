@@ -80,6 +80,16 @@ extension Simulation {
             clients[index].connecting = false
             for resume in resumes { try absorb(resume, client: index) }
             log("\(who) joined \(joined.count) trips, resumed \(resumes.count)")
+            // Owed events of a trip this connection could not resume (refused: the store could not
+            // be read for a trip that left memory, say): nothing makes up for them. Not judged.
+            let answered = Set(resumes.compactMap { resume -> UUID? in
+                if case .success = resume.reply { return resume.tripID } else { return nil }
+            })
+            for (id, owed) in clients[index].owed.sorted(by: { $0.key < $1.key }) where !answered.contains(id) {
+                unjudgedReplays += owed.count
+                clients[index].owed[id] = nil
+                log("\(who) did not resume \(name(id)): seq \(owed.keys.sorted()) owed to it left unjudged", trip: id)
+            }
         case .disconnected:
             clients[index].disconnecting = false
             log("\(who) disconnected")
@@ -120,12 +130,16 @@ extension Simulation {
         switch resume.reply {
         case .success(.replay(let events)):
             connections[number]?.streams[id, default: Stream()].lowerBound = resume.lastSeen
+            connections[number]?.streams[id, default: Stream()].resumed = true
             replayedEvents += events.count
             log("\(name(index)) resumed \(name(id)) after \(resume.lastSeen): \(events.count) replayed", trip: id)
+            try settleOwed(client: index, trip: id, connection: number)
         case .success(.currentState(let event)):
             connections[number]?.streams[id, default: Stream()].lowerBound = event.seq
             connections[number]?.streams[id, default: Stream()].currentState = event.seq
+            connections[number]?.streams[id, default: Stream()].resumed = true
             log("\(name(index)) resumed \(name(id)) after \(resume.lastSeen): current state \(event.seq)", trip: id)
+            try settleOwed(client: index, trip: id, connection: number)
         case .failure(let error):
             log("\(name(index)) resume of \(name(id)) refused: \(error.code.rawValue)", trip: id)
         }
@@ -134,17 +148,39 @@ extension Simulation {
     func absorb(_ mailbox: SimMailbox, client index: Int) throws {
         guard let number = connectionNumber(mailbox) else { return }
         let (received, coalesced, early) = mailbox.take()
+        defer {
+            let readLive = received.contains { item in
+                guard case .event(let event, .live) = item else { return false }
+                let stream = connections[number]?.streams[event.tripID]
+                return connections[number]?.resuming.contains(event.tripID) == true && stream?.replayed.isEmpty ?? true && stream?.resumeEnded != true
+            }
+            if options.slowsMidResume > 0, options.faults.contains(.slow), clients[index].connecting, readLive, !mailbox.isSlow,
+                random.chance(options.slowsMidResume)
+            {
+                mailbox.setSlow(true)
+                log("\(name(index)) stops reading while c\(number) resumes")
+            }
+        }
         if let trip = early.first {
             throw Failure(message: "c\(number) (\(name(index))) was handed \(describe(trip)) before it was durable", trip: trip.id)
         }
         for (trip, seq) in coalesced { connections[number]?.streams[trip, default: Stream()].coalesced.insert(seq) }
         for item in received {
-            let event = item.event
+            let event: HubEvent
+            let arrival: SimMailbox.Arrival
+            switch item {
+            case .event(let received, let how):
+                event = received
+                arrival = how
+            case .resumeEnded(let id, let through):
+                try absorbResumeEnded(trip: id, through: through, connection: number, client: index)
+                continue
+            }
             let id = event.tripID
             let seq = event.seq
             var stream = connections[number]?.streams[id] ?? Stream()
             invariantChecks += 1
-            switch item.arrival {
+            switch arrival {
             case .live:
                 if let previous = stream.live.last, seq <= previous {
                     throw Failure(
@@ -153,6 +189,9 @@ extension Simulation {
                 }
                 stream.live.append(seq)
             case .replay:
+                if stream.resumeEnded {
+                    throw Failure(message: "c\(number) got a replay of \(name(id)) seq \(seq) after the end of its resume", trip: id)
+                }
                 if let previous = stream.replayed.last, seq <= previous {
                     throw Failure(message: "c\(number) got a replay of \(name(id)) out of order: \(seq) after \(previous)", trip: id)
                 }
@@ -171,6 +210,12 @@ extension Simulation {
             }
             delivered[id, default: [:]][seq] = event
             clients[index].lastSeen[id] = max(clients[index].lastSeen[id] ?? 0, seq)
+            clients[index].have[id, default: []].insert(seq)
+            if let owed = clients[index].owed[id]?.removeValue(forKey: seq) {
+                recoveredReplays += 1
+                if clients[index].owed[id]!.isEmpty { clients[index].owed[id] = nil }
+                log("c\(number) (\(name(index))) made up for \(name(id)) seq \(seq), lost with c\(owed.connection)", trip: id)
+            }
             switch event {
             case .trip(let view):
                 ensure(id)
@@ -189,12 +234,68 @@ extension Simulation {
                 } else {
                     clients[index].offers.removeAll { $0 == id }
                 }
-                log("c\(number) <- \(describe(view.trip))\(item.arrival == .replay ? " (replay)" : "")", trip: id)
+                log("c\(number) <- \(describe(view.trip))\(arrival == .replay ? " (replay)" : "")", trip: id)
             case .location:
                 ensure(id)
                 trips[id]!.seenLocations.append((step, seq))
                 log("c\(number) <- \(name(id)) location \(seq)", trip: id, quiet: true)
             }
+        }
+    }
+
+    /// The end mark of one trip's `resume` on a connection (`Mailbox.resumeEnded`): it comes once,
+    /// after the replay; the client's resume point for the trip may move on (protocol §3.5), and
+    /// what it was owed is judged (`settleOwed`).
+    func absorbResumeEnded(trip id: UUID, through: Int64, connection number: UInt64, client index: Int) throws {
+        ensure(id)
+        var stream = connections[number]?.streams[id] ?? Stream()
+        invariantChecks += 1
+        if stream.resumeEnded {
+            throw Failure(message: "c\(number) got the end of its resume of \(name(id)) twice", trip: id)
+        }
+        stream.resumeEnded = true
+        connections[number]?.streams[id] = stream
+        if !options.clientsIgnoreResumeEnd { clients[index].pendingResume[id] = nil }
+        log("c\(number) <- \(name(id)) resume done through \(through)", trip: id)
+        try settleOwed(client: index, trip: id, connection: number)
+    }
+
+    /// Completeness across reconnects (protocol §3.5). A connection that closes with replayed
+    /// events still unread (queued behind live events with a higher `seq`: a slow client) leaves
+    /// them owed to its client (`closeConnection`), unless it read them on an earlier connection.
+    /// An owed event is paid by the client reading it on any later connection (replayed or live).
+    /// Once a later connection's `resume` of the trip has ended (its mark read, the harness knowing
+    /// the reply), nothing may still be owed: a replay from the pending point covers every owed
+    /// `seq`, so all must have arrived; a current state (history that no longer reaches back, or a
+    /// recovery's new history) stands for the owed locations and for the owed state changes at or
+    /// below its `seq`, as within one connection (`closeConnection`). Anything else still owed
+    /// fails the run: the client resumed past an event it never got. A client still owed events
+    /// resumes the trip even when finished (`reconnect`), and at the end of a run connects once
+    /// more (`checkEnd`). Not judged (counted): owed events of a trip whose next resume was
+    /// refused, or whose reply a crash kept from the harness after the mark was read.
+    func settleOwed(client index: Int, trip id: UUID, connection number: UInt64) throws {
+        guard let stream = connections[number]?.streams[id], stream.resumed, stream.resumeEnded, !stream.settled else { return }
+        connections[number]?.streams[id]?.settled = true
+        guard let owed = clients[index].owed[id], !owed.isEmpty else { return }
+        invariantChecks += 1
+        var missing: [Int64] = []
+        for (seq, entry) in owed.sorted(by: { $0.key < $1.key }) {
+            if let state = stream.currentState, !entry.isStateChange || seq <= state {
+                recoveredReplays += 1
+                continue
+            }
+            missing.append(seq)
+        }
+        clients[index].owed[id] = nil
+        if let state = stream.currentState, missing.isEmpty {
+            log("c\(number) (\(name(index))): the current state \(state) of \(name(id)) stands for seq \(owed.keys.sorted()) owed", trip: id)
+        }
+        guard missing.isEmpty else {
+            let lostWith = Set(missing.compactMap { owed[$0]?.connection }).sorted().map { "c\($0)" }.joined(separator: ", ")
+            throw Failure(
+                message: "c\(number) (\(name(index))) finished its resume of \(name(id)) from \(stream.lowerBound.map(String.init) ?? "?") without seq \(missing), replayed to \(lostWith) and lost unread when it closed: the client resumed past them",
+                trip: id
+            )
         }
     }
 

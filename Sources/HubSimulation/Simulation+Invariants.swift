@@ -167,6 +167,26 @@ extension Simulation {
         let unread = mailbox.close()
         connections[number] = nil
         let isRider = clients[connection.client].principal.group == .rider
+        // A resume whose mark was read but whose reply the harness never learnt (a crash closed the
+        // connection while it still resumed): the client moved its resume point on, and whether a
+        // current state stood for what it was owed is unknown. Not judged.
+        for (id, stream) in connection.streams.sorted(by: { $0.key < $1.key }) where stream.resumeEnded && !stream.resumed {
+            guard let owed = clients[connection.client].owed[id] else { continue }
+            unjudgedReplays += owed.count
+            clients[connection.client].owed[id] = nil
+            log("c\(number) (\(name(connection.client))) closed with its reply to the resume of \(name(id)) unknown: seq \(owed.keys.sorted()) owed left unjudged", trip: id)
+        }
+        // Every `resume` answered on this connection ended with its mark, read or still queued.
+        for (id, stream) in connection.streams.sorted(by: { $0.key < $1.key }) where stream.resumed && !stream.resumeEnded {
+            invariantChecks += 1
+            let queued = unread.contains { item in
+                if case .resumeEnded(let trip, _) = item { return trip == id }
+                return false
+            }
+            guard queued else {
+                throw Failure(message: "c\(number) (\(name(connection.client))) resumed \(name(id)) but never got the end of that resume", trip: id)
+            }
+        }
         for (id, stream) in connection.streams.sorted(by: { $0.key < $1.key }) {
             let received = Set(stream.live + stream.replayed)
             guard let top = received.max(), let first = stream.lowerBound.map({ $0 + 1 }) ?? received.min(), first <= top
@@ -188,12 +208,20 @@ extension Simulation {
             }
             guard !missed.isEmpty else { continue }
             // Replayed events queue behind live ones with a higher `seq` (protocol §3.5). When the
-            // connection drops in between, the client has read the higher `seq` and resumes after
-            // it: the replay is lost for good. A finding, counted, not a failure of the run.
-            let unreadReplays = Set(unread.filter { $0.arrival == .replay && $0.event.tripID == id }.map(\.event.seq))
+            // connection drops in between, the client has read the higher `seq`, but not the end
+            // of the resume: its next connection resumes from where this one did, and must make
+            // up for them (`settleOwed`). Owed to the client, not failed here.
+            let unreadReplays = Set(unread.compactMap { item -> Int64? in
+                if case .event(let event, .replay) = item, event.tripID == id { return event.seq }
+                return nil
+            })
             if missed.allSatisfy(unreadReplays.contains) {
-                lostReplays += missed.count
-                log("c\(number) (\(name(connection.client))) closed before reading the replay of \(name(id)) seq \(missed)", trip: id)
+                let client = connection.client
+                let owed = missed.filter { !(clients[client].have[id]?.contains($0) ?? false) }
+                for seq in owed {
+                    clients[client].owed[id, default: [:]][seq] = Owed(connection: number, isStateChange: changes.contains(seq))
+                }
+                log("c\(number) (\(name(client))) closed before reading the replay of \(name(id)) seq \(missed); owed: \(owed)", trip: id)
                 continue
             }
             throw Failure(
@@ -335,6 +363,30 @@ extension Simulation {
         }
         for index in clients.indices {
             if let mailbox = clients[index].mailbox { try closeConnection(mailbox) }
+        }
+        // Every client still owed events (lost unread with a connection that closed, here or
+        // before) connects once more and resumes, as a client would come back (its closed
+        // connection leaves the hub first, so the driver map's count stays checkable); at rest
+        // again, it reads all and closes: what it was owed is judged (`settleOwed`).
+        let owing = clients.indices.filter { !clients[$0].owed.isEmpty }
+        if !owing.isEmpty {
+            for index in owing where clients[index].mailbox != nil { try disconnect(index) }
+            try drain()
+            for index in owing { reconnect(index) }
+            try drain()
+            for index in owing {
+                guard let mailbox = clients[index].mailbox else { continue }
+                mailbox.setSlow(false)
+                try closeConnection(mailbox)
+                clients[index].mailbox = nil
+            }
+        }
+        for index in clients.indices {
+            // Owed on a trip whose last resume was refused: nothing made up for it.
+            for (id, owed) in clients[index].owed.sorted(by: { $0.key < $1.key }) {
+                unjudgedReplays += owed.count
+                log("\(name(index)): \(name(id)) seq \(owed.keys.sorted()) still owed at the end, not judged", trip: id)
+            }
         }
         startFlush()
         while flushInFlight, scheduler.runOne(choice: random.index(1 << 30)) != nil { try absorb() }

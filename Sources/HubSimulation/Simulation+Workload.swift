@@ -39,7 +39,7 @@ extension Simulation {
             startFlush()
             return
         }
-        if options.faults.contains(.slow), random.chance(0.03) {
+        if options.faults.contains(.slow), random.chance(options.slowChance) {
             let index = random.index(clients.count)
             if let mailbox = clients[index].mailbox {
                 mailbox.setSlow(!mailbox.isSlow)
@@ -58,7 +58,7 @@ extension Simulation {
             reconnect(index)
             return
         }
-        if random.chance(0.04) {
+        if random.chance(options.disconnectChance) {
             try disconnect(index)
         } else if clients[index].principal.group == .rider {
             riderOperation(index)
@@ -220,7 +220,11 @@ extension Simulation {
         }
     }
 
-    /// Opens a new connection for the client; it then resumes every trip it joins that it saw before.
+    /// Opens a new connection for the client; it then resumes every trip it joins that it saw
+    /// before, as protocol §3.5 asks: from where its last resume of the trip started when that
+    /// one's end mark never arrived (`pendingResume`), else from the highest `seq` it saw; that
+    /// point is then the trip's pending one until this resume's mark arrives. (With the planted
+    /// `clientsIgnoreResumeEnd`, from the highest `seq` seen, always.)
     func reconnect(_ index: Int) {
         connectionNumbers += 1
         let mailbox = SimMailbox(
@@ -230,13 +234,22 @@ extension Simulation {
         clients[index].mailbox = mailbox
         clients[index].busy = true
         clients[index].connecting = true
-        let lastSeen = clients[index].lastSeen
+        var resumeFrom = clients[index].lastSeen
+        if !options.clientsIgnoreResumeEnd {
+            for (trip, seen) in resumeFrom {
+                let point = clients[index].pendingResume[trip] ?? seen
+                resumeFrom[trip] = point
+                clients[index].pendingResume[trip] = point
+            }
+        }
+        connections[connectionNumbers]?.resuming = Set(resumeFrom.keys)
         log("\(name(index)) connects as c\(connectionNumbers)")
-        spawn(client: index) { [hub = hub!, principal = clients[index].principal] in
+        let owedTrips = Set(clients[index].owed.keys)
+        spawn(client: index) { [hub = hub!, store = store!, principal = clients[index].principal, resumeFrom] in
             let joined = await hub.connect(principal, mailbox: mailbox)
             var resumes: [ResumeResult] = []
             for trip in joined.sorted() {
-                guard let seen = lastSeen[trip] else { continue }
+                guard let seen = resumeFrom[trip] else { continue }
                 do throws(HubError) {
                     let reply = try await hub.resume(tripID: trip, after: seen, by: principal, from: mailbox)
                     resumes.append(ResumeResult(tripID: trip, lastSeen: seen, reply: .success(reply)))
@@ -244,7 +257,38 @@ extension Simulation {
                     resumes.append(ResumeResult(tripID: trip, lastSeen: seen, reply: .failure(error)))
                 }
             }
-            return .connected(joined: joined, resumes: resumes)
+            // The web client resumes every trip it knows, finished ones too: by their actor while
+            // in memory, else (`ClientSession.resume`) with the stored final state when it is newer,
+            // then the end mark. The simulated one, to keep the seeds' schedules, does so only for
+            // trips it is owed events of (`settleOwed`); the stored state comes as a replayed
+            // current state, which it stands for.
+            var resumedToo: Set<UUID> = []
+            for trip in owedTrips.sorted() where !joined.contains(trip) {
+                guard let seen = resumeFrom[trip] else { continue }
+                do throws(HubError) {
+                    let reply = try await hub.resume(tripID: trip, after: seen, by: principal, from: mailbox)
+                    resumes.append(ResumeResult(tripID: trip, lastSeen: seen, reply: .success(reply)))
+                    resumedToo.insert(trip)
+                } catch {
+                    guard error.code == .notFound, let stored = try? await store.trip(id: trip),
+                        stored.riderID == principal.userID || stored.driverID == principal.userID
+                    else {
+                        resumes.append(ResumeResult(tripID: trip, lastSeen: seen, reply: .failure(error)))
+                        continue
+                    }
+                    let reply: TripActor.ResumeReply
+                    if stored.seq > seen {
+                        let state = HubEvent.trip(hub.users.view(of: stored))
+                        mailbox.replay([state])
+                        reply = .currentState(state)
+                    } else {
+                        reply = .replay([])
+                    }
+                    mailbox.resumeEnded(trip: trip, through: max(seen, stored.seq))
+                    resumes.append(ResumeResult(tripID: trip, lastSeen: seen, reply: .success(reply)))
+                }
+            }
+            return .connected(joined: joined.union(resumedToo), resumes: resumes)
         }
     }
 

@@ -25,6 +25,23 @@ final class Simulation {
         /// may not count it yet.
         var connecting = false
         var disconnecting = false
+        /// Protocol §3.5: per trip, where its last `resume` started, until that resume's end mark
+        /// (`resumeEnded`) is read; the next connection resumes from here rather than from
+        /// `lastSeen`. Set for every trip it resumes, as the web client sends all it knows.
+        var pendingResume: [UUID: Int64] = [:]
+        /// Every `seq` of each trip the client read, over all its connections.
+        var have: [UUID: Set<Int64>] = [:]
+        /// Per trip, events a connection of this client was owed and never read (replays queued
+        /// when it closed), by `seq`: a later connection must make up for them (`settleOwed`).
+        var owed: [UUID: [Int64: Owed]] = [:]
+    }
+
+    /// An event a closed connection was owed and did not read.
+    struct Owed {
+        /// The connection it was lost with.
+        let connection: UInt64
+        /// A state change (else a location, owed to riders only).
+        let isStateChange: Bool
     }
 
     /// What one connection received of one trip.
@@ -37,11 +54,18 @@ final class Simulation {
         /// The `seq` of a current state `resume` sent instead of a replay: events between it and
         /// the join are not the connection's to get, state changes after it are.
         var currentState: Int64?
+        /// This connection's `resume` of the trip was answered (and the harness knows the reply).
+        var resumed = false
+        /// Its end mark (`resumeEnded`) was read; `settled`: the owed events were then judged.
+        var resumeEnded = false
+        var settled = false
     }
 
     struct Connection {
         let client: Int
         var streams: [UUID: Stream] = [:]
+        /// The trips it resumes if it joins them (those its client saw before).
+        var resuming: Set<UUID> = []
     }
 
     /// What the harness knows of one trip.
@@ -134,7 +158,8 @@ final class Simulation {
     /// Requests the hub refused, by error code (a lost accept race is `trip_taken`).
     var refusals: [String: Int] = [:]
     var replayedEvents = 0
-    var lostReplays = 0
+    var recoveredReplays = 0
+    var unjudgedReplays = 0
     var digest: UInt64 = 0xCBF2_9CE4_8422_2325
     var recentLines: [String] = []
     /// Writes and failures the current hub's `SnapshotStatus` should count.
@@ -167,7 +192,8 @@ final class Simulation {
             seed: seed, steps: step, jobs: scheduler.jobsRun, invariantChecks: invariantChecks, crashes: crashes,
             writes: writes, failedWrites: failedWrites, journalWrites: journalWrites, journalFailures: journalFailures,
             journalReplayed: journalReplayed, staleResumes: staleResumes, refusals: refusals,
-            replayedEvents: replayedEvents, lostReplays: lostReplays, digest: digest, failure: failure
+            replayedEvents: replayedEvents, recoveredReplays: recoveredReplays, unjudgedReplays: unjudgedReplays,
+            digest: digest, failure: failure
         )
     }
 

@@ -27,6 +27,22 @@ public struct SimulationOptions: Sendable {
     /// (on by default). The planted-bug test turns it off to prove that the crash check alone
     /// (no acknowledged change lost) finds a hub that acknowledges early, too.
     @_spi(Simulation) public var checksDurabilityOnDelivery = true
+    /// Planted client bug: simulated clients ignore the end-of-replay mark (`resumeEnded`,
+    /// `resume.done`) and resume each trip from the highest `seq` they saw, as clients did before
+    /// protocol §3.5 had the mark (and the reference's still do). A replay cut off by a dropped
+    /// connection is then lost for good, which the invariant must catch.
+    @_spi(Simulation) public var clientsIgnoreResumeEnd = false
+    /// Per workload operation, the chance that a client stops (or goes on) reading, with the
+    /// `slow` fault, and that an idle connected client disconnects. Raised only to make a rare
+    /// schedule likelier (the planted client bug's test); each draw is made whatever its value,
+    /// so other values leave the rest of the seed's schedule as it was.
+    @_spi(Simulation) public var slowChance = 0.03
+    @_spi(Simulation) public var disconnectChance = 0.04
+    /// With the `slow` fault, the chance that a client whose connection is still resuming stops
+    /// reading right after it read a live event of a trip it is about to resume: the window in
+    /// which a replay queues behind live events with a higher `seq`. 0 (the default) draws
+    /// nothing, so default runs are unchanged.
+    @_spi(Simulation) public var slowsMidResume = 0.0
     /// Where the runs keep their SQLite files (one folder per run, removed after it).
     public var directory: String
     /// A PostgreSQL database (a URL `PostgresConnection` takes): when set, each run works in a
@@ -84,9 +100,13 @@ public struct SimulationResult: Sendable {
     /// Events `resume` replayed to reconnected clients.
     public let replayedEvents: Int
     /// Replayed events a client never read because its connection dropped while they were queued
-    /// behind live events with a higher `seq`; it then resumes after that `seq`, so they are lost
-    /// to it (a property of protocol §3.5 the simulator found; counted, not failed).
-    public let lostReplays: Int
+    /// behind live events with a higher `seq`, that a later resume of the same client then
+    /// delivered (or stood for with the trip's current state), as protocol §3.5's `resume.done`
+    /// promises (see `Simulation.settleOwed`).
+    public let recoveredReplays: Int
+    /// Such lost replays the run could not judge: the client's next resume of the trip was
+    /// refused, or a crash kept its reply from the harness after its end mark was read.
+    public let unjudgedReplays: Int
     /// A digest of the run's whole trace: the same seed gives the same digest.
     public let digest: UInt64
     public let failure: SimulationFailure?

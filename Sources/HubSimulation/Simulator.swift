@@ -39,7 +39,8 @@ public struct SimulationSummary: Sendable {
     public private(set) var staleResumes = 0
     public private(set) var refusals: [String: Int] = [:]
     public private(set) var replayedEvents = 0
-    public private(set) var lostReplays = 0
+    public private(set) var recoveredReplays = 0
+    public private(set) var unjudgedReplays = 0
     public private(set) var failures: [SimulationFailure] = []
     private var digests: [UInt64: UInt64] = [:]
 
@@ -59,7 +60,8 @@ public struct SimulationSummary: Sendable {
         staleResumes += result.staleResumes
         refusals.merge(result.refusals, uniquingKeysWith: +)
         replayedEvents += result.replayedEvents
-        lostReplays += result.lostReplays
+        recoveredReplays += result.recoveredReplays
+        unjudgedReplays += result.unjudgedReplays
         if let failure = result.failure { failures.append(failure) }
         digests[result.seed] = result.digest
     }
@@ -79,7 +81,8 @@ public struct SimulationSummary: Sendable {
         text += "\(crashes) crashes, \(writes) snapshot writes (\(failedWrites) failed), "
         text += "\(journalWrites) journal commits (\(journalFailures) failed, stopping the hub; \(journalReplayed) records replayed at restarts), "
         text += "\(replayedEvents) events replayed by resume "
-        text += "(\(lostReplays) lost unread with their connection), "
+        text += "(\(recoveredReplays) lost unread with their connection and made up for by a later resume, "
+        text += "\(unjudgedReplays) not judged), "
         text += "\(staleResumes) client views ahead of a recovered trip's stored seq, refusals "
         text += refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "; "
         text += failures.isEmpty ? "no failures" : "\(failures.count) failed: seeds \(failures.map(\.seed).sorted())"
