@@ -1045,6 +1045,15 @@ class Suite:
     def fire(self, phase: Phase, race: Race) -> None:
         phase.tasks.append(asyncio.ensure_future(self.run_race(phase, race)))
 
+    async def blackhole_link(self, phase: Phase, races: list[Race], victim, link: str, name: str, span: float, t0: float) -> None:
+        """Black-holes one of the victim's links for `span` seconds, firing the races meanwhile."""
+        self.proxy.blackhole(f"{victim.id}/{link}")
+        phase.event(f"{victim.id}: {name} link black-holed")
+        await self.fire_spread(phase, races, 0.5, span - 0.5, t0)
+        await self.sleep_until(t0 + span)
+        self.proxy.heal(f"{victim.id}/{link}")
+        phase.event(f"{victim.id}: {name} link healed")
+
     async def fire_spread(self, phase: Phase, races: list[Race], start: float, end: float, t0: float) -> None:
         """Fires `races` at moments spread evenly over [start, end] seconds after `t0`."""
         for k, race in enumerate(races):
@@ -1088,19 +1097,9 @@ class Suite:
         if fault == "baseline":
             await self.fire_spread(phase, races, 0.0, 2.0, t0)
         elif fault == "pg-blackhole":
-            self.proxy.blackhole(f"{victim.id}/pg")
-            phase.event(f"{victim.id}: PostgreSQL link black-holed")
-            await self.fire_spread(phase, races, 0.5, 3 * lease - 0.5, t0)
-            await self.sleep_until(t0 + 3 * lease)
-            self.proxy.heal(f"{victim.id}/pg")
-            phase.event(f"{victim.id}: PostgreSQL link healed")
+            await self.blackhole_link(phase, races, victim, "pg", "PostgreSQL", 3 * lease, t0)
         elif fault == "nats-blackhole":
-            self.proxy.blackhole(f"{victim.id}/nats")
-            phase.event(f"{victim.id}: NATS link black-holed")
-            await self.fire_spread(phase, races, 0.5, 2 * lease - 0.5, t0)
-            await self.sleep_until(t0 + 2 * lease)
-            self.proxy.heal(f"{victim.id}/nats")
-            phase.event(f"{victim.id}: NATS link healed")
+            await self.blackhole_link(phase, races, victim, "nats", "NATS", 2 * lease, t0)
         elif fault == "sigstop":
             victim.pause()
             phase.event(f"{victim.id}: SIGSTOP")

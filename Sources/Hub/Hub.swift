@@ -166,7 +166,7 @@ public final class Hub: Sendable {
         let actor = register(trip, track: [], openedBy: mailbox, createdAt: position)
         let alerted = drivers.driversToAlert(for: trip.id, near: trip.pickUpLocation, policy: settings.dispatch)
         // One hop to the actor, not three: under load each hop waits a full turn of the event loop.
-        _ = await actor.open(creator: mailbox, alerting: alerted)
+        await actor.open(creator: mailbox, alerting: alerted)
         try await commitLog.waitUntilDurable(position)
         // The trip as created, not the actor's state by now: a change that reached it first
         // may not be durable yet.
@@ -178,15 +178,7 @@ public final class Hub: Sendable {
         async throws(HubError) -> TripView
     {
         if let actor = tripActor(id: id) {
-            let change: TripActor.Change
-            do throws(TripActor.Refusal) {
-                change = try await actor.update(update, by: sender, from: mailbox)
-            } catch {
-                try await commitLog.waitUntilDurable(error.position)
-                throw error.error
-            }
-            try await commitLog.waitUntilDurable(change.position)
-            return change.view
+            return try await acknowledged { () throws(TripActor.Refusal) in try await actor.update(update, by: sender, from: mailbox) }
         }
         guard let cluster else { throw Self.notFound(id) }
         return try await cluster.update(trip: id, update, by: sender, from: mailbox)
@@ -197,15 +189,7 @@ public final class Hub: Sendable {
     /// that answers the cancel reaches it.
     public func cancelTrip(id: UUID, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) -> TripView {
         if let actor = tripActor(id: id) {
-            let change: TripActor.Change
-            do throws(TripActor.Refusal) {
-                change = try await actor.cancel(by: sender, from: mailbox)
-            } catch {
-                try await commitLog.waitUntilDurable(error.position)
-                throw error.error
-            }
-            try await commitLog.waitUntilDurable(change.position)
-            return change.view
+            return try await acknowledged { () throws(TripActor.Refusal) in try await actor.cancel(by: sender, from: mailbox) }
         }
         guard let cluster else { throw Self.notFound(id) }
         return try await cluster.cancel(trip: id, by: sender, from: mailbox)
@@ -268,6 +252,22 @@ public final class Hub: Sendable {
             index.remove(trip.id)
             cluster?.evicted(trip: trip.id)
         }
+    }
+
+    /// Runs an actor's decision and answers it only once what it rests on is durable: the change
+    /// it made, or, for a refusal, the state it was judged against.
+    private func acknowledged(
+        _ decide: () async throws(TripActor.Refusal) -> TripActor.Change
+    ) async throws(HubError) -> TripView {
+        let change: TripActor.Change
+        do throws(TripActor.Refusal) {
+            change = try await decide()
+        } catch {
+            try await commitLog.waitUntilDurable(error.position)
+            throw error.error
+        }
+        try await commitLog.waitUntilDurable(change.position)
+        return change.view
     }
 
     private static func notFound(_ id: UUID) -> HubError {

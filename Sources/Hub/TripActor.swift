@@ -129,8 +129,8 @@ public actor TripActor {
 
     /// Opens a new trip in one step: joins the rider who created it and sends it the trip, and
     /// alerts `drivers` (nearest first), once the creation is durable. The drivers are remembered
-    /// so they learn when the trip is taken or canceled. Returns the trip as the rider gets it.
-    func open(creator: any Mailbox, alerting drivers: [any Mailbox]) -> TripView {
+    /// so they learn when the trip is taken or canceled.
+    func open(creator: any Mailbox, alerting drivers: [any Mailbox]) {
         members[creator.connectionID] = Member(mailbox: creator, replayableThrough: nil)
         let view = self.view
         var offered: [any Mailbox] = []
@@ -141,7 +141,6 @@ public actor TripActor {
             }
         }
         emit(.trip(view), offered: offered)
-        return view
     }
 
     /// A change as made in memory, and the log position that must be durable before the caller
