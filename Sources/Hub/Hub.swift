@@ -278,10 +278,7 @@ public final class Hub: Sendable {
     private func register(_ trip: Trip, track: [TrackPoint], openedBy creator: (any Mailbox)?, createdAt: CommitPosition?) -> TripActor {
         let actor = TripActor(
             trip: trip, track: track, historyLength: settings.historyLength, clock: clock,
-            plantedBug: settings.plantedBug, executor: executors?.executor(forTripOpenedBy: creator),
-            spawn: { [executors] work in
-                if let executors { executors.spawn(work) } else { Task { await work() } }
-            },
+            plantedBug: settings.plantedBug, placement: executors?.placement(forTripOpenedBy: creator),
             commitLog: commitLog, createdAt: createdAt,
             users: users, index: index, changes: changes, drivers: drivers
         )

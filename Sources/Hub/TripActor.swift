@@ -65,8 +65,8 @@ public actor TripActor {
     private var held: [HeldEvent] = []
     private var releaseScheduled = false
     private let commitLog: any CommitLog
-    /// Starts the task that releases held events (`TripExecutors.spawn`).
-    private let spawn: @Sendable (@escaping @Sendable () async -> Void) -> Void
+    /// Where the task that releases held events starts (nil: the global pool).
+    private let tasks: (any TaskExecutor)?
     private var track: [TrackPoint]
     private var history: EventHistory
     private var members: [ConnectionID: Member] = [:]
@@ -82,17 +82,17 @@ public actor TripActor {
     ///   events wait for it); nil for a trip restored from the store, durable already.
     init(
         trip: Trip, track: [TrackPoint], historyLength: Int, clock: any HubClock, plantedBug: PlantedBug?,
-        executor: (any SerialExecutor)?, spawn: @escaping @Sendable (@escaping @Sendable () async -> Void) -> Void,
+        placement: TripPlacement?,
         commitLog: any CommitLog, createdAt: CommitPosition?,
         users: UserDirectory, index: TripIndex, changes: ChangeTracker, drivers: DriverMap
     ) {
-        self.queue = executor.map(Queue.given) ?? .own(OwnQueue())
+        self.queue = placement.map { .given($0.executor) } ?? .own(OwnQueue())
         self.trip = trip
         self.releasedState = createdAt == nil ? trip : nil
         self.releasedSeq = createdAt == nil ? trip.seq : 0
         self.required = createdAt ?? 0
         self.commitLog = commitLog
-        self.spawn = spawn
+        self.tasks = placement?.tasks
         self.track = track
         self.history = EventHistory(capacity: historyLength)
         self.users = users
@@ -308,8 +308,8 @@ public actor TripActor {
     private func scheduleRelease() {
         guard !releaseScheduled, let first = held.first else { return }
         releaseScheduled = true
-        commitLog.whenDurable(first.requires) { [spawn] failure in
-            spawn { await self.releaseHeld(after: failure) }
+        commitLog.whenDurable(first.requires) { [tasks] failure in
+            Task(executorPreference: tasks) { await self.releaseHeld(after: failure) }
         }
     }
 

@@ -1,15 +1,11 @@
 import Hub
 
-/// Gives every trip actor a serial executor of its own in the simulation's scheduler, so the
-/// seed decides when each actor's jobs run; the hub's own tasks run on lanes of it too.
+/// Gives every trip actor a serial executor of its own in the simulation's scheduler, and its
+/// tasks a lane of their own, so the seed decides when each of them runs.
 struct SimTripExecutors: TripExecutors {
     let scheduler: SimScheduler
 
-    func executor(forTripOpenedBy creator: (any Mailbox)?) -> any SerialExecutor {
-        scheduler.makeActorExecutor()
-    }
-
-    func spawn(_ work: @escaping @Sendable () async -> Void) {
-        Task(executorPreference: scheduler.makeTaskExecutor()) { await work() }
+    func placement(forTripOpenedBy creator: (any Mailbox)?) -> TripPlacement {
+        TripPlacement(executor: scheduler.makeActorExecutor(), tasks: scheduler.makeTaskExecutor())
     }
 }

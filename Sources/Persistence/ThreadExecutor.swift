@@ -7,9 +7,13 @@ import Synchronization
 /// SQLite's file writes), so a `PostgresConnection` and the SQLite store's snapshot writer run on
 /// one of these: the threads that carry actors and sockets never wait on the database.
 ///
+/// It is a task executor too: a task that prefers it (`Task(executorPreference:)`) runs its
+/// code on the same thread, so a loop that calls an actor on this executor over and over (the
+/// journal's group commit) never hops between threads.
+///
 /// The thread lives until `shutdown()` is called (the connection does it in its `deinit`); jobs
 /// already queued still run first.
-final class ThreadExecutor: SerialExecutor {
+final class ThreadExecutor: SerialExecutor, TaskExecutor {
     private struct State {
         var jobs: [UnownedJob] = []
         var next = 0
@@ -53,6 +57,10 @@ final class ThreadExecutor: SerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
+    func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
     /// Lets the thread end once the jobs queued so far have run.
     func shutdown() {
         state.withLock { $0.stopped = true }
@@ -60,7 +68,8 @@ final class ThreadExecutor: SerialExecutor {
     }
 
     private func runLoop() {
-        let executor = asUnownedSerialExecutor()
+        let serial = asUnownedSerialExecutor()
+        let tasks = asUnownedTaskExecutor()
         while true {
             available.wait()
             let job: UnownedJob? = state.withLock { state in
@@ -75,7 +84,8 @@ final class ThreadExecutor: SerialExecutor {
                 return job
             }
             if let job {
-                job.runSynchronously(on: executor)
+                // Jobs of an actor on this executor and of a task preferring it arrive alike.
+                job.runSynchronously(isolatedTo: serial, taskExecutor: tasks)
             } else if state.withLock({ $0.stopped && $0.next >= $0.jobs.count }) {
                 return
             }

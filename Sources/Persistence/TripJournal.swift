@@ -21,11 +21,14 @@ import Hub
 /// its segment's replay: it was never acknowledged, since its `fdatasync` never returned.
 ///
 /// All file work runs on a thread of its own (`ThreadExecutor`), never on the event loops or the
-/// cooperative pool.
+/// cooperative pool; the server runs its group commit loop there too (`taskExecutor`).
 public actor TripJournal {
     public nonisolated let directory: URL
     private nonisolated let executor = ThreadExecutor(name: "journal", niceness: 0)
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    /// The journal's thread as a task executor: a commit loop started there calls `append`
+    /// without leaving the thread.
+    public nonisolated var taskExecutor: any TaskExecutor { executor }
 
     private var segment: UInt64
     private var file: Int32 = -1

@@ -69,7 +69,8 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
         onFailure: { error in
             logger.critical("trip changes can no longer be made durable; stopping", metadata: ["error": "\(error)"])
             ProcessExit.soon(code: journal == nil ? ProcessExit.leaseLost : ProcessExit.journalFailed)
-        }
+        },
+        spawn: { work in Task(executorPreference: journal?.taskExecutor) { await work() } }
     )
     let hub = Hub(
         commitLog: commitLog, settings: configuration.hubSettings, executors: EventLoopTripExecutors(group: eventLoops)
