@@ -44,6 +44,7 @@ extension ClusterNode {
     /// Takes an expired node's trips over, when this node is the one that wins it.
     func takeOver(_ node: String) async throws {
         guard let taken = try await leases.takeOver(node: node) else { return }
+        retired.retire(node: node, incarnation: taken.incarnation)
         hub.restore(users: [], trips: taken.trips, tracks: taken.tracks)
         status.tookOver(trips: taken.trips.count)
         logger.notice("took over an expired node", metadata: ["node": "\(node)", "trips": "\(taken.trips.count)"])
@@ -52,7 +53,7 @@ extension ClusterNode {
         for local in localConnections(of: users) {
             _ = await hub.joinTrips(of: local.principal, mailbox: local.mailbox, sendingState: true)
         }
-        link.publish(Subject.takeovers, TakeoverNotice(from: node, by: settings.nodeID, users: users.sorted()), kind: .notice)
+        link.publish(Subject.takeovers, TakeoverNotice(from: node, incarnation: taken.incarnation, by: settings.nodeID, users: users.sorted()), kind: .notice)
     }
 
     /// Publishes this node's drivers every `driverGossipInterval`: those that joined, changed cell

@@ -67,6 +67,7 @@ extension ClusterNode {
     /// Another node took over an expired node's trips: the expired node's sockets are gone, and
     /// this node's sockets of the trips' users join the trips at their new owner.
     func apply(_ notice: TakeoverNotice) async {
+        retired.retire(node: notice.from, incarnation: notice.incarnation)
         await forget(node: notice.from)
         guard notice.by != settings.nodeID else { return }
         for local in localConnections(of: Set(notice.users)) {

@@ -2,7 +2,6 @@ import Foundation
 import Hub
 import Logging
 import NATSClient
-import NIOCore
 import Persistence
 import Synchronization
 
@@ -31,6 +30,8 @@ public final class ClusterNode: RemoteTrips {
     private let locals = Mutex<[UInt64: LocalConnection]>([:])
     private let tripSubscriptions = Mutex<[UUID: NATSSubscription]>([:])
     private let standingSubscriptions = Mutex<[NATSSubscription]>([])
+    /// The runs of other nodes that were taken over: their answers are stale.
+    let retired = RetiredOwners()
     /// The latest incarnation seen of each other node.
     private let incarnations = Mutex<[String: UInt64]>([:])
     /// When this node stops acting as owner unless a renewal succeeds first, on the monotonic
@@ -182,8 +183,24 @@ public final class ClusterNode: RemoteTrips {
 
     /// Sends a command to a trip's owner and waits for its answer. No owner answering means the
     /// trip is not live anywhere (`notFound`: the store has the rest) or its owner is gone and not
-    /// yet replaced (`unavailable`).
+    /// yet replaced (`unavailable`). An answer from a run that was taken over is dropped: the trip
+    /// has a new owner, asked once more; if the stale run answers first again, `unavailable`.
     private func ask(_ trip: UUID, _ command: TripCommand) async throws(HubError) -> TripReply {
+        let answer = try await askOnce(trip, command)
+        guard isStale(answer) else { return answer.reply }
+        status.staleAnswerDropped()
+        try? await Task.sleep(for: .milliseconds(100))
+        let again = try await askOnce(trip, command)
+        guard isStale(again) else { return again.reply }
+        status.staleAnswerDropped()
+        throw HubError(.unavailable, "Trip \(trip.lowercasedText) is changing hands between nodes; try again.")
+    }
+
+    private func isStale(_ answer: OwnerAnswer) -> Bool {
+        retired.isRetired(node: answer.node, incarnation: answer.incarnation)
+    }
+
+    private func askOnce(_ trip: UUID, _ command: TripCommand) async throws(HubError) -> OwnerAnswer {
         let answer: NATSMessage
         do {
             do {
@@ -202,10 +219,10 @@ public final class ClusterNode: RemoteTrips {
             }
             throw HubError(.unavailable, "The node that holds trip \(trip.lowercasedText) cannot be reached now; another node takes it over within seconds. Try again.")
         }
-        guard let reply = ClusterCoding.decode(TripReply.self, from: answer.payload) else {
+        guard let owned = ClusterCoding.decode(OwnerAnswer.self, from: answer.payload) else {
             throw HubError(.unavailable, "The node that holds trip \(trip.lowercasedText) sent an answer this node cannot read.")
         }
-        return reply
+        return owned
     }
 
     /// True when the store has no such trip, or has it finished; false when it has it live, or
@@ -256,21 +273,17 @@ public final class ClusterNode: RemoteTrips {
                 reply = TripReply(error)
             }
             guard localLeaseRemaining > .zero else { return }
-            link.respond(to: message, reply)
+            link.respond(to: message, OwnerAnswer(node: settings.nodeID, incarnation: incarnation, reply: reply))
         }
     }
 
-    /// Records a fix sent by a driver on another node, in the order that node sent them: on the
-    /// trip's event loop as one job each, like a local socket's fixes (`ClientSession.record`).
+    /// Records a fix sent by a driver on another node, in the order that node sent them: handed
+    /// to the trip as a local socket's fixes are (`Hub.recordRemoteFix`).
     private func recordRemoteFix(_ fix: LocationFix, trip: UUID, driverID: Int, origin: Origin) {
-        guard let actor = hub.tripActor(id: trip) else { return }
         // The driver's own connection, when it is in the group, is not sent its own fix back.
         let sender = remotes.existing(origin)?.connectionID ?? ConnectionID(RemoteMailbox.idBit)
-        if let loop = actor.executor as? any EventLoop {
-            loop.execute { actor.assumeIsolated { _ = $0.recordLocation(fix, from: driverID, via: sender) } }
-        } else {
-            Task { _ = await actor.recordLocation(fix, from: driverID, via: sender) }
-        }
+        let receipt = hub.recordRemoteFix(fix, trip: trip, driverID: driverID, via: sender)
+        if receipt.recordsOnSettle { Task { await receipt.settle() } }
     }
 
     /// Events from a trip's owner for one of this node's sockets.

@@ -9,6 +9,7 @@ public final class ClusterStatus: Sendable {
         public var takeovers = 0
         public var tripsTakenOver = 0
         public var failedRequests = 0
+        public var staleAnswersDropped = 0
         public var liveNodes = 0
     }
 
@@ -42,6 +43,8 @@ public final class ClusterStatus: Sendable {
 
     func requestFailed() { state.withLock { $0.failedRequests += 1 } }
 
+    func staleAnswerDropped() { state.withLock { $0.staleAnswersDropped += 1 } }
+
     func liveNodes(_ count: Int) { state.withLock { $0.liveNodes = count } }
 }
 
@@ -68,6 +71,9 @@ extension ClusterNode {
             "# HELP taxihub_cluster_failed_requests_total Requests to other nodes that got no answer.",
             "# TYPE taxihub_cluster_failed_requests_total counter",
             "taxihub_cluster_failed_requests_total \(current.failedRequests)",
+            "# HELP taxihub_cluster_stale_answers_dropped_total Answers from a node run that was taken over, dropped.",
+            "# TYPE taxihub_cluster_stale_answers_dropped_total counter",
+            "taxihub_cluster_stale_answers_dropped_total \(current.staleAnswersDropped)",
             "# HELP taxihub_cluster_remote_connections Connections of other nodes this node knows.",
             "# TYPE taxihub_cluster_remote_connections gauge",
             "taxihub_cluster_remote_connections \(remotes.count)",

@@ -52,6 +52,14 @@ enum TripReply: Codable, Sendable {
     }
 }
 
+/// A trip owner's answer to a `TripCommand`, signed with the run that gave it: a requester drops
+/// the answer of a run it knows was taken over (`RetiredOwners`).
+struct OwnerAnswer: Codable, Sendable {
+    let node: String
+    let incarnation: UInt64
+    let reply: TripReply
+}
+
 /// Events for one connection of the receiving node (`Subject.node`).
 struct Delivery: Codable, Sendable {
     let connection: UInt64
@@ -99,6 +107,8 @@ struct DriverNotice: Codable, Sendable {
 /// again, so the new owner's trips reach them.
 struct TakeoverNotice: Codable, Sendable {
     let from: String
+    /// The run of `from` taken over: its answers are stale from now on.
+    let incarnation: UInt64
     let by: String
     let users: [Int]
 }

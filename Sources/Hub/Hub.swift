@@ -195,33 +195,53 @@ public final class Hub: Sendable {
         return try await cluster.cancel(trip: id, by: sender, from: mailbox)
     }
 
-    /// Records a driver's GPS fix: its place in the driver map, its last position for the store,
-    /// and, while it drives a trip, the trip's track and the group's `trip.location`.
-    public func updateLocation(_ fix: LocationFix, by sender: Principal, from mailbox: any Mailbox)
-        async throws(HubError)
-    {
-        if let trip = try moveDriver(fix, by: sender, from: mailbox) {
-            _ = await trip.recordLocation(fix, from: sender.userID, via: mailbox.connectionID)
-        }
-    }
-
-    /// The part of `updateLocation` that needs no actor: checks the fix, moves the driver on the
-    /// map and records its position. Returns the actor of the trip the driver drives, which the
-    /// caller then has record the fix (`TripActor.recordLocation`); nil when it drives none.
-    public func moveDriver(_ fix: LocationFix, by sender: Principal, from mailbox: any Mailbox)
-        throws(HubError) -> TripActor?
-    {
+    /// A driver's GPS fix, the one way in for every fix (sockets, the simulator, tests and
+    /// benchmarks): checks it, moves the driver on the map, records its position for the store
+    /// and, while it drives a trip, hands it to the trip (its track and the group's
+    /// `trip.location`). A trip another node owns gets it from there (`RemoteTrips`).
+    ///
+    /// Never suspends. The trip records the fix at once when the caller runs on the trip's
+    /// executor (the server reads a rider's and driver's messages on the trip's event loop), else
+    /// as a job queued there; the receipt says which. Settle it before the connection's next
+    /// request that awaits an actor (`FixReceipt`).
+    public func recordFix(_ fix: LocationFix, by sender: Principal, from mailbox: any Mailbox) throws(HubError) -> FixReceipt {
         guard sender.group == .driver else {
             throw HubError(.forbidden, "Only drivers send locations.")
         }
         try LocationRules.validate(fix, now: clock.now())
         let activeTrip = drivers.move(mailbox.connectionID, to: fix.point)
         changes.record(DriverPosition(driverID: sender.userID, fix: fix))
-        guard let activeTrip else { return nil }
-        if let actor = tripActor(id: activeTrip) { return actor }
-        // Only in a cluster can a driver drive a trip this hub does not hold: its owner records it.
-        cluster?.recordLocation(fix, trip: activeTrip, driverID: sender.userID, from: mailbox)
-        return nil
+        guard let activeTrip else { return .settled }
+        guard let trip = tripActor(id: activeTrip) else {
+            // Only in a cluster can a driver drive a trip this hub does not hold: its owner records it.
+            cluster?.recordLocation(fix, trip: activeTrip, driverID: sender.userID, from: mailbox)
+            return .settled
+        }
+        return hand(fix, to: trip, driverID: sender.userID, via: mailbox.connectionID)
+    }
+
+    /// A fix that a driver on another node sent for a trip this node owns: handed to the trip in
+    /// the order that node sent them, as `recordFix` hands a local driver's. The driver's
+    /// connection there (`sender`) is not sent its own fix back.
+    @discardableResult
+    public func recordRemoteFix(_ fix: LocationFix, trip id: UUID, driverID: Int, via sender: ConnectionID) -> FixReceipt {
+        guard let trip = tripActor(id: id) else { return .settled }
+        return hand(fix, to: trip, driverID: driverID, via: sender)
+    }
+
+    /// Has `trip` record a fix: inline when the caller runs on the trip's executor, else as a
+    /// job queued there, else (a hub without `TripExecutors`) left for the receipt's `settle`.
+    private func hand(_ fix: LocationFix, to trip: TripActor, driverID: Int, via sender: ConnectionID) -> FixReceipt {
+        guard let jobs = trip.jobs else { return FixReceipt(pending: .unrecorded(trip, fix, driverID: driverID, via: sender)) }
+        let via = settings.plantedBug == .fixEchoedToSender ? ConnectionID(0) : sender
+        if jobs.isCurrent {
+            // No job of the actor runs meanwhile: its methods never suspend, and each runs as a
+            // whole job of this same executor.
+            trip.assumeIsolated { _ = $0.recordLocation(fix, from: driverID, via: via) }
+            return .settled
+        }
+        jobs.enqueue { trip.assumeIsolated { _ = $0.recordLocation(fix, from: driverID, via: via) } }
+        return FixReceipt(pending: .queued(jobs))
     }
 
     /// Replays to a reconnected client what it missed of a live trip of this hub after `lastSeen`.

@@ -7,4 +7,7 @@ public enum PlantedBug: Sendable, Equatable {
     /// Accept (an update to `STARTED`) is checked against the trip as if it still waited for a
     /// driver: it skips the status check, so a second driver can take a taken trip.
     case acceptSkipsStatusCheck
+    /// A GPS fix is handed to its trip without its sender's connection, so the driver that sent
+    /// it is sent it back (`Hub.recordFix`): a slip in the path every fix takes.
+    case fixEchoedToSender
 }

@@ -21,13 +21,9 @@ public actor TripActor {
 
     private nonisolated let queue: Queue
 
-    /// The serial executor this actor runs on when the hub was given `TripExecutors`; nil when it
-    /// runs on a queue of its own. Code already running on that executor may call the actor
-    /// synchronously (`assumeIsolated`), without a task.
-    public nonisolated var executor: (any SerialExecutor)? {
-        guard case .given(let executor) = queue else { return nil }
-        return executor
-    }
+    /// The queue of plain jobs on this actor's executor when the hub was given `TripExecutors`
+    /// (`Hub.recordFix` hands GPS fixes over with it); nil when it runs on a queue of its own.
+    nonisolated let jobs: (any TripJobQueue)?
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
         switch queue {
@@ -93,6 +89,7 @@ public actor TripActor {
         self.required = createdAt ?? 0
         self.commitLog = commitLog
         self.tasks = placement?.tasks
+        self.jobs = placement?.jobs
         self.track = track
         self.history = EventHistory(capacity: historyLength)
         self.users = users

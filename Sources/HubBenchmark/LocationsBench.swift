@@ -90,7 +90,7 @@ struct LocationsBench: AsyncParsableCommand {
                     for _ in 0..<fixes {
                         let fix = LocationFix(point: DriverArea.city.randomPoint(using: &random), speed: 10, timestamp: .now())
                         let sent = MonotonicClock.nanoseconds()
-                        try await hub.updateLocation(fix, by: driver, from: mailbox)
+                        try await hub.recordFix(fix, by: driver, from: mailbox).settle()
                         _ = histogram.record(MonotonicClock.nanoseconds() - sent)
                     }
                     return histogram

@@ -8,7 +8,8 @@ enum Outcome: Sendable {
     case updated(TripView)
     case canceled(TripView)
     case refused(HubError)
-    case located
+    /// A fix taken: the receipt the client settles before its next request (`Hub.recordFix`).
+    case located(FixReceipt)
     case connected(joined: Set<UUID>, resumes: [ResumeResult])
     case disconnected
     case flushed(succeeded: Bool)

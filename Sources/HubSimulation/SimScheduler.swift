@@ -14,9 +14,16 @@ import Synchronization
 /// an enqueue from any other thread would arrive at a moment the seed did not choose, so it is
 /// counted (`foreignEnqueues`) and the run reports it as a harness fault.
 public final class SimScheduler: Sendable {
+    /// What waits in a lane: a Swift job, or a plain job (`SimJobQueue`) run on the lane as if it
+    /// were one of the lane actor's jobs.
+    private enum Item {
+        case job(UnownedJob)
+        case plain(@Sendable () -> Void)
+    }
+
     private struct Lane {
         let executor: SimLaneExecutor
-        var jobs: [UnownedJob] = []
+        var jobs: [Item] = []
         var head = 0
         var isEmpty: Bool { head >= jobs.count }
     }
@@ -27,6 +34,8 @@ public final class SimScheduler: Sendable {
         var ready: [Int] = []
         var foreignEnqueues = 0
         var jobsRun = 0
+        /// The lane whose job runs right now, if any.
+        var running: Int?
         /// Continuations of simulated sleeps, by the step at which they wake.
         var sleepers: [(wake: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
@@ -60,12 +69,26 @@ public final class SimScheduler: Sendable {
     }
 
     func enqueue(_ job: UnownedJob, lane: Int) {
+        enqueue(.job(job), lane: lane)
+    }
+
+    /// Queues a plain job on `lane`, behind the Swift jobs enqueued there before it.
+    func enqueue(plain job: @escaping @Sendable () -> Void, lane: Int) {
+        enqueue(.plain(job), lane: lane)
+    }
+
+    private func enqueue(_ item: Item, lane: Int) {
         let foreign = harnessThread.withLock { thread in thread.map { pthread_equal($0, pthread_self()) == 0 } ?? true }
         state.withLock { state in
             if foreign { state.foreignEnqueues += 1 }
             if state.lanes[lane].isEmpty { state.ready.append(lane) }
-            state.lanes[lane].jobs.append(job)
+            state.lanes[lane].jobs.append(item)
         }
+    }
+
+    /// True while a job of `lane` runs.
+    func isRunning(lane: Int) -> Bool {
+        state.withLock { $0.running == lane }
     }
 
     /// Lanes with a job waiting.
@@ -77,7 +100,7 @@ public final class SimScheduler: Sendable {
     /// job waits.
     @discardableResult
     func runOne(choice: Int) -> Int? {
-        let picked: (job: UnownedJob, executor: SimLaneExecutor, lane: Int)? = state.withLock { state in
+        let picked: (job: Item, executor: SimLaneExecutor, lane: Int)? = state.withLock { state in
             guard !state.ready.isEmpty else { return nil }
             let slot = choice % state.ready.count
             let lane = state.ready[slot]
@@ -89,12 +112,15 @@ public final class SimScheduler: Sendable {
                 state.ready.remove(at: slot)
             }
             state.jobsRun += 1
+            state.running = lane
             return (job, state.lanes[lane].executor, lane)
         }
         guard let picked else { return nil }
-        switch picked.executor.role {
-        case .actor: picked.job.runSynchronously(on: picked.executor.asUnownedSerialExecutor())
-        case .task: picked.job.runSynchronously(on: picked.executor.asUnownedTaskExecutor())
+        defer { state.withLock { $0.running = nil } }
+        switch (picked.job, picked.executor.role) {
+        case (.plain(let job), _): job()
+        case (.job(let job), .actor): job.runSynchronously(on: picked.executor.asUnownedSerialExecutor())
+        case (.job(let job), .task): job.runSynchronously(on: picked.executor.asUnownedTaskExecutor())
         }
         return picked.lane
     }
@@ -148,5 +174,17 @@ public final class SimLaneExecutor: SerialExecutor, TaskExecutor {
 
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
+    }
+
+    /// A plain job of this lane (`SimJobQueue`) runs isolated to the lane's actor: the harness
+    /// runs one job at a time, and this lane's only while it is picked.
+    public func checkIsolated() {
+        precondition(scheduler.isRunning(lane: lane), "not on the simulated lane \(lane)")
+    }
+
+    var isRunning: Bool { scheduler.isRunning(lane: lane) }
+
+    func enqueue(plain job: @escaping @Sendable () -> Void) {
+        scheduler.enqueue(plain: job, lane: lane)
     }
 }

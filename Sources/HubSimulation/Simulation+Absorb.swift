@@ -73,8 +73,8 @@ extension Simulation {
         case .refused(let error):
             refusals[error.code.rawValue, default: 0] += 1
             log("\(who) refused: \(error.code.rawValue)")
-        case .located:
-            break
+        case .located(let receipt):
+            if !receipt.isSettled { clients[index].unsettledFix = receipt }
         case .connected(let joined, let resumes):
             clients[index].joined.formUnion(joined)
             clients[index].connecting = false
@@ -235,8 +235,12 @@ extension Simulation {
                     clients[index].offers.removeAll { $0 == id }
                 }
                 log("c\(number) <- \(describe(view.trip))\(arrival == .replay ? " (replay)" : "")", trip: id)
-            case .location:
+            case .location(let location):
                 ensure(id)
+                invariantChecks += 1
+                if arrival == .live, clients[index].sentFixes[FixKey(location.fix)] == number {
+                    throw Failure(message: "c\(number) (\(name(index))) was sent back its own fix, \(name(id)) seq \(seq)", trip: id)
+                }
                 trips[id]!.seenLocations.append((step, seq))
                 log("c\(number) <- \(name(id)) location \(seq)", trip: id, quiet: true)
             }

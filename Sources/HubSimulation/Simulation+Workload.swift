@@ -121,10 +121,12 @@ extension Simulation {
                 point: moved, heading: Double(random.index(360)), speed: Double(random.index(30)), accuracy: 5,
                 timestamp: Timestamp(microseconds: clock.now().microseconds - Int64(random.index(2_000_000)))
             )
-            perform(index, "sends a location") { hub, principal, mailbox in
+            if let connection = client.mailbox?.connectionID { clients[index].sentFixes[FixKey(fix)] = connection.rawValue }
+            // As the server's socket does: the fix is handed over at once, and only the client's
+            // next request waits for its trip to have recorded it (`settlingFix`).
+            perform(index, "sends a location", settlingFix: false) { hub, principal, mailbox in
                 do throws(HubError) {
-                    try await hub.updateLocation(fix, by: principal, from: mailbox)
-                    return .located
+                    return .located(try hub.recordFix(fix, by: principal, from: mailbox))
                 } catch {
                     return .refused(error)
                 }
@@ -142,16 +144,19 @@ extension Simulation {
         }
     }
 
-    /// Starts a client's operation as a task on a lane of its own.
+    /// Starts a client's operation as a task on a lane of its own. Unless it is a fix itself, it
+    /// first waits for the client's last fix to be recorded, as the server's socket does.
     func perform(
-        _ index: Int, _ what: String, trip: UUID? = nil,
+        _ index: Int, _ what: String, trip: UUID? = nil, settlingFix: Bool = true,
         _ body: @escaping @Sendable (Hub, Principal, SimMailbox) async -> Outcome
     ) {
         guard let mailbox = clients[index].mailbox else { return }
         clients[index].busy = true
+        let unsettled = settlingFix ? clients[index].unsettledFix.take() : nil
         log("\(name(index)) \(what)", trip: trip)
         spawn(client: index) { [hub = hub!, principal = clients[index].principal] in
-            await body(hub, principal, mailbox)
+            await unsettled?.settle()
+            return await body(hub, principal, mailbox)
         }
     }
 

@@ -34,6 +34,25 @@ final class Simulation {
         /// Per trip, events a connection of this client was owed and never read (replays queued
         /// when it closed), by `seq`: a later connection must make up for them (`settleOwed`).
         var owed: [UUID: [Int64: Owed]] = [:]
+        /// The last fix this client sent that its trip may not have recorded yet: settled before
+        /// its next request, as the server's `ClientSession` does.
+        var unsettledFix: FixReceipt?
+        /// The connection each of its fixes went out on (by the fix's time and place): a fix is
+        /// never sent back to the connection that sent it.
+        var sentFixes: [FixKey: UInt64] = [:]
+    }
+
+    /// A fix told apart from a driver's others by its time and place.
+    struct FixKey: Hashable {
+        let microseconds: Int64
+        let lat: Double
+        let lng: Double
+
+        init(_ fix: LocationFix) {
+            microseconds = fix.timestamp.microseconds
+            lat = fix.point.lat
+            lng = fix.point.lng
+        }
     }
 
     /// An event a closed connection was owed and did not read.

@@ -183,14 +183,15 @@ public final class PostgresClusterStore: Sendable {
     /// it is still expired (of several nodes trying at once exactly one wins; a node that renewed
     /// in time keeps its row), makes this node the owner of its unfinished trips, and returns
     /// those trips (by `created`, then id, as `loadUnfinishedTrips` orders them) with their
-    /// tracks (ascending `seq`; trips without points have no entry). Nil when the row was not,
-    /// or no longer, expired: another node won, or it renewed, or it never registered.
+    /// tracks (ascending `seq`; trips without points have no entry), and the incarnation taken
+    /// over (its answers are stale from now on). Nil when the row was not, or no longer, expired:
+    /// another node won, or it renewed, or it never registered.
     ///
     /// Not retried: if the connection is lost while the transaction commits, it is unknown whether
     /// the takeover happened, and the call throws. The trips are then either still the expired
     /// node's (call again) or already this node's (`ownedTrips()` returns them). A connection that
     /// went stale while idle is replaced before the transaction starts.
-    public func takeOver(node: String) async throws -> (trips: [Trip], tracks: [UUID: [TrackPoint]])? {
+    public func takeOver(node: String) async throws -> (trips: [Trip], tracks: [UUID: [TrackPoint]], incarnation: UInt64)? {
         guard node != nodeID else {
             throw PostgresError(kind: .client, message: "node \(nodeID) cannot take itself over")
         }
@@ -200,15 +201,18 @@ public final class PostgresClusterStore: Sendable {
         try await records.retryingOnConnectionLoss { connection in
             _ = try connection.query("SELECT 1")
         }
-        let rows = try await records.transaction { connection -> (PostgresRows, PostgresRows)? in
+        let rows = try await records.transaction { connection -> (PostgresRows, PostgresRows, Int64)? in
             let deleted = try connection.query(
-                "DELETE FROM cluster_nodes WHERE node_id = $1 AND lease_until < now()", [node]
+                "DELETE FROM cluster_nodes WHERE node_id = $1 AND lease_until < now() RETURNING incarnation", [node]
             )
-            guard deleted.affectedRows == 1 else { return nil }
-            return try Self.moveUnfinishedTrips(from: node, to: me, on: connection)
+            guard deleted.affectedRows == 1, let row = deleted.first else { return nil }
+            let incarnation = try row.decode(Int64.self, at: 0)
+            let (trips, tracks) = try Self.moveUnfinishedTrips(from: node, to: me, on: connection)
+            return (trips, tracks, incarnation)
         }
         guard let rows else { return nil }
-        return try Self.decode(trips: rows.0, tracks: rows.1)
+        let (trips, tracks) = try Self.decode(trips: rows.0, tracks: rows.1)
+        return (trips, tracks, UInt64(bitPattern: rows.2))
     }
 
     /// The unfinished trips this node owns, with their tracks (shapes and order as in

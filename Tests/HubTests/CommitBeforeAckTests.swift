@@ -164,7 +164,7 @@ struct CommitBeforeAckTests {
         try await waitUntil { await world.hub.tripActor(id: view.trip.id)?.current.status == .started }
         for step in 1...5 {
             let fix = LocationFix(point: GeoPoint(lat: 37.0 + Double(step) / 1000, lng: -122), heading: nil, speed: nil, accuracy: nil, timestamp: .now())
-            try await world.hub.updateLocation(fix, by: driver, from: box)
+            try await world.hub.recordAndSettle(fix, by: driver, from: box)
         }
         try await Task.sleep(for: .milliseconds(30))
         #expect(world.riderBox.statuses == [.requested])

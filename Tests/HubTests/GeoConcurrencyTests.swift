@@ -30,7 +30,7 @@ struct GeoConcurrencyTests {
         var connected: [FanOutTests.Connection] = []
         for n in 0..<Self.driverCount {
             let driver = await FanOutTests.connect(hub, try Fixture.user(hub.users, "driver\(n)", .driver))
-            try await hub.updateLocation(LocationFix(point: Self.walk(driver: n, step: 0), timestamp: .now()), by: driver.principal, from: driver.mailbox)
+            try await hub.recordAndSettle(LocationFix(point: Self.walk(driver: n, step: 0), timestamp: .now()), by: driver.principal, from: driver.mailbox)
             connected.append(driver)
         }
         let drivers = connected
@@ -54,7 +54,7 @@ struct GeoConcurrencyTests {
                 group.addTask {
                     for step in 1...Self.movesPerDriver {
                         let fix = LocationFix(point: Self.walk(driver: n, step: step), timestamp: .now())
-                        try await hub.updateLocation(fix, by: driver.principal, from: driver.mailbox)
+                        try await hub.recordAndSettle(fix, by: driver.principal, from: driver.mailbox)
                     }
                     return nil
                 }
@@ -99,7 +99,7 @@ struct GeoConcurrencyTests {
                 group.addTask {
                     for step in 0..<Self.locationsPerTrip {
                         let point = GeoPoint(lat: Self.centre.lat + Double(step) * 1e-4, lng: Self.centre.lng)
-                        try await hub.updateLocation(LocationFix(point: point, timestamp: .now()), by: driver.principal, from: driver.mailbox)
+                        try await hub.recordAndSettle(LocationFix(point: point, timestamp: .now()), by: driver.principal, from: driver.mailbox)
                     }
                 }
             }

@@ -30,7 +30,7 @@ struct LocationTrackingTests {
         let driver = world.drivers[0]
         _ = world.hub.changes.drain()
         for n in 0..<50 {
-            try await world.hub.updateLocation(Self.fix(n), by: driver.principal, from: driver.mailbox)
+            try await world.hub.recordAndSettle(Self.fix(n), by: driver.principal, from: driver.mailbox)
         }
         let received = world.rider.mailbox.locations
         #expect(received.map(\.fix) == (0..<50).map { Self.fix($0, at: received[$0].fix.timestamp) })
@@ -69,7 +69,7 @@ struct LocationTrackingTests {
         let socket = TestMailbox()
         let principal = Principal(userID: driver.id, group: .driver)
         _ = await hub.connect(principal, mailbox: socket)
-        try await hub.updateLocation(Self.fix(10), by: principal, from: socket)
+        try await hub.recordAndSettle(Self.fix(10), by: principal, from: socket)
         #expect(await actor.trackPoints.map(\.seq) == Array(3...9) + [restored + 1])
         let moved = try await hub.updateTrip(id: started.id, TripUpdate(status: .inProgress), by: principal, from: socket)
         #expect(moved.trip.seq == restored + 2)
@@ -79,7 +79,7 @@ struct LocationTrackingTests {
     func locationWithoutTripAndBadLocations() async throws {
         let world = try await World(driverCount: 1)
         let driver = world.drivers[0]
-        try await world.hub.updateLocation(Self.fix(0), by: driver.principal, from: driver.mailbox)
+        try await world.hub.recordAndSettle(Self.fix(0), by: driver.principal, from: driver.mailbox)
         #expect(world.hub.drivers.cell(of: driver.mailbox.connectionID) == world.hub.drivers.grid.cell(containing: Self.fix(0).point))
         #expect(world.rider.mailbox.events.isEmpty)
         _ = world.hub.changes.drain()
@@ -100,13 +100,13 @@ struct LocationTrackingTests {
         ]
         for fix in bad {
             let result = await outcome { () async throws(HubError) in
-                try await world.hub.updateLocation(fix, by: driver.principal, from: driver.mailbox)
+                try await world.hub.recordAndSettle(fix, by: driver.principal, from: driver.mailbox)
             }
             #expect(result.failureCode == .invalid, "\(fix)")
         }
         let rider = world.rider
         let forbidden = await outcome { () async throws(HubError) in
-            try await world.hub.updateLocation(Self.fix(1), by: rider.principal, from: rider.mailbox)
+            try await world.hub.recordAndSettle(Self.fix(1), by: rider.principal, from: rider.mailbox)
         }
         #expect(forbidden.failureCode == .forbidden)
         #expect(world.hub.drivers.cell(of: driver.mailbox.connectionID) == before)
@@ -125,7 +125,7 @@ struct LocationTrackingTests {
             let driver = await FanOutTests.connect(hub, try Fixture.user(hub.users, "driver\(n)", .driver))
             let metres = n == 6 ? 50_000.0 : Double(n + 1) * 100
             let point = GeoPoint(lat: Self.downtown.lat + metres / 111_195, lng: Self.downtown.lng)
-            try await hub.updateLocation(LocationFix(point: point, timestamp: .now()), by: driver.principal, from: driver.mailbox)
+            try await hub.recordAndSettle(LocationFix(point: point, timestamp: .now()), by: driver.principal, from: driver.mailbox)
             drivers.append(driver)
         }
         let request = TripRequest(pickUpAddress: "A", dropOffAddress: "B", pickUpLocation: Self.downtown)
@@ -193,11 +193,11 @@ struct LocationTrackingTests {
         await hub.disconnect(rider, mailbox: first, joined: [trip])
 
         // While the rider is away: three locations.
-        for n in 0..<3 { try await hub.updateLocation(Self.fix(n), by: driver.principal, from: driver.mailbox) }
+        for n in 0..<3 { try await hub.recordAndSettle(Self.fix(n), by: driver.principal, from: driver.mailbox) }
         let second = TestMailbox()
         #expect(await hub.connect(rider, mailbox: second) == [trip])
         // Live again: one more location arrives before the client asks to resume.
-        try await hub.updateLocation(Self.fix(3), by: driver.principal, from: driver.mailbox)
+        try await hub.recordAndSettle(Self.fix(3), by: driver.principal, from: driver.mailbox)
         #expect(second.events.map(\.seq) == [lastSeen + 4])
         let reply = try await hub.resume(tripID: trip, after: lastSeen, by: rider, from: second)
         #expect(reply == .replay(Array(second.events.suffix(3))))
@@ -209,7 +209,7 @@ struct LocationTrackingTests {
         // A connection whose gap the 8-event history no longer covers gets the current state.
         let third = TestMailbox()
         _ = await hub.connect(rider, mailbox: third)
-        for n in 4..<20 { try await hub.updateLocation(Self.fix(n), by: driver.principal, from: driver.mailbox) }
+        for n in 4..<20 { try await hub.recordAndSettle(Self.fix(n), by: driver.principal, from: driver.mailbox) }
         let fourth = TestMailbox()
         _ = await hub.connect(rider, mailbox: fourth)
         let stale = try await hub.resume(tripID: trip, after: 1, by: rider, from: fourth)

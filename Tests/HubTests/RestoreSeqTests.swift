@@ -68,7 +68,7 @@ struct RestoreSeqTests {
         // The last successful snapshot: the trip STARTED at seq 2.
         let snapshot = first.changes.drain()
         // Acknowledged and seen, then lost in the crash: three locations and IN_PROGRESS.
-        for n in 0..<3 { try await first.updateLocation(Self.fix(n, at: clock.now()), by: driverUser, from: driver) }
+        for n in 0..<3 { try await first.recordAndSettle(Self.fix(n, at: clock.now()), by: driverUser, from: driver) }
         _ = try await first.updateTrip(id: trip, TripUpdate(status: .inProgress), by: driverUser, from: driver)
         let seenBefore = rider.events
         #expect(seenBefore.map(\.seq) == [1, 2, 3, 4, 5, 6])
@@ -92,7 +92,7 @@ struct RestoreSeqTests {
             return
         }
         #expect(state.trip.status == .started && state.trip.seq == restartTime)
-        try await second.updateLocation(Self.fix(9, at: clock.now()), by: driverUser, from: driverAgain)
+        try await second.recordAndSettle(Self.fix(9, at: clock.now()), by: driverUser, from: driverAgain)
         let moved = try await second.updateTrip(id: trip, TripUpdate(status: .inProgress), by: driverUser, from: driverAgain)
         #expect(riderAgain.events.map(\.seq) == [restartTime, restartTime + 1, restartTime + 2])
         #expect(moved.trip.seq == restartTime + 2)
@@ -125,12 +125,12 @@ struct RestoreSeqTests {
         let hub = Hub(settings: settings, clock: clock)
         let (riderUser, rider, driverUser, driver, trip, started) = try await Self.startedTrip(on: hub)
         await hub.disconnect(riderUser, mailbox: rider, joined: [trip])
-        for n in 0..<10 { try await hub.updateLocation(Self.fix(n, at: clock.now()), by: driverUser, from: driver) }
+        for n in 0..<10 { try await hub.recordAndSettle(Self.fix(n, at: clock.now()), by: driverUser, from: driver) }
 
         let again = TestMailbox()
         _ = await hub.connect(riderUser, mailbox: again)
         // A live location reaches the new connection before its `resume`.
-        try await hub.updateLocation(Self.fix(10, at: clock.now()), by: driverUser, from: driver)
+        try await hub.recordAndSettle(Self.fix(10, at: clock.now()), by: driverUser, from: driver)
         let reply = try await hub.resume(tripID: trip, after: 1, by: riderUser, from: again)
         #expect(reply == .currentState(.trip(started)))
         #expect(again.events.map(\.seq) == [started.trip.seq + 11, started.trip.seq])

@@ -84,3 +84,12 @@ final class StartingGate: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 }
+
+extension Hub {
+    /// A driver's fix through the one way in (`recordFix`), settled at once: what a socket does
+    /// before its next request, so the fix is recorded when this returns.
+    func recordAndSettle(_ fix: LocationFix, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) {
+        let receipt = try recordFix(fix, by: sender, from: mailbox)
+        await receipt.settle()
+    }
+}

@@ -99,6 +99,8 @@ struct PostgresClusterStoreTests {
             try await Task.sleep(for: Self.pastShortLease)
             let taken = try #require(try await b.takeOver(node: "node-a"))
             #expect(taken.trips.isEmpty && taken.tracks.isEmpty)
+            // The taker learns which run it retired: that run's answers are stale from now on.
+            #expect(taken.incarnation == 1)
             #expect(try await a.renew(lease: Self.longLease) == false)
             #expect(try await b.liveNodes() == [])
 
@@ -149,7 +151,7 @@ struct PostgresClusterStoreTests {
             let contenders = [try Self.cluster(url, "node-1"), try Self.cluster(url, "node-2")]
             #expect(try await contenders[0].expiredNodes() == ["dead"])
             let results = try await withThrowingTaskGroup(
-                of: (String, (trips: [Trip], tracks: [UUID: [TrackPoint]])?).self
+                of: (String, (trips: [Trip], tracks: [UUID: [TrackPoint]], incarnation: UInt64)?).self
             ) { group in
                 for attempt in 0..<20 {
                     let store = contenders[attempt % 2]

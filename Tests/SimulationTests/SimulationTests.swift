@@ -129,6 +129,17 @@ struct SimulationTests {
         #expect(clean.failure == nil, "\(clean.failure.map { "\($0)" } ?? "")")
     }
 
+    @Test("A slip in the one path every GPS fix takes (its sender dropped on the way) is found within 20 seeds")
+    func findsFixPathBug() async throws {
+        var options = Self.options()
+        options.plantedBug = .fixEchoedToSender
+        let failure = try #require(await Self.firstFailure(options: options))
+        print("planted fix-path bug found: \(failure)")
+        #expect(failure.message.contains("sent back its own fix"), "\(failure)")
+        let clean = await Simulator.run(seed: failure.seed, options: Self.options())
+        #expect(clean.failure == nil, "\(clean.failure.map { "\($0)" } ?? "")")
+    }
+
     /// Runs seeds 1, 2, … under `options` until one fails (at most `limit`); returns its failure.
     static func firstFailure(options: SimulationOptions, limit: Int = 20) async -> SimulationFailure? {
         for seed in Simulator.seeds(from: 1, count: limit) {

@@ -22,9 +22,9 @@ final class ClientSession: Sendable {
     let logger: Logger
     private let locationLimiter: Mutex<RateLimiter>
     private let messageLimiter: Mutex<RateLimiter>
-    /// The event loop of another trip to which this socket last handed a fix (`record`), until a
-    /// message that awaits an actor has waited for it.
-    private let postedFixes = Mutex<(any EventLoop)?>(nil)
+    /// The last fix this socket handed to a trip that had not recorded it yet (`Hub.recordFix`),
+    /// until a message that awaits an actor has waited for it (`finish`).
+    private let unsettledFix = Mutex<FixReceipt?>(nil)
 
     init(
         hub: Hub, store: any SnapshotStore, connection: ClientConnection, metrics: HubMetrics, maxMessageSize: Int,
@@ -65,25 +65,16 @@ final class ClientSession: Sendable {
         reject(WireError(code: .badMessage, message: "Binary frames are not supported; send JSON text."))
     }
 
-    /// The part of a message that waits for an actor, left over by `handleNow`.
-    enum Remainder: Sendable {
-        /// A fix already on the driver map, still to be recorded by the trip its driver drives,
-        /// when that trip runs on a queue of its own rather than an event loop (see `record`).
-        case location(LocationFix, TripActor)
-        /// Anything else that awaits: carried out whole by `finish`.
-        case message(ClientMessage)
-    }
-
     /// Carries out one text message.
     func handle(_ message: ByteBuffer) async {
-        if let remainder = handleNow(message) { await finish(remainder) }
+        if let pending = handleNow(message) { await finish(pending) }
     }
 
     /// Carries out what of a message needs no waiting: checks, parsing, errors, echo, and a GPS
     /// fix (its move on the driver map, and its record by the trip its driver drives). What needs
     /// to await an actor is returned for `finish`. `InboundPump` calls this on the socket's event
     /// loop when nothing else of the socket waits, so most messages need no task at all.
-    func handleNow(_ message: ByteBuffer) -> Remainder? {
+    func handleNow(_ message: ByteBuffer) -> ClientMessage? {
         guard message.readableBytes <= maxMessageSize else {
             metrics.received(type: nil)
             reject(allowMessage(requestType: nil) ?? WireError(code: .tooLarge, message: "Messages may be at most \(maxMessageSize) bytes."))
@@ -125,14 +116,15 @@ final class ClientSession: Sendable {
                 return nil
             }
             do throws(HubError) {
-                guard let trip = try hub.moveDriver(fix, by: connection.principal, from: connection) else { return nil }
-                return record(fix, on: trip)
+                let receipt = try hub.recordFix(fix, by: connection.principal, from: connection)
+                if !receipt.isSettled { unsettledFix.withLock { $0 = receipt } }
+                return nil
             } catch {
                 reject(error, requestType: "update.location")
                 return nil
             }
         case .success(let message):
-            return .message(message)
+            return message
         }
     }
 
@@ -146,40 +138,18 @@ final class ClientSession: Sendable {
         )
     }
 
-    /// Has the trip record a fix of its driver without a task when the trip runs on an event loop
-    /// (in the server, every trip): at once when that is the loop running this code, the socket's;
-    /// otherwise as one job on the trip's loop, and the socket's next message that awaits an actor
-    /// first waits for that loop to run it (`finish`), so the trip still takes this driver's
-    /// messages in the order sent. A trip on a queue of its own is left to `finish`.
-    private func record(_ fix: LocationFix, on trip: TripActor) -> Remainder? {
-        guard let loop = trip.executor as? any EventLoop else { return .location(fix, trip) }
-        let driverID = connection.principal.userID
-        let connectionID = connection.connectionID
-        if loop.inEventLoop {
-            // No job of the actor runs meanwhile: its methods never suspend, and each runs as a
-            // whole job of this same loop.
-            trip.assumeIsolated { _ = $0.recordLocation(fix, from: driverID, via: connectionID) }
-        } else {
-            postedFixes.withLock { $0 = loop }
-            loop.execute { trip.assumeIsolated { _ = $0.recordLocation(fix, from: driverID, via: connectionID) } }
-        }
-        return nil
-    }
-
     /// Carries out what `handleNow` left over. Kept out of line: its large frame exists only
     /// while a message is handled, not for the life of the connection.
     @inline(never)
-    func finish(_ remainder: Remainder) async {
-        // Fixes handed to another loop reach their trip before anything this message does. (A
-        // driver drives one trip at a time, so only the last loop handed a fix can hold its trip.)
-        if let loop = postedFixes.withLock({ $0.take() }) {
-            try? await loop.submit {}.get()
+    func finish(_ message: ClientMessage) async {
+        // Fixes handed to a trip reach it before anything this message does. (A driver drives
+        // one trip at a time, and a trip records fixes in order: the last one is enough.)
+        if let receipt = unsettledFix.withLock({ $0.take() }) {
+            await receipt.settle()
         }
         let principal = connection.principal
-        switch remainder {
-        case .location(let fix, let trip):
-            _ = await trip.recordLocation(fix, from: principal.userID, via: connection.connectionID)
-        case .message(.createTrip(let request)):
+        switch message {
+        case .createTrip(let request):
             metrics.received(type: "create.trip")
             do throws(HubError) {
                 let view = try await hub.createTrip(request, by: principal, from: connection)
@@ -187,7 +157,7 @@ final class ClientSession: Sendable {
             } catch {
                 reject(error, requestType: "create.trip")
             }
-        case .message(.updateTrip(let id, let update)):
+        case .updateTrip(let id, let update):
             metrics.received(type: "update.trip")
             do throws(HubError) {
                 let view = try await hub.updateTrip(id: id, update, by: principal, from: connection)
@@ -195,19 +165,19 @@ final class ClientSession: Sendable {
             } catch {
                 await reject(error, tripID: id, requestType: "update.trip")
             }
-        case .message(.cancelTrip(let id)):
+        case .cancelTrip(let id):
             metrics.received(type: "cancel.trip")
             do throws(HubError) {
                 _ = try await hub.cancelTrip(id: id, by: principal, from: connection)
             } catch {
                 await reject(error, tripID: id, requestType: "cancel.trip")
             }
-        case .message(.resume(let trips)):
+        case .resume(let trips):
             metrics.received(type: "resume")
             for (id, lastSeen) in trips.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
                 await resume(id, after: lastSeen)
             }
-        case .message(.echo), .message(.updateLocation):
+        case .echo, .updateLocation:
             // `handleNow` carries these out whole.
             break
         }

@@ -18,7 +18,7 @@ final class InboundPump: Sendable {
     /// A message waiting for the task: whole, or what `handleNow` left of it.
     private enum Pending {
         case whole(ByteBuffer)
-        case remainder(ClientSession.Remainder)
+        case remainder(ClientMessage)
     }
 
     private struct State {
