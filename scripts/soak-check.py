@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """Checks a soak run (scripts/soak): did PostgreSQL keep every change the hub acknowledged?
 
-Reads the load generator's record (`taxi-hub loadtest --record`, format in docs/soak-record.md), the
+Reads the load generator's record (`taxi-hub loadtest --record`, format in docs/soak.md, "The load generator's record"), the
 soak's faults file (JSON lines: kind, start, end, details) and the hub's tables in PostgreSQL
 (through `psql`), or in the embedded SQLite store (`--sqlite`), and classifies every
 acknowledged change:
 
 - a location the rider received (trip, seq, lat, lng) is kept when `trip_track_points` holds
-  that trip and seq with the same lat/lng. Content counts, not presence (hubs before the fix of
-  docs/protocol.md §3.1 "Across restarts" continued a trip from its stored seq after a SIGKILL,
-  so a lost point's seq could later name a different point; today a restored trip's seqs jump
-  past the restart's clock in microseconds, which this check takes as it comes).
+  that trip and seq with the same lat/lng. Content counts, not presence: a seq lost to a SIGKILL
+  must not count as kept just because the store holds some point under it (a restored trip
+  numbers on above the restart's clock, docs/protocol.md §3.1 "Across restarts", and the check
+  takes the seqs as it finds them).
 - a trip event (created, accepted, each status) is kept when the stored trip is at that status
   or one reachable from it (docs/protocol.md §2.2), with the same rider and driver (when the
   event names them) and a stored seq at least the event's.
