@@ -28,6 +28,8 @@ struct RequestTimeouts: Sendable {
 /// Sits between NIO's HTTP/1 codec and the upgrade handler; the upgrader removes it before
 /// the WebSocket frame handler is added, so an upgraded socket pays nothing per frame. Per
 /// request it costs a few counter updates and at most one timer (re)scheduled per phase.
+///
+/// Time is the event loop's (`EventLoop.now`), so tests drive it with an `EmbeddedEventLoop`.
 final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -51,8 +53,8 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var headSince: NIODeadline?
     /// Whether any byte of the awaited head has arrived (the first request's clock runs before).
     private var headBytesSeen = false
-    private var bodySince = NIODeadline.now()
-    private var idleSince = NIODeadline.now()
+    private var bodySince = NIODeadline.uptimeNanoseconds(0)
+    private var idleSince = NIODeadline.uptimeNanoseconds(0)
     /// The last request read asked for a protocol upgrade: until its answer, NIO may hand on
     /// bytes that are no HTTP parts (the rest of the input once the decoder is removed).
     private var lastRequestUpgrades = false
@@ -99,7 +101,7 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
         switch unwrapInboundIn(data) {
         case .head(let head):
             requestsBegun += 1
-            bodySince = .now()
+            bodySince = context.eventLoop.now
             headSince = nil
             headBytesSeen = false
             lastRequestUpgrades = head.headers.contains(name: "upgrade")
@@ -107,7 +109,7 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
             break
         case .end:
             requestsRead += 1
-            if responsesEnded >= requestsRead { idleSince = .now() }
+            if responsesEnded >= requestsRead { idleSince = context.eventLoop.now }
         }
         context.fireChannelRead(data)
         reschedule(context: context)
@@ -121,7 +123,7 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
         if !finished, !readParts, isIdle {
             headBytesSeen = true
             if headSince == nil {
-                headSince = .now()
+                headSince = context.eventLoop.now
                 reschedule(context: context)
             }
         }
@@ -141,7 +143,7 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
             return
         }
         if isIdle {
-            idleSince = .now()
+            idleSince = context.eventLoop.now
             headSince = nil
             headBytesSeen = false
         }
@@ -165,7 +167,7 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func start(context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
-        headSince = .now()
+        headSince = context.eventLoop.now
         reschedule(context: context)
     }
 
@@ -187,7 +189,7 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
             timer = nil
             timerDeadline = nil
             guard !finished, let awaited else { return }
-            if awaited.deadline > .now() {
+            if awaited.deadline > context.eventLoop.now {
                 reschedule(context: context)
             } else {
                 timeOut(awaited.phase, context: context)
