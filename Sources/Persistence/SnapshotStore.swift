@@ -4,8 +4,8 @@ import Hub
 /// Durable home of the hub's state, so that a restart loses nothing the hub acknowledged.
 ///
 /// The hub keeps live state in memory; a store only takes batched snapshots of what changed
-/// and gives the state back at start. Implementations: SQLite (embedded default), PostgreSQL
-/// (later issue). Every implementation passes the same store test suite.
+/// and gives the state back at start (`restore(into:)`). Implementations: SQLite (the embedded
+/// default) and PostgreSQL. Every implementation passes the same store test suite.
 public protocol SnapshotStore: Sendable {
     /// Creates or upgrades the schema (versioned migrations applied in order). Idempotent.
     func migrate() async throws
@@ -37,7 +37,24 @@ public protocol SnapshotStore: Sendable {
     func loadUnfinishedTracks() async throws -> [UUID: [TrackPoint]]
 }
 
+/// What a hub is rebuilt from: every account, and the unfinished trips with their tracks.
+public struct StoredState: Sendable {
+    public let users: [User]
+    public let trips: [Trip]
+    public let tracks: [UUID: [TrackPoint]]
+}
+
 extension SnapshotStore {
+    /// Rebuilds `hub` from the store, the one way a hub starts from what it stored (the server's
+    /// start-up and the simulator's restarts): loads the accounts, the unfinished trips and their
+    /// tracks, and hands them to `hub.restore`. Returns what it loaded.
+    @discardableResult
+    public func restore(into hub: Hub) async throws -> StoredState {
+        let state = StoredState(users: try await loadUsers(), trips: try await loadUnfinishedTrips(), tracks: try await loadUnfinishedTracks())
+        hub.restore(users: state.users, trips: state.trips, tracks: state.tracks)
+        return state
+    }
+
     /// Filters every unfinished trip; a store with many trips answers with a query of its own.
     public func unfinishedTrips(involving userID: Int, includingRequested: Bool) async throws -> [Trip] {
         try await loadUnfinishedTrips().filter { trip in

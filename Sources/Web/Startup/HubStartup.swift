@@ -49,13 +49,10 @@ final class HubStartup: Sendable {
                     )
                 }
             }
-            let users = try await store.loadUsers()
-            let trips = try await store.loadUnfinishedTrips()
-            let tracks = try await store.loadUnfinishedTracks()
-            hub.restore(users: users, trips: trips, tracks: tracks)
+            let stored = try await store.restore(into: hub)
             state.withLock { $0 = .ready }
             connections.startAccepting()
-            logger.info("state loaded", metadata: ["users": "\(users.count)", "live_trips": "\(trips.count)"])
+            logger.info("state loaded", metadata: ["users": "\(stored.users.count)", "live_trips": "\(stored.trips.count)"])
             return true
         } catch {
             state.withLock { state in
