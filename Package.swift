@@ -176,7 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SimulationTests",
-            dependencies: ["HubSimulation", "Hub"],
+            dependencies: ["HubSimulation", "Hub", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -35,7 +35,7 @@ func numberedPayload(_ index: Int, extra: Int = 40) -> [UInt8] {
     withUnsafeBytes(of: UInt64(index).bigEndian) { Array($0) } + (0..<extra).map { UInt8(truncatingIfNeeded: index &* 31 &+ $0) }
 }
 
-@Suite("NATS client against a real nats-server")
+@Suite("NATS client against a real nats-server", MachineLoad.exclusive)
 struct NATSClientTests {
     @Test("publish/subscribe delivers 10,000 messages in order with exact payloads")
     func orderedDelivery() async throws {

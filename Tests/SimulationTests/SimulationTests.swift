@@ -2,13 +2,14 @@ import Foundation
 @_spi(Simulation) import Hub
 @_spi(Simulation) import HubSimulation
 import Testing
+import TestSupport
 
-/// The deterministic simulation of the hub (issue 13): seeded runs of the real hub, actors, driver
+/// The deterministic simulation of the hub: seeded runs of the real hub, actors, driver
 /// map, change tracking and SQLite store under a scheduler the seed drives, with faults.
 ///
 /// - `TAXI_HUB_SIM_SEED=S`: run only seed S (replays a failure exactly).
 /// - `TAXI_HUB_SIM_RUNS=N`: run N seeds (default `defaultRuns`, about 2 minutes on the debug build here).
-@Suite("Simulation")
+@Suite("Simulation", MachineLoad.exclusive)
 struct SimulationTests {
     /// Seeds that once failed, replayed on every run (with the default options, 1,000 steps). A
     /// seed names a schedule of this version of the harness: changing the workload or the fault

@@ -6,7 +6,7 @@ import Testing
 /// PostgreSQL database (issue 14): accept races across nodes, GPS from one node to another, and
 /// a node killed with SIGKILL whose trips another node takes over.
 @Suite(
-    "Cluster of three nodes", .serialized,
+    "Cluster of three nodes", .serialized, MachineLoad.exclusive,
     .enabled(if: TestDatabases.serverURL != nil && FileManager.default.isExecutableFile(atPath: NATSTestServer.executable), "needs TAXI_HUB_TEST_DATABASE_URL and nats-server")
 )
 struct ClusterTests {

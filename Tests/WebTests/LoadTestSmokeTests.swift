@@ -3,10 +3,11 @@ import Testing
 import Web
 
 @testable import LoadTest
+import TestSupport
 
 /// The load generator runs against a live hub for a few seconds with small counts, so it cannot
 /// rot: every report field is there, latencies were measured, every race had one winner.
-@Suite("Load generator", .timeLimit(.minutes(4)))
+@Suite("Load generator", MachineLoad.exclusive, .timeLimit(.minutes(4)))
 struct LoadTestSmokeTests {
     @Test("a short run of two rounds with baseline, and idle connections, reports every field, one winner per race, no failed connection")
     func smokeRun() async throws {

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
 import Web
+import TestSupport
 
 /// HTTP/1 deadlines over real sockets: a slow request head (the WebSocket handshake too) or
 /// body gets `408` and a close, an idle keep-alive connection is closed, and nothing well
 /// behaved is cut: keep-alive requests, upgraded WebSockets, slow handlers.
-@Suite("HTTP timeouts", .timeLimit(.minutes(4)))
+@Suite("HTTP timeouts", MachineLoad.exclusive, .timeLimit(.minutes(4)))
 struct TimeoutTests {
     /// Head and body timeouts of 1.5 s, keep-alive of 3 s: short, yet long enough that a
     /// loaded test machine does not stall a well-behaved request past them.
