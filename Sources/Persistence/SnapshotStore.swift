@@ -4,8 +4,8 @@ import Hub
 /// Durable home of the hub's state, so that a restart loses nothing the hub acknowledged.
 ///
 /// The hub keeps live state in memory; a store only takes batched snapshots of what changed
-/// and gives the state back at start. Implementations: SQLite (embedded default), PostgreSQL
-/// (later issue). Every implementation passes the same store test suite.
+/// and gives the state back at start. Implementations: SQLite (embedded default), PostgreSQL.
+/// Every implementation passes the same store test suite.
 public protocol SnapshotStore: Sendable {
     /// Creates or upgrades the schema (versioned migrations applied in order). Idempotent.
     func migrate() async throws
@@ -24,7 +24,7 @@ public protocol SnapshotStore: Sendable {
     func finishedTrips(involving userID: Int) async throws -> [Trip]
 
     /// Unfinished trips where the user is rider or driver, and with `includingRequested` every
-    /// `REQUESTED` one too, whichever node of a cluster owns them (a trip's committed state).
+    /// `REQUESTED` one too, as the store holds them (a trip's committed state), whoever wrote them.
     func unfinishedTrips(involving userID: Int, includingRequested: Bool) async throws -> [Trip]
 
     /// The stored trip with this id, finished or not.
