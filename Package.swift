@@ -23,7 +23,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
@@ -33,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
         .target(
@@ -55,10 +55,20 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "DedicatedThread",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PostgresClient",
+            dependencies: ["CLibPQ", "DedicatedThread"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Persistence",
             dependencies: [
                 "Hub",
-                "CLibPQ",
+                "DedicatedThread",
+                "PostgresClient",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -71,16 +81,14 @@ let package = Package(
             dependencies: [
                 "Hub",
                 "Persistence",
-                "Cluster",
+                "BenchSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -90,6 +98,7 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             resources: [.copy("Public")],
             swiftSettings: strict
@@ -99,9 +108,9 @@ let package = Package(
             dependencies: [
                 "Hub",
                 "Persistence",
+                "PostgresClient",
                 "NATSClient",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -111,6 +120,7 @@ let package = Package(
                 "BenchSupport",
                 "Hub",
                 "Persistence",
+                "PostgresClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -124,7 +134,6 @@ let package = Package(
             name: "LoadTest",
             dependencies: [
                 "BenchSupport",
-                "Web",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -135,11 +144,15 @@ let package = Package(
         .executableTarget(
             name: "TaxiHubCommand",
             dependencies: [
+                "Hub",
+                "Persistence",
                 "Web",
+                "Cluster",
                 "LoadTest",
                 "HubSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -150,6 +163,7 @@ let package = Package(
                 "BenchSupport",
                 "Hub",
                 "Persistence",
+                "PostgresClient",
                 "Web",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -168,7 +182,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Hub", "PostgresClient"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "HubTests",
             dependencies: ["Hub", .product(name: "PropertyBased", package: "swift-property-based")],
@@ -181,7 +195,25 @@ let package = Package(
         ),
         .testTarget(
             name: "PersistenceTests",
-            dependencies: ["Persistence", "Hub", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "Persistence",
+                "PostgresClient",
+                "Hub",
+                "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PostgresClientTests",
+            dependencies: ["PostgresClient", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: ["Cluster", "Persistence", "PostgresClient", "NATSClient", "Hub", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,11 +1,20 @@
 import Foundation
 import Hub
-import Persistence
-import ServiceLifecycle
 
 /// What a node does on its own schedule: renew its lease, take over expired nodes, and tell the
 /// others where its drivers are.
 extension ClusterNode {
+    /// Runs the node's duties (notices, lease, its local deadline, driver positions) until the
+    /// task is cancelled: the server runs them for its whole life (`ClusterDuties`).
+    public func runDuties() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.handleNotices() }
+            group.addTask { await self.keepLease() }
+            group.addTask { await self.guardLocalLease() }
+            group.addTask { await self.gossipDrivers() }
+        }
+    }
+
     /// Renews this node's lease every third of its length and takes over nodes whose lease ran out.
     func keepLease() async {
         let period = settings.lease / 3
@@ -85,27 +94,6 @@ extension ClusterNode {
                 DriverNotice(node: settings.nodeID, incarnation: incarnation, isFull: isFull, entries: entries, left: left),
                 kind: .notice
             )
-        }
-    }
-}
-
-/// Runs a node's duties (notices, lease, driver positions) for the life of the server.
-public struct ClusterService: Service {
-    public let node: ClusterNode
-
-    public init(node: ClusterNode) {
-        self.node = node
-    }
-
-    public func run() async throws {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await node.handleNotices() }
-            group.addTask { await node.keepLease() }
-            group.addTask { await node.guardLocalLease() }
-            group.addTask { await node.gossipDrivers() }
-            try? await gracefulShutdown()
-            node.stop()
-            group.cancelAll()
         }
     }
 }

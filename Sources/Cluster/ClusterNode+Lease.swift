@@ -1,6 +1,5 @@
 import Foundation
 import Hub
-import Persistence
 import Synchronization
 
 /// A node's lease as the node itself keeps it: a local deadline on the monotonic clock that
@@ -60,9 +59,9 @@ extension ClusterNode {
     }
 }
 
-/// The cluster's side of a hub's commit log: built before the node joins (the hub needs its log
-/// first), bound to the node once it has.
-public final class FencedCommits: Sendable {
+/// The cluster's side of a hub's commit log (`ClusterJoining.commits`): built before the node
+/// joins (the hub needs its log first), bound to the node once it has.
+public final class FencedCommits: CommitWriter {
     private let node = Mutex<ClusterNode?>(nil)
 
     public init() {}

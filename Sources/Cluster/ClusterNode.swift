@@ -15,7 +15,10 @@ import Synchronization
 /// race still has one winner; driver fixes are plain publishes. The owner's actor sees a
 /// connection of another node as a `RemoteMailbox`, which sends what it gets to that node's
 /// subject. docs/cluster.md explains the whole design.
-public final class ClusterNode: RemoteTrips {
+///
+/// To the web layer it is a `ClusterMember` (accounts, other nodes' trips, health, duties): the
+/// protocols `Hub` defines, which the executable hands it.
+public final class ClusterNode: RemoteTrips, ClusterMember {
     public let settings: ClusterSettings
     /// Which run of this node: connections of an earlier run are other connections.
     public let incarnation: UInt64
@@ -100,7 +103,7 @@ public final class ClusterNode: RemoteTrips {
     }
 
     /// Leaves the cluster: no more messages; the lease runs out and another node takes the
-    /// trips over unless this node comes back first.
+    /// trips over unless this node comes back first (`ClusterDuties`).
     public func stop() {
         noticeSink.finish()
         for subscription in standingSubscriptions.withLock({ $0 }) { subscription.unsubscribe() }
@@ -114,6 +117,13 @@ public final class ClusterNode: RemoteTrips {
 
     func origin(of mailbox: any Mailbox) -> Origin {
         Origin(node: settings.nodeID, incarnation: incarnation, connection: mailbox.connectionID.rawValue)
+    }
+
+    // MARK: ClusterTrips: lists of trips, wherever they live
+
+    /// The store's committed rows: every trip change is committed there before it is acknowledged.
+    public func unfinishedTrips(involving userID: Int, includingRequested: Bool) async throws -> [Trip] {
+        try await store.unfinishedTrips(involving: userID, includingRequested: includingRequested)
     }
 
     // MARK: RemoteTrips: this node's clients reaching trips of other nodes

@@ -1,3 +1,4 @@
+import Hub
 import Synchronization
 
 /// How the node's link to the cluster is doing, for `/readyz` and `/metrics`.
@@ -49,6 +50,15 @@ public final class ClusterStatus: Sendable {
 }
 
 extension ClusterNode {
+    /// How the node is doing, for `/readyz`.
+    public var health: ClusterHealth {
+        let current = status.current
+        return ClusterHealth(
+            nodeID: settings.nodeID, natsConnected: current.natsConnected, leaseRenewed: current.leaseRenewed,
+            lastLeaseError: current.lastLeaseError
+        )
+    }
+
     /// The cluster's lines of `/metrics` (Prometheus text format).
     public func prometheusText() -> String {
         let current = status.current

@@ -1,5 +1,6 @@
 import Foundation
 import Persistence
+import PostgresClient
 
 /// The real store of one run: SQLite in a folder of its own, or, when the options name a
 /// PostgreSQL server, a schema of its own on it (made empty before the run, dropped after it), so

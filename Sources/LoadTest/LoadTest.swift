@@ -1,5 +1,5 @@
+import BenchSupport
 import NIOPosix
-import Web
 
 /// The load generator of issue 6, as a library: `taxi-hub loadtest` and the smoke test both run it.
 ///

@@ -1,6 +1,5 @@
 import BenchSupport
 import Histogram
-import Web
 
 /// The counters, each hub node's CPU time and memory, and the generator's CPU time at one moment.
 struct Checkpoint: Sendable {

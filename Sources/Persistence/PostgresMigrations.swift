@@ -1,3 +1,5 @@
+import PostgresClient
+
 /// One version of the PostgreSQL schema: SQL that takes the schema from `version - 1` to `version`.
 public struct PostgresMigration: Sendable {
     public let version: Int
@@ -10,6 +12,10 @@ public struct PostgresMigration: Sendable {
 /// `schema_migrations` records the versions a database has. Migrating runs in one transaction
 /// under an advisory lock, so hubs starting together neither apply a version twice nor see half
 /// a schema. Append new versions at the end; never edit one that has shipped.
+///
+/// The list is one for every database, whatever hub runs on it: version 4 holds the tables a
+/// cluster of hubs shares (the `Cluster` module reads and writes them), and a single hub's
+/// database has them too, empty, so that it can become a cluster's later.
 public enum PostgresMigrations {
     public static let all: [PostgresMigration] = [
         PostgresMigration(

@@ -1,3 +1,4 @@
+import DedicatedThread
 import Foundation
 import GRDB
 import Hub
@@ -332,7 +333,7 @@ actor SQLiteWriter {
 
     /// The writer's thread, once it runs.
     nonisolated var threadID: pthread_t? {
-        executor.threadID.withLock { $0 }
+        executor.threadID
     }
 
     init(pool: DatabasePool) {

@@ -24,7 +24,7 @@ public protocol SnapshotStore: Sendable {
     func finishedTrips(involving userID: Int) async throws -> [Trip]
 
     /// Unfinished trips where the user is rider or driver, and with `includingRequested` every
-    /// `REQUESTED` one too, whichever node of a cluster owns them (a trip's committed state).
+    /// `REQUESTED` one too, as the store holds them (a trip's committed state), whoever wrote them.
     func unfinishedTrips(involving userID: Int, includingRequested: Bool) async throws -> [Trip]
 
     /// The stored trip with this id, finished or not.

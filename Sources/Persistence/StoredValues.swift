@@ -1,7 +1,7 @@
 import Hub
 
 /// What a batched write does with a row whose primary key is already stored.
-enum ConflictAction: Sendable {
+package enum ConflictAction: Sendable {
     /// The stored row takes the incoming values (latest state wins).
     case update
     /// The stored row stays as it is: for append-only rows, which a retried snapshot sends again.

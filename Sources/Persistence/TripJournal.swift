@@ -1,3 +1,4 @@
+import DedicatedThread
 import Foundation
 import Hub
 

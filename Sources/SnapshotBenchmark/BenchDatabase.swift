@@ -1,5 +1,5 @@
 import Foundation
-import Persistence
+import PostgresClient
 
 /// The benchmark's own database on the PostgreSQL server, created afresh (dropped first if a
 /// previous run left it) and dropped at the end, so no run sees another's rows.

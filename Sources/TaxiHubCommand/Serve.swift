@@ -18,6 +18,6 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let configuration = try await options.resolve()
         let logger = CommandLogging.bootstrap(level: configuration.logLevel)
-        try await buildHub(configuration: configuration, logger: logger).run()
+        try await buildHub(configuration: configuration, logger: logger, cluster: configuration.clusterWiring(logger: logger)).run()
     }
 }

@@ -1,4 +1,4 @@
-import Cluster
+import BenchSupport
 import Foundation
 import Hub
 import Hummingbird
@@ -44,27 +44,65 @@ public struct HubServer: Sendable {
     }
 }
 
+/// What the executable hands `buildHub` to run the hub as one node of a cluster (docs/cluster.md).
+/// The web layer sees the cluster only through the protocols `Hub` defines; `taxi-hub serve` makes
+/// this from the configuration when NATS is set.
+public struct ClusterWiring: Sendable {
+    /// The shared PostgreSQL as this node uses it: it loads only the trips the node owns and never
+    /// overwrites a trip another node took over.
+    public var store: any SnapshotStore
+    /// Takes the node's lease and joins the hub to the cluster; commits trip changes under it.
+    public var joining: any ClusterJoining
+
+    public init(store: any SnapshotStore, joining: any ClusterJoining) {
+        self.store = store
+        self.joining = joining
+    }
+}
+
 /// Builds the whole hub — store, actors, routes, WebSocket bridge and snapshot loop — from
 /// one configuration. `taxi-hub serve` and the tests both go through here.
-public func buildHub(configuration: HubConfiguration, logger: Logger) async throws -> HubServer {
+///
+/// - Parameter cluster: makes the hub one node of a cluster; nil for a single hub. A configuration
+///   that names a cluster (`isClusterNode`) needs it.
+public func buildHub(configuration: HubConfiguration, logger: Logger, cluster: ClusterWiring? = nil) async throws -> HubServer {
+    if configuration.isClusterNode, cluster == nil {
+        throw ConfigurationError("natsUrl makes this hub a cluster node, but it was built without the cluster to join; run it with taxi-hub serve.")
+    }
     let limits = FileLimits.raiseToHardLimit()
     let maxConnections = configuration.maxConnections ?? max(16, limits.soft - configuration.fileReserve)
     logger.info(
         "open-files limit raised to \(limits.soft) (hard \(limits.hard)); accepting up to \(maxConnections) WebSockets"
     )
 
-    let store = try makeStore(configuration, logger: logger)
+    let store: any SnapshotStore
+    if let cluster {
+        logger.info(
+            "store: PostgreSQL",
+            metadata: ["database": "\(PostgresURL.redacted(configuration.databaseURL ?? "-"))", "node": "\(cluster.joining.nodeID)"]
+        )
+        store = cluster.store
+    } else {
+        store = try makeStore(configuration, logger: logger)
+    }
     let ownedEventLoops = configuration.eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
     let eventLoops: any EventLoopGroup = ownedEventLoops ?? MultiThreadedEventLoopGroup.singleton
     let metrics = HubMetrics()
     // A single hub journals trip changes and sign-ups in its data folder; a cluster node commits
-    // them to the shared PostgreSQL under its lease instead (`FencedCommits`).
-    let journal = configuration.clusterSettings == nil ? try TripJournal(directory: configuration.dataDirectory) : nil
-    let clusterCommits = FencedCommits()
+    // them to the shared PostgreSQL under its lease instead (`ClusterJoining.commits`).
+    let journal: TripJournal?
+    let write: GroupCommitLog.Write
+    if let cluster {
+        journal = nil
+        let commits = cluster.joining.commits
+        write = { batch in try await commits.commit(batch) }
+    } else {
+        let own = try TripJournal(directory: configuration.dataDirectory)
+        journal = own
+        write = { batch in try await own.append(batch) }
+    }
     let commitLog = GroupCommitLog(
-        write: { [clusterCommits] batch in
-            if let journal { try await journal.append(batch) } else { try await clusterCommits.commit(batch) }
-        },
+        write: write,
         onCommit: { metrics.committed($0) },
         onFailure: { error in
             logger.critical("trip changes can no longer be made durable; stopping", metadata: ["error": "\(error)"])
@@ -80,8 +118,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     // The usual case loads here, before the server answers anything; a store that is down
     // is retried in the background while /readyz says why.
     // A cluster node holds its lease before it loads its trips, so no node takes them over meanwhile.
-    let cluster = try await joinCluster(configuration, hub: hub, store: store, logger: logger)
-    if let cluster { clusterCommits.attach(cluster) }
+    let member = try await cluster?.joining.join(hub)
     await startup.load()
 
     let tokens = try await TokenService(configuration: configuration, logger: logger)
@@ -116,16 +153,16 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     }
     ClientController(tileURL: configuration.tileURL).addRoutes(to: router)
     AuthController(
-        users: hub.users, cluster: cluster, tokens: tokens, passwords: passwords,
+        users: hub.users, cluster: member, tokens: tokens, passwords: passwords,
         photos: PhotoStore(mediaDirectory: configuration.mediaDirectory), maxUploadSize: configuration.maxUploadSize,
         maxPhotoSize: configuration.maxPhotoSize, throttle: LoginThrottle(perAddress: configuration.loginRatePerAddress, perUsername: configuration.loginRatePerUsername),
         metrics: metrics
     ).addRoutes(to: router)
     OperatorController(users: hub.users, tokens: tokens, passwords: passwords)
         .addRoutes(to: router)
-    TripController(hub: hub, store: store, auth: auth, listsOtherNodesTrips: cluster != nil).addRoutes(to: router)
+    TripController(hub: hub, store: store, auth: auth, cluster: member).addRoutes(to: router)
     HealthController(
-        hub: hub, cluster: cluster, startup: startup, snapshot: snapshotStatus, metrics: metrics, connections: connections,
+        hub: hub, cluster: member, startup: startup, snapshot: snapshotStatus, metrics: metrics, connections: connections,
         maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)
     ).addRoutes(to: router)
     if configuration.benchRoutes {
@@ -155,7 +192,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "taxi-hub"),
-        services: [StoreService(startup: startup, snapshots: snapshots), operators] + (cluster.map { [ClusterService(node: $0)] } ?? []),
+        services: [StoreService(startup: startup, snapshots: snapshots), operators] + (member.map { [ClusterDutiesService(node: $0)] } ?? []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             logger.info("taxi-hub listening on \(configuration.host):\(port)")
@@ -171,15 +208,6 @@ public func buildHub(configuration: HubConfiguration, logger: Logger) async thro
     )
 }
 
-/// Makes the hub one node of a cluster when NATS is configured (docs/cluster.md); nil for a
-/// single hub. A node needs the shared PostgreSQL at start: it migrates the schema and takes its
-/// lease before the hub loads the trips the database records as this node's.
-func joinCluster(_ configuration: HubConfiguration, hub: Hub, store: any SnapshotStore, logger: Logger) async throws -> ClusterNode? {
-    guard let settings = configuration.clusterSettings, let databaseURL = configuration.databaseURL else { return nil }
-    try await store.migrate()
-    return try await ClusterNode.start(settings: settings, hub: hub, databaseURL: databaseURL, store: store, logger: logger)
-}
-
 /// Applies the configured store's schema migrations (`taxi-hub migrate`).
 public func migrateStore(configuration: HubConfiguration, logger: Logger) async throws {
     try await makeStore(configuration, logger: logger).migrate()
@@ -187,10 +215,11 @@ public func migrateStore(configuration: HubConfiguration, logger: Logger) async 
 }
 
 /// PostgreSQL when a database URL is configured, else the embedded SQLite store in the data folder.
+/// A single hub's store; a cluster node's comes with its `ClusterWiring`.
 func makeStore(_ configuration: HubConfiguration, logger: Logger) throws -> any SnapshotStore {
     if let url = configuration.databaseURL {
         logger.info("store: PostgreSQL", metadata: ["database": "\(PostgresURL.redacted(url))"])
-        return PostgresSnapshotStore(url: url, ownerNode: configuration.clusterSettings?.nodeID)
+        return PostgresSnapshotStore(url: url)
     }
     logger.info("store: SQLite in \(configuration.dataDirectory)")
     return try SQLiteSnapshotStore(directory: configuration.dataDirectory)

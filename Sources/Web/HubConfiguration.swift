@@ -1,4 +1,3 @@
-import Cluster
 import Configuration
 import Foundation
 import Hub
@@ -14,8 +13,9 @@ public struct HubConfiguration: Sendable {
     public var mediaDirectory = "./media"
     /// `postgres://user:pass@host:port/db`; nil keeps state in the embedded SQLite store.
     public var databaseURL: String?
-    /// NATS servers (`nats://host:4222`): set, this hub is one node of a cluster (docs/cluster.md);
-    /// empty, a single hub, and nothing of the cluster runs.
+    /// NATS servers (`nats://host:4222`): set, this hub is one node of a cluster (docs/cluster.md),
+    /// which the executable joins (`ClusterWiring`); empty, a single hub, and nothing of the
+    /// cluster runs.
     public var natsURLs: [String] = []
     /// This node's name in a cluster; required with `natsURLs`.
     public var nodeID: String?
@@ -103,12 +103,9 @@ public struct HubConfiguration: Sendable {
         return "http://\(reachable):\(port ?? self.port)"
     }
 
-    /// How this hub takes part in a cluster; nil for a single hub.
-    public var clusterSettings: ClusterSettings? {
-        guard !natsURLs.isEmpty, let nodeID else { return nil }
-        var settings = ClusterSettings(nodeID: nodeID, natsURLs: natsURLs)
-        settings.lease = clusterLease
-        return settings
+    /// Whether this hub is one node of a cluster (`natsURLs` and `nodeID` set); false for a single hub.
+    public var isClusterNode: Bool {
+        !natsURLs.isEmpty && nodeID != nil
     }
 
     /// What the hub's actors need of this configuration.
@@ -145,7 +142,7 @@ public struct HubConfiguration: Sendable {
                 )
             }
             guard let nodeID else { throw ConfigurationError("natsUrl needs nodeId: this node's name in the cluster.") }
-            if let problem = ClusterSettings.problem(withNodeID: nodeID) { throw ConfigurationError(problem) }
+            if let problem = ClusterNodeID.problem(with: nodeID) { throw ConfigurationError(problem) }
             for url in natsURLs where !(url.hasPrefix("nats://") || url.hasPrefix("tls://")) {
                 throw ConfigurationError("natsUrl must list URLs like nats://127.0.0.1:4222, not \(url).")
             }

@@ -1,6 +1,8 @@
 import Foundation
 import Hub
 import Persistence
+import PostgresClient
+import TestSupport
 import Testing
 
 /// What only the PostgreSQL store promises, on top of the shared store suite: its schema, both
@@ -75,7 +77,7 @@ struct PostgresSnapshotStoreTests {
     func trickyText(path: String, copyThreshold: Int) async throws {
         try await Self.withSchema { url in
             let store = try await Self.migratedStore(url, copyThreshold: copyThreshold)
-            let texts = PostgresConnectionTests.trickyTexts
+            let texts = Samples.trickyTexts
             let users = texts.enumerated().map { index, text in
                 User(
                     id: index + 1, username: "u\(index) \(text)", firstName: text, lastName: "\(text)\t\(text)",

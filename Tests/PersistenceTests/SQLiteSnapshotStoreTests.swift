@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import Hub
-@testable import Persistence
+import TestSupport
 import Testing
+@testable import Persistence
 
 /// What only the SQLite store promises: where its file lives, its journal mode, how it treats
 /// rows it did not write, and where its snapshot writes run.

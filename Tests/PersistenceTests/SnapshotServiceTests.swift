@@ -1,10 +1,11 @@
 import Foundation
 import Hub
 import Logging
-@testable import Persistence
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 import Testing
+@testable import Persistence
 
 /// The snapshot loop: periodic writes, fault handling and the final flush.
 @Suite("Snapshot service")

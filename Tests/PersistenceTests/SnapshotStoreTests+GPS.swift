@@ -1,6 +1,7 @@
 import Foundation
 import Hub
 import Persistence
+import TestSupport
 import Testing
 
 /// The store contract for GPS data: trip seq and locations, driver positions, track points.

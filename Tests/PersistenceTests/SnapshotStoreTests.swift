@@ -1,6 +1,7 @@
 import Foundation
 import Hub
 import Persistence
+import TestSupport
 import Testing
 
 /// The contract every `SnapshotStore` keeps, run once per store kind.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Hub
+import PostgresClient
 @testable import Persistence
 
 /// Direct access to a fixture's database, beside the store: for schema versions the store no

@@ -1,5 +1,6 @@
 import Foundation
 import Persistence
+import TestSupport
 
 /// A store of one kind in a location of its own, which lasts for one test: a fresh folder, and
 /// for PostgreSQL also a fresh schema (dropped afterwards).

@@ -1,5 +1,6 @@
 import Foundation
 import Persistence
+import TestSupport
 import Testing
 
 /// Every store implementation the shared store suite runs against. A new implementation joins

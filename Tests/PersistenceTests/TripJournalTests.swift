@@ -1,5 +1,6 @@
 import Foundation
 import Hub
+import TestSupport
 import Testing
 
 @testable import Persistence

@@ -23,7 +23,7 @@ public enum OperatorAccounts {
         try await store.migrate()
         // A hub that crashed may have left accounts in its journal only: the store gets them
         // first, so the new id is past theirs too.
-        if configuration.clusterSettings == nil {
+        if !configuration.isClusterNode {
             _ = try await JournalRecovery.recover(journal: TripJournal(directory: configuration.dataDirectory), into: store)
         }
         let users = try await store.loadUsers()

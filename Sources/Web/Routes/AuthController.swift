@@ -1,4 +1,3 @@
-import Cluster
 import Foundation
 import Hub
 import Hummingbird
@@ -8,7 +7,7 @@ import Logging
 struct AuthController: Sendable {
     let users: UserDirectory
     /// In a cluster, sign-ups are checked across the nodes and log-ins find users of other nodes.
-    let cluster: ClusterNode?
+    let cluster: (any ClusterAccounts)?
     let tokens: TokenService
     let passwords: PasswordHasher
     let photos: PhotoStore

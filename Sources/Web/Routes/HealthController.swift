@@ -1,4 +1,3 @@
-import Cluster
 import Hub
 import Hummingbird
 import Persistence
@@ -7,7 +6,7 @@ import Persistence
 struct HealthController: Sendable {
     let hub: Hub
     /// The cluster this hub is a node of; nil for a single hub.
-    let cluster: ClusterNode?
+    let cluster: (any ClusterReporting)?
     let startup: HubStartup
     let snapshot: SnapshotStatus
     let metrics: HubMetrics
@@ -54,13 +53,13 @@ struct HealthController: Sendable {
         body["status"] = "ready"
         if let cluster {
             // A node cut off from the cluster still serves its own clients: ready, but degraded.
-            let status = cluster.status.current
-            body["cluster_node"] = cluster.settings.nodeID
-            body["cluster_nats"] = status.natsConnected ? "connected" : "disconnected"
-            body["cluster_lease"] = status.leaseRenewed ? "held" : "not renewed"
-            if cluster.status.isDegraded {
+            let health = cluster.health
+            body["cluster_node"] = health.nodeID
+            body["cluster_nats"] = health.natsConnected ? "connected" : "disconnected"
+            body["cluster_lease"] = health.leaseRenewed ? "held" : "not renewed"
+            if health.isDegraded {
                 body["status"] = "degraded"
-                body["reason"] = status.natsConnected ? "cannot renew the cluster lease: \(status.lastLeaseError ?? "-")" : "NATS is not reachable"
+                body["reason"] = health.natsConnected ? "cannot renew the cluster lease: \(health.lastLeaseError ?? "-")" : "NATS is not reachable"
             }
         }
         return JSONResponse.make(body)

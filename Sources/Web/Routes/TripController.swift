@@ -10,8 +10,8 @@ struct TripController: Sendable {
     let hub: Hub
     let store: any SnapshotStore
     let auth: Authenticator
-    /// In a cluster: other nodes own live trips too, and lists read them from the store.
-    let listsOtherNodesTrips: Bool
+    /// In a cluster: other nodes own live trips too, and lists read them as committed.
+    let cluster: (any ClusterTrips)?
 
     func addRoutes(to router: Router<HubRequestContext>) {
         router.get("/api/trip/") { request, _ in
@@ -63,8 +63,8 @@ struct TripController: Sendable {
         }
         var trips: [UUID: Trip] = [:]
         for trip in try await store.finishedTrips(involving: user.id) { trips[trip.id] = trip }
-        if listsOtherNodesTrips {
-            for trip in try await store.unfinishedTrips(involving: user.id, includingRequested: user.group == .driver) {
+        if let cluster {
+            for trip in try await cluster.unfinishedTrips(involving: user.id, includingRequested: user.group == .driver) {
                 trips[trip.id] = trip
             }
         }

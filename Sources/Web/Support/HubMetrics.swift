@@ -1,3 +1,4 @@
+import BenchSupport
 import Hub
 import Persistence
 import Prometheus
@@ -150,6 +151,19 @@ final class HubMetrics: Sendable {
         let queued = connections.queuedOutbound
         outboundQueued.set(Double(queued.total))
         outboundLongest.set(Double(queued.longest))
-        return registry.emitToString() + ProcessStats.prometheusText()
+        return registry.emitToString() + Self.processText()
+    }
+
+    /// The process's CPU time and resident memory, in Prometheus text format.
+    private static func processText() -> String {
+        """
+        # HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
+        # TYPE process_cpu_seconds_total counter
+        process_cpu_seconds_total \(ProcessStats.cpuSeconds())
+        # HELP process_resident_memory_bytes Resident memory size in bytes.
+        # TYPE process_resident_memory_bytes gauge
+        process_resident_memory_bytes \(ProcessStats.residentBytes())
+
+        """
     }
 }

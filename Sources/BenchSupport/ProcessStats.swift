@@ -1,7 +1,7 @@
 import Foundation
 
-/// This process's CPU time and resident memory, as `/metrics` reports them
-/// (`process_cpu_seconds_total`, `process_resident_memory_bytes`).
+/// This process's CPU time and resident memory: what the load generator measures of itself, and
+/// what a hub's `/metrics` reports (`process_cpu_seconds_total`, `process_resident_memory_bytes`).
 public enum ProcessStats {
     /// User plus system CPU time of every thread so far, in seconds (microsecond resolution).
     public static func cpuSeconds() -> Double {
@@ -23,18 +23,5 @@ public enum ProcessStats {
         let fields = statm.split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
-    /// The two metrics in Prometheus text format.
-    static func prometheusText() -> String {
-        """
-        # HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
-        # TYPE process_cpu_seconds_total counter
-        process_cpu_seconds_total \(cpuSeconds())
-        # HELP process_resident_memory_bytes Resident memory size in bytes.
-        # TYPE process_resident_memory_bytes gauge
-        process_resident_memory_bytes \(residentBytes())
-
-        """
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Hub
 
 /// A Swift value that can be sent to PostgreSQL as a query parameter or COPY field in the text
 /// format. The server parses the text as the parameter's type, so quotes, backslashes or SQL in a
@@ -99,7 +98,27 @@ extension Double: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEn
 extension UUID: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
     public func appendPostgresBinary(to buffer: inout [UInt8]) { withUnsafeBytes(of: uuid) { buffer.append(contentsOf: $0) } }
 
-    public var postgresText: String { lowercasedText }
+    /// Lowercase `8-4-4-4-12` hex, as PostgreSQL prints a uuid. Written directly from the bytes:
+    /// Foundation's `uuidString` formats with `snprintf` and `lowercased()` copies again.
+    public var postgresText: String {
+        let hex: StaticString = "0123456789abcdef"
+        return withUnsafeBytes(of: uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { text in
+                var position = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        text[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    text[position] = hex.utf8Start[Int(byte >> 4)]
+                    text[position + 1] = hex.utf8Start[Int(byte & 0x0F)]
+                    position += 2
+                }
+                return position
+            }
+        }
+    }
+
     public init?(postgresText text: String) { self.init(uuidString: text) }
 }
 

@@ -1,5 +1,7 @@
 import Foundation
 import Hub
+import Persistence
+import PostgresClient
 
 /// The cluster's shared records in PostgreSQL: node leases, trip ownership, and sign-ups that must
 /// be unique across nodes.
@@ -9,12 +11,12 @@ import Hub
 /// another node, which becomes the owner of its unfinished trips. Every lease time is the
 /// database's clock (`now()`), never a node's, so the nodes' clocks may disagree.
 ///
-/// The tables come from `PostgresMigrations` version 4: run `PostgresSnapshotStore.migrate()`
+/// The tables come from `PostgresMigrations` version 4: run the snapshot store's `migrate()`
 /// before the first call here. Like the snapshot store, this store connects on first use,
-/// reconnects after the server went away, and runs every libpq call on threads of its own (two
+/// reconnects after the server went away, and runs every libpq call on threads of its own (three
 /// connections, see `PostgresConnection`), never on Swift's cooperative pool or the event loops:
 /// callers simply await. The lease calls have a connection of their own, so a renewal never waits
-/// behind a large takeover or a user lookup.
+/// behind a large takeover or a user lookup; so do fenced commits.
 public final class PostgresClusterStore: Sendable {
     /// This node's id (`cluster_nodes.node_id`, `trips.owner_node`).
     public let nodeID: String
@@ -84,7 +86,7 @@ public final class PostgresClusterStore: Sendable {
         }
         let rows = Array(trips.values)
         let newUsers = users
-        let upsert = PostgresSnapshotStore.ownedTrips(by: nodeID)
+        let upsert = ClusterSnapshotStore.ownedTrips(by: nodeID)
         let parameters: [any PostgresTextEncodable] = [nodeID, storedIncarnation]
         let me = nodeID
         // A connection that went stale while idle fails at once and is replaced: the transaction
@@ -228,7 +230,7 @@ public final class PostgresClusterStore: Sendable {
                     """,
                     parameters
                 )
-                let tracks = try connection.query(PostgresSnapshotStore.ownedUnfinishedTracksSQL, parameters)
+                let tracks = try connection.query(ClusterSnapshotStore.ownedUnfinishedTracksSQL, parameters)
                 return (trips, tracks)
             }
         }

@@ -11,9 +11,12 @@ import Synchronization
 /// code on the same thread, so a loop that calls an actor on this executor over and over (the
 /// journal's group commit) never hops between threads.
 ///
-/// The thread lives until `shutdown()` is called (the connection does it in its `deinit`); jobs
+/// The thread lives until `shutdown()` is called (its owner does it in its `deinit`); jobs
 /// already queued still run first.
-final class ThreadExecutor: SerialExecutor, TaskExecutor {
+///
+/// A module of its own because it is no one store's: `PostgresClient` runs each connection on
+/// one, `Persistence` its SQLite writer and its journal.
+public final class ThreadExecutor: SerialExecutor, TaskExecutor {
     private struct State {
         var jobs: [UnownedJob] = []
         var next = 0
@@ -21,8 +24,7 @@ final class ThreadExecutor: SerialExecutor, TaskExecutor {
     }
 
     private let state = Mutex(State())
-    /// The kernel id of the executor's thread, once it runs (tests check jobs run there).
-    let threadID = Mutex<pthread_t?>(nil)
+    private let thread = Mutex<pthread_t?>(nil)
     /// Counts queued jobs (plus the stop request), so the thread sleeps while there is nothing.
     private let available = DispatchSemaphore(value: 0)
 
@@ -31,7 +33,7 @@ final class ThreadExecutor: SerialExecutor, TaskExecutor {
     ///   - niceness: added to the thread's nice value (Linux schedules threads one by one). Work
     ///     that may wait, like a snapshot write, then yields the cores to the threads that serve
     ///     sockets whenever both want them, and runs in full otherwise.
-    init(name: String, niceness: Int32 = 0) {
+    public init(name: String, niceness: Int32 = 0) {
         // Named from inside, and within Linux's 15-byte limit: otherwise the name never reaches
         // the system (and tools like top or gdb).
         let shortName = String(decoding: name.utf8.prefix(15), as: UTF8.self)
@@ -42,27 +44,32 @@ final class ThreadExecutor: SerialExecutor, TaskExecutor {
                 // names the calling thread only.
                 _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
             }
-            self.threadID.withLock { $0 = pthread_self() }
+            self.thread.withLock { $0 = pthread_self() }
             self.runLoop()
         }.start()
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    /// The kernel id of the executor's thread, once it runs (tests check jobs run there).
+    public var threadID: pthread_t? {
+        thread.withLock { $0 }
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         state.withLock { $0.jobs.append(job) }
         available.signal()
     }
 
-    func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
-    func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
         UnownedTaskExecutor(ordinary: self)
     }
 
     /// Lets the thread end once the jobs queued so far have run.
-    func shutdown() {
+    public func shutdown() {
         state.withLock { $0.stopped = true }
         available.signal()
     }

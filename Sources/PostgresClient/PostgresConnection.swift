@@ -1,4 +1,5 @@
 import CLibPQ
+import DedicatedThread
 import Foundation
 
 /// One connection to PostgreSQL through libpq, safe to share between tasks.
@@ -30,7 +31,7 @@ public actor PostgresConnection {
 
     /// The kernel id of the thread this connection's libpq calls run on.
     nonisolated var threadID: pthread_t? {
-        executor.threadID.withLock { $0 }
+        executor.threadID
     }
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor {

@@ -1,18 +1,15 @@
 import Foundation
-@testable import Persistence
+import TestSupport
 import Testing
+
+@testable import PostgresClient
 
 /// The libpq wrapper against a real server: parameters, COPY, transactions, typed errors,
 /// reconnection and the thread it runs on.
 @Suite("PostgreSQL connection")
 struct PostgresConnectionTests {
     /// Texts that break naive quoting or escaping in SQL, COPY or array literals.
-    static let trickyTexts = [
-        "plain", "", " ", "O'Brien", "\"double\"", "''", "'; DROP TABLE notes; --", "Robert'); DROP TABLE notes;--",
-        "back\\slash", "\\N", "\\", "ends with \\", "tab\there", "new\nline", "carriage\rreturn", "\r\n", "\t\t",
-        "东京 🚕 zoë Łódź", "emoji 👩‍👩‍👧", "$1", "$$ dollar $$", "NULL", "null", "{a,b}", "\"{}\"", "%s %d", "a,b",
-        "100%", "--", "/* comment */", "x\u{7F}y", "\u{1}\u{2}control", String(repeating: "long ", count: 2_000),
-    ]
+    static let trickyTexts = Samples.trickyTexts
 
     /// Runs `body` with a connection to a fresh schema of its own, and that schema's URL.
     private static func withConnection(

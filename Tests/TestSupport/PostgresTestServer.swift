@@ -1,6 +1,5 @@
 import Foundation
-import TestSupport
-import Persistence
+import PostgresClient
 import Synchronization
 
 #if canImport(Glibc)
@@ -22,17 +21,17 @@ import Darwin
 /// the connection's `search_path` and its name the connection's `application_name`, so a test can
 /// find (and terminate) its own sessions. A schema, unlike a database per test, costs no
 /// checkpoint and no copy of a template when made and dropped.
-actor PostgresTestServer {
-    static let shared = PostgresTestServer()
+public actor PostgresTestServer {
+    public static let shared = PostgresTestServer()
 
     /// The variable naming the server (a database on it that the tests can connect to).
-    static let environmentVariable = "TAXI_HUB_TEST_DATABASE_URL"
+    public static let environmentVariable = "TAXI_HUB_TEST_DATABASE_URL"
 
     private var started: Task<String, any Error>?
     private var admin: PostgresConnection?
 
     /// The URL of the database the tests work in, starting a private server first if needed.
-    func adminURL() async throws -> String {
+    public func adminURL() async throws -> String {
         if let started { return try await started.value }
         let task = Task { try await Self.locateOrStart() }
         started = task
@@ -41,7 +40,7 @@ actor PostgresTestServer {
 
     /// Creates an empty schema, runs `body` with a URL whose connections work in it, and drops it
     /// with everything in it (also when `body` throws).
-    nonisolated func withSchema<T>(_ body: (String) async throws -> T) async throws -> T {
+    public nonisolated func withSchema<T>(_ body: (String) async throws -> T) async throws -> T {
         let name = "taxihub_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let adminURL = try await adminURL()
         try await adminQuery("CREATE SCHEMA \(name)")
@@ -57,7 +56,7 @@ actor PostgresTestServer {
 
     /// Runs fixed SQL (no data in it) in the tests' database, outside any test's schema.
     @discardableResult
-    func adminQuery(_ sql: String, _ parameters: [any PostgresTextEncodable] = []) async throws -> PostgresRows {
+    public func adminQuery(_ sql: String, _ parameters: [any PostgresTextEncodable] = []) async throws -> PostgresRows {
         let connection: PostgresConnection
         if let admin {
             connection = admin
@@ -81,7 +80,7 @@ actor PostgresTestServer {
     private static let privateCluster = Mutex<String?>(nil)
 
     /// The project's `scripts/postgres`.
-    static var script: String {
+    public static var script: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/postgres").path
     }
@@ -109,12 +108,12 @@ actor PostgresTestServer {
     }
 
     /// Runs `executable` and returns what it printed; throws when it exits non-zero.
-    static func run(_ executable: String, _ arguments: [String]) async throws -> String {
+    public static func run(_ executable: String, _ arguments: [String]) async throws -> String {
         try await ChildProcess.run(executable, arguments)
     }
 
     /// A loopback TCP port nobody listens on right now (the kernel picks it).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         try NATSTestServer.freeLoopbackPort()
     }
 }
