@@ -1,5 +1,6 @@
 import BenchSupport
 import NIOCore
+import SocketClient
 
 /// The transport alone: as many connections as drivers, each sending a frame of the drivers'
 /// size at the GPS rate to the hub process's bare `/bench/echo` route, with the same warm-up and

@@ -1,5 +1,6 @@
 import BenchSupport
 import NIOCore
+import SocketClient
 import Synchronization
 
 /// The simulated users' WebSockets, by index (drivers, then riders): opens them, hands each

@@ -1,5 +1,6 @@
 import BenchSupport
 import NIOCore
+import SocketClient
 
 /// What holding N idle WebSockets costs the hub, and how it refuses one more past its cap.
 public struct IdleResults: Codable, Sendable {

@@ -1,5 +1,6 @@
 import BenchSupport
 import Foundation
+import SocketClient
 import Synchronization
 
 /// One simulated driver: drives between random intersections, sends a GPS fix at each tick of

@@ -1,5 +1,6 @@
 import BenchSupport
 import NIOCore
+import SocketClient
 import Synchronization
 
 /// One simulated rider: requests a trip picking up near a random driver, rides it to the end,

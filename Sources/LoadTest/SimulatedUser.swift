@@ -1,3 +1,5 @@
+import SocketClient
+
 /// What the client pool needs of a simulated driver or rider: its socket comes and goes.
 protocol SimulatedUser: AnyObject, Sendable {
     /// The user's current socket.

@@ -1,6 +1,7 @@
 import Foundation
 import Hub
 import Persistence
+import TestSupport
 import Testing
 
 /// What only the PostgreSQL store promises, on top of the shared store suite: its schema, both
@@ -185,7 +186,7 @@ struct PostgresSnapshotStoreTests {
 
     @Test("a server that is down fails writes until it is up, then the same store writes everything")
     func outage() async throws {
-        let port = try PostgresTestServer.freePort()
+        let port = try FreePort.find()
         let directory = "/tmp/taxihub-pg-outage-\(UUID().uuidString.prefix(8).lowercased())"
         let url = "postgres://postgres@127.0.0.1:\(port)/taxihub"
         let store = PostgresSnapshotStore(url: url)

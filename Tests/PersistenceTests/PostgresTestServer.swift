@@ -91,7 +91,7 @@ actor PostgresTestServer {
             return url
         }
         let directory = "/tmp/taxihub-pg-test-\(getpid())"
-        let port = try freePort()
+        let port = try FreePort.find()
         privateCluster.withLock { $0 = directory }
         atexit { PostgresTestServer.stopPrivateCluster() }
         let output = try await run(script, ["start", directory, String(port)])
@@ -111,10 +111,5 @@ actor PostgresTestServer {
     /// Runs `executable` and returns what it printed; throws when it exits non-zero.
     static func run(_ executable: String, _ arguments: [String]) async throws -> String {
         try await ChildProcess.run(executable, arguments)
-    }
-
-    /// A loopback TCP port nobody listens on right now (the kernel picks it).
-    static func freePort() throws -> Int {
-        try NATSTestServer.freeLoopbackPort()
     }
 }
