@@ -158,6 +158,7 @@ let package = Package(
             dependencies: [
                 "BenchSupport",
                 "Hub",
+                "HubLauncher",
                 "Persistence",
                 "SocketClient",
                 "Web",
@@ -178,6 +179,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(
+            name: "HubLauncher",
+            dependencies: [
+                "TestSupport",
+                "Web",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/HubLauncher",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "HubTests",
             dependencies: ["Hub", .product(name: "PropertyBased", package: "swift-property-based")],
@@ -206,6 +218,7 @@ let package = Package(
                 "LoadTest",
                 "BenchSupport",
                 "TaxiHubCommand",
+                "HubLauncher",
                 "SocketClient",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 import TestSupport
 import Testing
 import Web
@@ -81,7 +82,7 @@ struct LoadTestSmokeTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-soak-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let hubArguments = ["--bench-routes", "--location-rate-limit", "1000"]
-        let first = try await HubProcess.start(directory: directory, extraArguments: hubArguments)
+        let first = try await TestHub.process(directory: directory, arguments: hubArguments)
         let recordPath = directory.appendingPathComponent("record.jsonl").path
         var settings = LoadTestSettings()
         settings.url = "http://127.0.0.1:\(first.port)"
@@ -102,8 +103,8 @@ struct LoadTestSmokeTests {
         try await Task.sleep(for: .seconds(5))
         try await first.stop(signal: SIGKILL)
         try await Task.sleep(for: .seconds(1))
-        let second = try await HubProcess.start(
-            directory: directory, extraArguments: hubArguments + ["--port", "\(first.port)"], secret: "another-secret-for-the-restarted-hub"
+        let second = try await TestHub.process(
+            directory: directory, arguments: hubArguments + ["--port", "\(first.port)"], secret: "another-secret-for-the-restarted-hub"
         )
         let restartedAt = Date().timeIntervalSince1970
         let report: LoadTestReport

@@ -1,5 +1,6 @@
 import BenchSupport
 import Foundation
+import HubLauncher
 import Testing
 
 /// Thousands of random and mutated frames over many sockets at once against a hub process:
@@ -243,11 +244,11 @@ struct SocketFuzzTests {
         print("WebSocket fuzzing: seed \(seed) (replay with TAXI_HUB_FUZZ_SEED=\(seed))")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-fuzz-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let process = try await HubProcess.start(
+        let process = try await TestHub.process(
             directory: directory,
-            extraArguments: ["--max-frame-size", String(Self.maxFrameSize), "--location-rate-limit", "1000", "--message-rate-limit", "100000"]
+            arguments: ["--max-frame-size", String(Self.maxFrameSize), "--location-rate-limit", "1000", "--message-rate-limit", "100000"]
         )
-        try await process.withHub(directory: directory) { hub in
+        try await process.withHub { hub in
             let rider = try await hub.account("protected-rider")
             let driver = try await hub.account("protected-driver", group: "driver")
             let ride = try await hub.connect(rider)
