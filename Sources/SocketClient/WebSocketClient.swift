@@ -172,7 +172,7 @@ public final class WebSocketClient: Sendable {
     public func resumeReading() {
         let channel = channel
         channel.eventLoop.execute {
-            try? channel.syncOptions?.setOption(.autoRead, value: true)
+            try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
             channel.read()
         }
     }
@@ -246,7 +246,7 @@ private final class UpgradeHandler: ChannelInboundHandler, RemovableChannelHandl
                 WebSocketFrameEncoder(),
                 FrameHandler(events: events)
             )
-            if options.readingPaused { try context.channel.syncOptions?.setOption(.autoRead, value: false) }
+            if options.readingPaused { try context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false) }
         } catch {
             fail(context: context, .failed("\(error)"))
             return

@@ -19,7 +19,7 @@ final class TestSocket: Sendable {
     private let inbox: Inbox<Received>
     private let sendBinary: Bool
     /// The server's close frame, once one came.
-    private let serverClose: Mutex<CloseFrame?>
+    private let serverClose: ServerClose
 
     /// The server did not upgrade the connection (or it could not be made).
     struct Refused: Error, CustomStringConvertible {
@@ -52,7 +52,7 @@ final class TestSocket: Sendable {
     /// may delay a message by seconds; a missing message still fails instead of hanging.
     static let defaultTimeout: Duration = .seconds(20)
 
-    private init(client: WebSocketClient, inbox: Inbox<Received>, sendBinary: Bool, serverClose: Mutex<CloseFrame?>) {
+    private init(client: WebSocketClient, inbox: Inbox<Received>, sendBinary: Bool, serverClose: ServerClose) {
         self.client = client
         self.inbox = inbox
         self.sendBinary = sendBinary
@@ -67,16 +67,18 @@ final class TestSocket: Sendable {
         rawFrames: Bool = false
     ) async throws -> TestSocket {
         let inbox = Inbox<Received>()
-        let serverClose = Mutex<CloseFrame?>(nil)
+        let serverClose = ServerClose()
         var options = WebSocketClient.Options()
         options.maxFrameSize = 1 << 22
         options.readingPaused = readingPaused || readDelay != nil
-        let events = WebSocketClient.Events(
+        var events = WebSocketClient.Events(
             text: { inbox.push(.text(String(buffer: $0))) },
             closed: { inbox.finish() },
-            closeFrame: { frame in serverClose.withLock { $0 = $0 ?? frame } },
-            frame: rawFrames ? { inbox.push(.frame(Frame(opcode: $0.opcode.networkRepresentation, payload: Array($0.data.readableBytesView)))) } : nil
+            closeFrame: { serverClose.record($0) }
         )
+        if rawFrames {
+            events.frame = { inbox.push(.frame(Frame(opcode: UInt8(webSocketOpcode: $0.opcode), payload: Array($0.data.readableBytesView)))) }
+        }
         let client: WebSocketClient
         do {
             client = try await WebSocketClient.open(
@@ -161,7 +163,7 @@ final class TestSocket: Sendable {
     @discardableResult
     func close() async -> CloseFrame? {
         await client.close(timeout: Self.timeAmount(Self.defaultTimeout))
-        return serverClose.withLock { $0 }
+        return serverClose.frame
     }
 
     /// Waits for the server to close the socket and returns its close frame; nil after `timeout`
@@ -169,12 +171,23 @@ final class TestSocket: Sendable {
     /// expects it instead of hanging the run.
     func closedByServer(timeout: Duration = TestSocket.defaultTimeout) async -> CloseFrame? {
         await client.closed(timeout: Self.timeAmount(timeout))
-        return serverClose.withLock { $0 }
+        return serverClose.frame
     }
 
     private static func timeAmount(_ duration: Duration) -> TimeAmount {
         .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
+}
+
+/// The first close frame the server sent.
+private final class ServerClose: Sendable {
+    private let first = Mutex<TestSocket.CloseFrame?>(nil)
+
+    func record(_ frame: TestSocket.CloseFrame) {
+        first.withLock { $0 = $0 ?? frame }
+    }
+
+    var frame: TestSocket.CloseFrame? { first.withLock { $0 } }
 }
 
 /// What arrived but was not read yet, and the reader waiting for the next one. Pushed to on the
@@ -191,10 +204,10 @@ final class Inbox<Element: Sendable>: Sendable {
     private let state = Mutex(State())
 
     func push(_ element: Element) {
-        let waiter = state.withLock { state in
+        let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
             guard let waiter = state.waiter else {
                 state.buffer.append(element)
-                return nil as CheckedContinuation<Element?, any Error>?
+                return nil
             }
             state.waiter = nil
             return waiter.continuation
@@ -205,7 +218,7 @@ final class Inbox<Element: Sendable>: Sendable {
     /// No more elements will come: a waiting reader gets nil, and so does every later one once
     /// the buffer is read.
     func finish() {
-        let waiter = state.withLock { state in
+        let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
             state.isFinished = true
             defer { state.waiter = nil }
             return state.waiter?.continuation
@@ -216,7 +229,7 @@ final class Inbox<Element: Sendable>: Sendable {
     /// The next element; nil once finished and read; throws `TimedOut` after `timeout`.
     func next(timeout: Duration) async throws -> Element? {
         try await withCheckedThrowingContinuation { continuation in
-            let (ready, id): (Result<Element?, any Error>?, Int) = state.withLock { state in
+            let (ready, id) = state.withLock { state -> (Result<Element?, any Error>?, Int) in
                 if state.head < state.buffer.count {
                     defer {
                         state.head += 1
