@@ -172,8 +172,9 @@ public final class TestHub: Sendable {
 
     /// Stops the hub and returns its exit status. A child process gets `signal` and, when it has
     /// not exited 30 s later, SIGKILL and a `StopFailure`. A hub in this process takes SIGTERM or
-    /// SIGINT only, as a graceful shutdown (status 0; its error if it failed); when that has not
-    /// ended 30 s later it is cancelled, with a `StopFailure`.
+    /// SIGINT only, as a graceful shutdown: status 0, or 1 when its run ended with an error (on
+    /// standard error), as `taxi-hub serve` would exit; when that has not ended 30 s later it is
+    /// cancelled, with a `StopFailure`.
     @discardableResult
     public func stop(signal: Int32 = SIGTERM) async throws -> Int32 {
         switch running {
@@ -195,8 +196,10 @@ public final class TestHub: Sendable {
             let result = await run.result
             watchdog.cancel()
             if run.isCancelled { throw StopFailure(description: "the hub did not stop within 30 s of a graceful shutdown") }
-            try result.get()
-            return 0
+            guard case .failure(let error) = result else { return 0 }
+            // As a process that fails on its way out exits with 1, which its callers may check.
+            FileHandle.standardError.write(Data("taxi-hub on port \(port) ended with an error: \(error)\n".utf8))
+            return 1
         }
     }
 }
