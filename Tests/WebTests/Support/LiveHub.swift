@@ -3,7 +3,6 @@ import HubLauncher
 import Hummingbird
 import HummingbirdTesting
 import Logging
-import Synchronization
 import Testing
 import Web
 
@@ -128,43 +127,20 @@ struct LiveHub: Sendable {
 }
 
 extension TestHub {
-    /// Runs `body` with helpers talking to this hub over real sockets. The HTTP calls share one
-    /// keep-alive connection, opened by the first call: one opened at the start and left unused
-    /// while a test does other things first (starts another hub, runs the load generator) would be
-    /// closed by the hub's request-head timeout (10 s) before its first request.
+    /// Runs `body` with helpers talking to this hub over real sockets; the HTTP calls share one
+    /// keep-alive connection, opened at the start (TimeoutTests count it closed as idle).
     func withHub<Value: Sendable>(_ body: @escaping @Sendable (LiveHub) async throws -> Value) async throws -> Value {
         let (port, directory) = (port, directory)
-        let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(20)))
-        let connection = FirstUse()
-        let hub = LiveHub(port: port, directory: directory) { uri, method, headers, body in
-            if connection.isFirst { client.connect() }
-            var headers = headers
-            headers[.connection] = "keep-alive"
-            let response = try await client.execute(
-                TestClient.Request(uri, method: method, authority: "localhost", headers: headers, body: body)
-            )
-            return LiveHub.HTTPResult(status: response.status, headers: response.headers, body: response.body ?? ByteBuffer())
-        }
-        let value: Value
-        do {
-            value = try await body(hub)
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
-        return value
-    }
-}
-
-/// True the first time it is asked, from whichever task asks first.
-private final class FirstUse: Sendable {
-    private let used = Mutex(false)
-
-    var isFirst: Bool {
-        used.withLock { used in
-            defer { used = true }
-            return !used
+        return try await TestClient.withClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(20))) { client in
+            let hub = LiveHub(port: port, directory: directory) { uri, method, headers, body in
+                var headers = headers
+                headers[.connection] = "keep-alive"
+                let response = try await client.execute(
+                    TestClient.Request(uri, method: method, authority: "localhost", headers: headers, body: body)
+                )
+                return LiveHub.HTTPResult(status: response.status, headers: response.headers, body: response.body ?? ByteBuffer())
+            }
+            return try await body(hub)
         }
     }
 }
