@@ -16,7 +16,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
@@ -131,13 +130,22 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
-            name: "LoadTest",
+            name: "SocketClient",
             dependencies: [
-                "BenchSupport",
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "LoadTest",
+            dependencies: [
+                "BenchSupport",
+                "SocketClient",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -162,10 +170,11 @@ let package = Package(
             dependencies: [
                 "BenchSupport",
                 "Hub",
+                "HubLauncher",
                 "Persistence",
                 "PostgresClient",
+                "SocketClient",
                 "Web",
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -183,6 +192,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "TestSupport", dependencies: ["Hub", "PostgresClient"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(
+            name: "HubLauncher",
+            dependencies: [
+                "TestSupport",
+                "Web",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/HubLauncher",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "HubTests",
             dependencies: ["Hub", .product(name: "PropertyBased", package: "swift-property-based")],
@@ -229,10 +249,11 @@ let package = Package(
                 "LoadTest",
                 "BenchSupport",
                 "TaxiHubCommand",
+                "HubLauncher",
+                "SocketClient",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict

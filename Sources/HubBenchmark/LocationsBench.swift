@@ -38,7 +38,7 @@ struct LocationsBench: AsyncParsableCommand {
         ]
         for count in drivers {
             let result = try await measure(driverCount: count)
-            Progress.log("\(Format.count(count)) drivers: \(Format.count(Int(result.rate))) fixes/s, p99 \(Format.microseconds(result.histogram.valueAtPercentile(99))) µs")
+            progress.log("\(Format.count(count)) drivers: \(Format.count(Int(result.rate))) fixes/s, p99 \(Format.microseconds(result.histogram.valueAtPercentile(99))) µs")
             lines.append(
                 "| \(Format.count(count)) | \(Format.count(count * fixes)) | \(Format.count(Int(result.rate))) | "
                     + "\(Format.microseconds(result.histogram.valueAtPercentile(50))) | "

@@ -59,7 +59,7 @@ struct NearbyBench: ParsableCommand {
                 let pickUps = (0..<searches + warmup).map { _ in area.randomPoint(using: &random) }
                 for policy in policies {
                     let row = measure(map: map, pickUps: pickUps, policy: policy, grid: grid, area: area)
-                    Progress.log(
+                    progress.log(
                         "\(area.rawValue), \(Format.count(driverCount)) drivers, \(Format.policy(policy)): "
                             + "median \(Format.microseconds(row.median)) µs, p99 \(Format.microseconds(row.p99)) µs"
                     )

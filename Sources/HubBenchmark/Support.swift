@@ -3,12 +3,8 @@ import BenchSupport
 import Foundation
 import Hub
 
-/// Progress lines, on stderr so that stdout holds only the results.
-enum Progress {
-    static func log(_ message: String) {
-        FileHandle.standardError.write(Data("hub-bench: \(message)\n".utf8))
-    }
-}
+/// hub-bench's progress lines.
+let progress = ProgressLog("hub-bench")
 
 /// How hub-bench's own numbers appear in its tables and progress lines.
 extension Format {

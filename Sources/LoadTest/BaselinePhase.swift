@@ -1,5 +1,6 @@
 import BenchSupport
 import NIOCore
+import SocketClient
 
 /// The transport alone: as many connections as drivers, each sending a frame of the drivers'
 /// size at the GPS rate to the hub process's bare `/bench/echo` route, with the same warm-up and
@@ -16,7 +17,7 @@ struct BaselinePhase {
         let points = (0..<settings.drivers).map { _ in city.coordinates(of: city.position(of: city.randomIntersection(using: &random))) }
         log("baseline: opening \(settings.drivers) WebSockets to /bench/echo")
         let opening = MonotonicClock.nanoseconds()
-        let progress = Task { await ProgressLine(phase: "echo", measurements: measurements, log: log).run(from: opening) }
+        let progress = Task { await PhaseTicker(phase: "echo", measurements: measurements, log: log).run(from: opening) }
         let clients = await connector.open(
             0..<settings.drivers, path: { _ in "/bench/echo" },
             events: { _ in

@@ -1,5 +1,6 @@
 import BenchSupport
 import NIOCore
+import SocketClient
 import Synchronization
 
 /// The simulated users' WebSockets, by index (drivers, then riders): opens them, hands each
@@ -27,7 +28,7 @@ final class ClientPool: Sendable {
     /// Share of a drop taken from users mid-trip, as far as there are enough of them.
     static let midTripShare = 0.8
 
-    private let simulation: Simulation
+    private let traffic: CityTraffic
     private let users: [any SimulatedUser]
     private let connector: Connector
     private let tokens: BenchTokens
@@ -35,18 +36,18 @@ final class ClientPool: Sendable {
     private let slots: Mutex<[Slot]>
     private let random: Mutex<SplitMix64>
 
-    init(simulation: Simulation, connector: Connector, tokens: BenchTokens, recorder: Recorder?) {
-        self.simulation = simulation
-        users = simulation.driverList as [any SimulatedUser] + simulation.riderList as [any SimulatedUser]
+    init(traffic: CityTraffic, connector: Connector, tokens: BenchTokens, recorder: Recorder?) {
+        self.traffic = traffic
+        users = traffic.driverList as [any SimulatedUser] + traffic.riderList as [any SimulatedUser]
         self.connector = connector
         self.tokens = tokens
         self.recorder = recorder
         let hubs = connector.hubs
         slots = Mutex((0..<users.count).map { Slot(node: hubs.node(for: $0)) })
-        random = Mutex(SplitMix64(seed: simulation.settings.seed &* 3_000_017))
+        random = Mutex(SplitMix64(seed: traffic.settings.seed &* 3_000_017))
     }
 
-    private var measurements: Measurements { simulation.measurements }
+    private var measurements: Measurements { traffic.measurements }
 
     /// Opens every socket, a bounded number at once; a socket that fails to open keeps trying
     /// in the background. Returns the sockets that opened now, in index order (nil: not yet).
@@ -98,15 +99,15 @@ final class ClientPool: Sendable {
 
     private func events(_ index: Int, epoch: Int) -> WebSocketClient.Events {
         let user = users[index]
-        let simulation = simulation
-        let measurements = simulation.measurements
+        let traffic = traffic
+        let measurements = traffic.measurements
         let recorder = recorder
         return WebSocketClient.Events(
             text: { buffer in
                 measurements.add(.framesIn)
                 let frame = HubFrame.parse(buffer)
                 recorder?.record(frame)
-                user.received(frame, in: simulation)
+                user.received(frame, in: traffic)
             },
             closed: { self.closed(index, epoch: epoch) }
         )
@@ -116,7 +117,7 @@ final class ClientPool: Sendable {
     /// already or the run ended; false then.
     private func install(_ client: WebSocketClient, at index: Int, epoch: Int, node: Int? = nil) -> Bool {
         slots.withLock { slots in
-            guard simulation.isRunning, slots[index].epoch == epoch, slots[index].closedEpoch != epoch else { return false }
+            guard traffic.isRunning, slots[index].epoch == epoch, slots[index].closedEpoch != epoch else { return false }
             slots[index].client = client
             if let node { slots[index].node = node }
             slots[index].reconnecting = false
@@ -136,11 +137,11 @@ final class ClientPool: Sendable {
                 users[index].detach(client)
                 slots[index].client = nil
             }
-            guard simulation.isRunning, !slots[index].reconnecting else { return (true, dropped, false) }
+            guard traffic.isRunning, !slots[index].reconnecting else { return (true, dropped, false) }
             slots[index].reconnecting = true
             return (true, dropped, true)
         }
-        if current, !dropped, simulation.isRunning { measurements.add(.unexpectedCloses) }
+        if current, !dropped, traffic.isRunning { measurements.add(.unexpectedCloses) }
         if reconnect { Task { await self.reconnect(index) } }
     }
 
@@ -157,13 +158,13 @@ final class ClientPool: Sendable {
     /// node further at each failure, then has the user resume on it.
     private func reconnect(_ index: Int) async {
         var delay = 0.1
-        var jitter = SplitMix64(seed: simulation.settings.seed &+ UInt64(index) &* 0x9E37_79B9)
+        var jitter = SplitMix64(seed: traffic.settings.seed &+ UInt64(index) &* 0x9E37_79B9)
         let hubs = connector.hubs
         let home = slots.withLock { $0[index].node }
         var node = hubs.node(after: home)
-        while simulation.isRunning {
+        while traffic.isRunning {
             try? await Task.sleep(for: .seconds(delay * Double.random(in: 0.5...1, using: &jitter)))
-            guard simulation.isRunning else { break }
+            guard traffic.isRunning else { break }
             let epoch = slots.withLock { slots in
                 slots[index].epoch += 1
                 return slots[index].epoch
@@ -175,7 +176,7 @@ final class ClientPool: Sendable {
                 if install(client, at: index, epoch: epoch, node: node) {
                     measurements.add(.reconnects)
                     if node != home { measurements.moved(from: home, to: node) }
-                    users[index].reconnected(client, in: simulation)
+                    users[index].reconnected(client, in: traffic)
                     return
                 }
                 // Closed at once, or the run ended meanwhile.

@@ -1,4 +1,5 @@
 import NIOCore
+import SocketClient
 
 /// Opens many WebSockets to the hubs, a bounded number of attempts in flight, each bound to the
 /// next source address; connection `i` goes to node `i % n` unless told otherwise.
@@ -47,9 +48,10 @@ struct Connector: Sendable {
     /// Opens connection number `index` to `path` on `node`.
     func open(_ index: Int, node: Int, path: String, events: WebSocketClient.Events) async throws -> WebSocketClient {
         let endpoint = hubs[node]
+        var options = WebSocketClient.Options()
+        options.source = sources.address(for: index)
         return try await WebSocketClient.open(
-            server: endpoint.address, host: "\(endpoint.host):\(endpoint.port)", path: path, source: sources.address(for: index),
-            group: group, events: events
+            server: endpoint.address, host: "\(endpoint.host):\(endpoint.port)", path: path, options: options, group: group, events: events
         )
     }
 

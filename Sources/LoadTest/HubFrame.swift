@@ -22,7 +22,7 @@ enum HubFrame: Equatable {
     /// Anything else.
     case other
 
-    /// The fields of a trip that the simulation acts on, and the frame's `seq`.
+    /// The fields of a trip that the traffic acts on, and the frame's `seq`.
     struct TripState: Equatable {
         let id: String
         let seq: Int?

@@ -1,5 +1,6 @@
 import BenchSupport
 import NIOCore
+import SocketClient
 
 /// What holding N idle WebSockets costs the hub, and how it refuses one more past its cap.
 public struct IdleResults: Codable, Sendable {
@@ -37,7 +38,7 @@ struct IdlePhase {
         let measurements = Measurements(nodes: hubs.count)
         log("idle: opening \(settings.idle) WebSockets over \(max(1, connector.sources.addresses.count)) source address(es)")
         let opening = MonotonicClock.nanoseconds()
-        let progress = Task { await ProgressLine(phase: "idle", measurements: measurements, log: log).run(from: opening) }
+        let progress = Task { await PhaseTicker(phase: "idle", measurements: measurements, log: log).run(from: opening) }
         let events = WebSocketClient.Events(
             text: { _ in measurements.add(.framesIn) }, closed: { measurements.add(.connectionsOpen, -1) }
         )

@@ -39,7 +39,7 @@ struct LoadPhase {
         let loginUsernames = try await flood?.prepareAccounts() ?? []
         let city = CityModel(drivers: settings.drivers)
         let measurements = Measurements(nodes: hubs.count)
-        let simulation = Simulation(
+        let traffic = CityTraffic(
             settings: settings, city: city, measurements: measurements, loops: connector.group,
             drivers: driverUsers.enumerated().map { index, user in
                 SimulatedDriver(id: user.id, city: city, speed: settings.speed, seed: settings.seed &* 1_000_003 &+ UInt64(index))
@@ -49,7 +49,7 @@ struct LoadPhase {
             }
         )
         let pool = ClientPool(
-            simulation: simulation, connector: connector,
+            traffic: traffic, connector: connector,
             tokens: BenchTokens(tokens: made.tokens, hubs: hubs, batches: batches), recorder: recorder
         )
         log(
@@ -57,18 +57,18 @@ struct LoadPhase {
         )
         let opening = MonotonicClock.nanoseconds()
         let progress = Task {
-            await ProgressLine(phase: "load", measurements: measurements, recorder: recorder, log: log).run(from: opening)
+            await PhaseTicker(phase: "load", measurements: measurements, recorder: recorder, log: log).run(from: opening)
         }
         let clients = await pool.openAll()
         guard clients.contains(where: { $0 != nil }) else {
             progress.cancel()
-            simulation.stop()
+            traffic.stop()
             throw HubEndpoint.Unusable(description: "No WebSocket opened: \(measurements.connectionFailureReasons)")
         }
         let watchdog = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                simulation.watch()
+                traffic.watch()
             }
         }
         let drops = Task { await dropSockets(pool) }
@@ -76,19 +76,19 @@ struct LoadPhase {
         let start = MonotonicClock.nanoseconds()
         if settings.tripRate == 0 {
             let ramp = max(0.5, settings.warmup)
-            for (index, rider) in simulation.riderList.enumerated() {
-                let loop = clients[settings.drivers + index]?.channel.eventLoop ?? simulation.loops.next()
+            for (index, rider) in traffic.riderList.enumerated() {
+                let loop = clients[settings.drivers + index]?.channel.eventLoop ?? traffic.loops.next()
                 let delay = Int64(ramp * 1000 * Double(index) / Double(max(1, settings.riders)))
-                loop.scheduleTask(in: .milliseconds(delay)) { rider.requestTrip(in: simulation) }
+                loop.scheduleTask(in: .milliseconds(delay)) { rider.requestTrip(in: traffic) }
             }
         }
         let end = start + UInt64((settings.warmup + settings.duration) * 1e9)
         let fixes = Task {
             await PacedSchedule(slots: settings.drivers, hz: settings.gpsHz).run(from: start, until: end) { slot, scheduled in
-                simulation.driverList[slot].tick(scheduledAt: scheduled, in: simulation)
+                traffic.driverList[slot].tick(scheduledAt: scheduled, in: traffic)
             }
         }
-        let trips = Task { await Self.requestTrips(simulation, from: start, until: end) }
+        let trips = Task { await Self.requestTrips(traffic, from: start, until: end) }
 
         try await Task.sleep(for: .milliseconds(Int64(settings.warmup * 1000)))
         let first = try await Checkpoint.take(measurements, hubs: hubs)
@@ -103,14 +103,14 @@ struct LoadPhase {
         let last = try await Checkpoint.take(measurements, hubs: hubs)
         _ = await fixes.value
         await trips.value
-        simulation.stop()
+        traffic.stop()
         drops.cancel()
         watchdog.cancel()
         try await Task.sleep(for: .seconds(1))
         var results = PhaseResults(from: first, to: last, measurements: measurements)
         results.warnings = warnings
         results.logins = await logins?.value
-        try await leaveNoTripOpen(simulation)
+        try await leaveNoTripOpen(traffic)
         progress.cancel()
         await Connector.closeAll(pool.openClients)
         return results
@@ -118,17 +118,17 @@ struct LoadPhase {
 
     /// With `tripRate`: request k is due at `start` + k / rate and goes to the next rider, round
     /// robin, that has no trip and a socket; when none has, it is counted as skipped.
-    private static func requestTrips(_ simulation: Simulation, from start: UInt64, until end: UInt64) async {
-        let riders = simulation.riderList
-        guard simulation.settings.tripRate > 0, !riders.isEmpty else { return }
+    private static func requestTrips(_ traffic: CityTraffic, from start: UInt64, until end: UInt64) async {
+        let riders = traffic.riderList
+        guard traffic.settings.tripRate > 0, !riders.isEmpty else { return }
         var next = 0
-        await PacedSchedule(slots: 1, hz: simulation.settings.tripRate).run(from: start, until: end) { _, scheduled in
+        await PacedSchedule(slots: 1, hz: traffic.settings.tripRate).run(from: start, until: end) { _, scheduled in
             for _ in riders.indices {
                 let rider = riders[next]
                 next = (next + 1) % riders.count
-                if rider.requestTrip(in: simulation, scheduledAt: scheduled) == .sent { return }
+                if rider.requestTrip(in: traffic, scheduledAt: scheduled) == .sent { return }
             }
-            simulation.measurements.add(.tripRequestsSkipped)
+            traffic.measurements.add(.tripRequestsSkipped)
         }
     }
 
@@ -146,10 +146,10 @@ struct LoadPhase {
 
     /// Cancels the requests still waiting, then completes the trips still driven, so the next run
     /// with the same users starts with every driver free. (Its errors are not in the results.)
-    private func leaveNoTripOpen(_ simulation: Simulation) async throws {
-        for rider in simulation.riderList { rider.cancelWaitingTrip() }
+    private func leaveNoTripOpen(_ traffic: CityTraffic) async throws {
+        for rider in traffic.riderList { rider.cancelWaitingTrip() }
         try await Task.sleep(for: .milliseconds(300))
-        for driver in simulation.driverList { driver.finishTrip() }
+        for driver in traffic.driverList { driver.finishTrip() }
         try await Task.sleep(for: .milliseconds(500))
     }
 }

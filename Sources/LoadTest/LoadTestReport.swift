@@ -282,7 +282,7 @@ public struct LoadTestReport: Codable, Sendable {
             let silent = load.nodesWithoutReading.sorted().map { settings.urls[$0] }.joined(separator: ", ")
             warnings.append("No /metrics reading at both ends of the window from \(silent): the hub CPU figures leave it out.")
         }
-        if let limited = errors["rate_limited"] { warnings.append(ProgressLine.rateLimitWarning(limited)) }
+        if let limited = errors["rate_limited"] { warnings.append(PhaseTicker.rateLimitWarning(limited)) }
         if load.location.totalCount == 0 { warnings.append("No location latency was measured: no trip was driven in the window.") }
     }
 

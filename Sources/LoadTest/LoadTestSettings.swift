@@ -60,7 +60,7 @@ public struct LoadTestSettings: Sendable {
     public var loginRate = 0.0
     public var loginAccounts = 20
     public var loginPeriod = 5.0
-    /// Seed of the simulation's random choices.
+    /// Seed of the traffic's random choices.
     public var seed: UInt64 = 1
     /// Seconds between deliberate drops of `dropShare` of the open sockets (0: none).
     public var dropEvery = 0.0

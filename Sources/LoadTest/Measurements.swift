@@ -1,5 +1,6 @@
 import BenchSupport
 import Histogram
+import SocketClient
 import Synchronization
 
 /// Everything a run counts, shared by every simulated client (any thread).

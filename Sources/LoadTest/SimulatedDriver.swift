@@ -1,5 +1,6 @@
 import BenchSupport
 import Foundation
+import SocketClient
 import Synchronization
 
 /// One simulated driver: drives between random intersections, sends a GPS fix at each tick of
@@ -125,7 +126,7 @@ final class SimulatedDriver: SimulatedUser {
 
     /// A new socket: resume the job's trip from the last `seq` seen, and complete the last trip
     /// again in case the hub still holds it (its answer, state or error, is a probe's).
-    func reconnected(_ client: WebSocketClient, in simulation: Simulation) {
+    func reconnected(_ client: WebSocketClient, in traffic: CityTraffic) {
         let frames = state.withLock { state -> [String] in
             state.awaiting = []
             state.checks = 0
@@ -138,7 +139,7 @@ final class SimulatedDriver: SimulatedUser {
             return frames
         }
         for frame in frames { client.send(frame) }
-        simulation.measurements.add(.framesOut, frames.count)
+        traffic.measurements.add(.framesOut, frames.count)
     }
 
     /// Once a second: an accept unanswered for `acceptGiveUp` seconds (while connected) is given up.
@@ -159,9 +160,9 @@ final class SimulatedDriver: SimulatedUser {
 
     /// One step of the GPS schedule: move (at `tripSpeed` on a trip, when set), maybe reach the
     /// pick-up or drop-off, send the fix.
-    func tick(scheduledAt: UInt64, in simulation: Simulation) {
-        let city = simulation.city
-        let settings = simulation.settings
+    func tick(scheduledAt: UInt64, in traffic: CityTraffic) {
+        let city = traffic.city
+        let settings = traffic.settings
         let (client, frames) = state.withLock { state -> (WebSocketClient?, [String]) in
             var frames: [String] = []
             let speed = settings.tripSpeed > 0 && state.job.isDriving ? settings.tripSpeed : state.speed
@@ -195,8 +196,8 @@ final class SimulatedDriver: SimulatedUser {
         }
         guard let client else { return }
         for frame in frames { client.send(frame) }
-        simulation.measurements.add(.framesOut, frames.count)
-        simulation.measurements.add(.locationsSent)
+        traffic.measurements.add(.framesOut, frames.count)
+        traffic.measurements.add(.locationsSent)
     }
 
     /// Completes the trip being driven, wherever the car is (at the end of a run).
@@ -214,14 +215,14 @@ final class SimulatedDriver: SimulatedUser {
         if let finish { finish.0.send(finish.1) }
     }
 
-    func received(_ frame: HubFrame, in simulation: Simulation) {
-        let measurements = simulation.measurements
+    func received(_ frame: HubFrame, in traffic: CityTraffic) {
+        let measurements = traffic.measurements
         switch frame {
         case .trip(let trip) where trip.status == "REQUESTED" && trip.riderID != id:
-            alerted(of: trip, in: simulation)
+            alerted(of: trip, in: traffic)
         case .trip(let trip):
             measurements.observe(trip)
-            learn(trip, in: simulation.city)
+            learn(trip, in: traffic.city)
         case .error(let code, let requestType):
             measurements.error(code: code, requestType: requestType)
             guard requestType == "update.trip" || requestType == "resume" else { return }
@@ -284,12 +285,12 @@ final class SimulatedDriver: SimulatedUser {
     /// An alert: measured, and raced for when the driver is free and the load still runs. (After
     /// the load stops, the results are read a second later: a race begun then, for a trip
     /// requested just before, could be counted before its winner is seen.)
-    private func alerted(of trip: HubFrame.TripState, in simulation: Simulation) {
-        let measurements = simulation.measurements
-        if let sentAt = trip.riderID.flatMap({ simulation.riders[$0] })?.requestSentAt(trip: trip.id) {
+    private func alerted(of trip: HubFrame.TripState, in traffic: CityTraffic) {
+        let measurements = traffic.measurements
+        if let sentAt = trip.riderID.flatMap({ traffic.riders[$0] })?.requestSentAt(trip: trip.id) {
             measurements.latency(.alert, sentAt: sentAt)
         }
-        guard simulation.isRunning else { return }
+        guard traffic.isRunning else { return }
         let client = state.withLock { state -> WebSocketClient? in
             guard case .roaming = state.job, state.client != nil else { return nil }
             state.begin(.accepting(trip: trip.id), seq: trip.seq)

@@ -1,5 +1,6 @@
 import BenchSupport
 import NIOCore
+import SocketClient
 import Synchronization
 
 /// One simulated rider: requests a trip picking up near a random driver, rides it to the end,
@@ -94,7 +95,7 @@ final class SimulatedRider: SimulatedUser {
 
     /// A new socket: resume the job's trip from the last `seq` seen (or from where the last resume
     /// started, if it never ended).
-    func reconnected(_ client: WebSocketClient, in simulation: Simulation) {
+    func reconnected(_ client: WebSocketClient, in traffic: CityTraffic) {
         let resume = state.withLock { state -> String? in
             state.quiet = 0
             guard let trip = state.job.trip else { return nil }
@@ -102,24 +103,24 @@ final class SimulatedRider: SimulatedUser {
         }
         guard let resume else { return }
         client.send(resume)
-        simulation.measurements.add(.framesOut)
+        traffic.measurements.add(.framesOut)
     }
 
     /// Once a second: a trip silent for too long (while connected) is canceled; the CANCELED
     /// state or the error answering the cancel ends it.
-    func watch(in simulation: Simulation) {
+    func watch(in traffic: CityTraffic) {
         let cancel = state.withLock { state -> (WebSocketClient, String)? in
             guard let client = state.client, let trip = state.job.trip else { return nil }
             state.quiet += 1
-            let stall = max(Self.stallSeconds, Int((3 / simulation.settings.gpsHz).rounded(.up)))
-            let limit = if case .riding = state.job { stall } else { Int(simulation.settings.acceptTimeout) + stall }
+            let stall = max(Self.stallSeconds, Int((3 / traffic.settings.gpsHz).rounded(.up)))
+            let limit = if case .riding = state.job { stall } else { Int(traffic.settings.acceptTimeout) + stall }
             guard state.quiet >= limit else { return nil }
             state.quiet = 0
             return (client, state.canceling(trip))
         }
         guard let cancel else { return }
         cancel.0.send(cancel.1)
-        simulation.measurements.add(.framesOut)
+        traffic.measurements.add(.framesOut)
     }
 
     /// When the rider's latest request was sent (or due), if `trip` may be it.
@@ -145,8 +146,8 @@ final class SimulatedRider: SimulatedUser {
     /// `scheduledAt`: the request's due time on the `--trip-rate` schedule, from which its alert
     /// latency counts (nil: now).
     @discardableResult
-    func requestTrip(in simulation: Simulation, scheduledAt: UInt64? = nil) -> RequestOutcome {
-        guard simulation.isRunning else { return .stopped }
+    func requestTrip(in traffic: CityTraffic, scheduledAt: UInt64? = nil) -> RequestOutcome {
+        guard traffic.isRunning else { return .stopped }
         let free = state.withLock { state -> RequestOutcome in
             guard case .idle = state.job else { return .busy }
             return state.client == nil ? .offline : .sent
@@ -154,18 +155,18 @@ final class SimulatedRider: SimulatedUser {
         switch free {
         case .busy, .stopped: return free
         case .offline:
-            pauseThenRequest(in: simulation)
+            pauseThenRequest(in: traffic)
             return .offline
         case .sent: break
         }
-        let city = simulation.city
-        let driverIndex = state.withLock { Int.random(in: 0..<simulation.driverList.count, using: &$0.random) }
-        let pickUp = city.nearestIntersection(to: simulation.driverList[driverIndex].position)
+        let city = traffic.city
+        let driverIndex = state.withLock { Int.random(in: 0..<traffic.driverList.count, using: &$0.random) }
+        let pickUp = city.nearestIntersection(to: traffic.driverList[driverIndex].position)
         let request = state.withLock { state -> (client: WebSocketClient?, frame: String, number: Int)? in
             guard case .idle = state.job else { return nil }
             // Offline: try again after the pause.
             guard let client = state.client else { return (nil, "", 0) }
-            let dropOff = city.intersection(blocksAway: simulation.settings.tripBlocks, from: pickUp, using: &state.random)
+            let dropOff = city.intersection(blocksAway: traffic.settings.tripBlocks, from: pickUp, using: &state.random)
             state.requests += 1
             let sentAt = scheduledAt ?? MonotonicClock.nanoseconds()
             state.job = .requesting(sentAt: sentAt, trip: nil)
@@ -181,14 +182,14 @@ final class SimulatedRider: SimulatedUser {
         }
         guard let request else { return .busy }
         guard let client = request.client else {
-            pauseThenRequest(in: simulation)
+            pauseThenRequest(in: traffic)
             return .offline
         }
         client.send(request.frame)
-        simulation.measurements.add(.framesOut)
-        simulation.measurements.add(.tripRequests)
-        client.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(simulation.settings.acceptTimeout * 1000))) {
-            self.acceptTimedOut(request: request.number, in: simulation)
+        traffic.measurements.add(.framesOut)
+        traffic.measurements.add(.tripRequests)
+        client.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(traffic.settings.acceptTimeout * 1000))) {
+            self.acceptTimedOut(request: request.number, in: traffic)
         }
         return .sent
     }
@@ -202,8 +203,8 @@ final class SimulatedRider: SimulatedUser {
         if let cancel { cancel.0.send(cancel.1) }
     }
 
-    func received(_ frame: HubFrame, in simulation: Simulation) {
-        let measurements = simulation.measurements
+    func received(_ frame: HubFrame, in traffic: CityTraffic) {
+        let measurements = traffic.measurements
         switch frame {
         case .trip(let trip):
             measurements.observe(trip)
@@ -219,7 +220,7 @@ final class SimulatedRider: SimulatedUser {
                 }
                 if created { measurements.add(.tripCreates) }
             case "STARTED":
-                if let sentAt = trip.driverID.flatMap({ simulation.drivers[$0] })?.acceptSentAt(trip: trip.id) {
+                if let sentAt = trip.driverID.flatMap({ traffic.drivers[$0] })?.acceptSentAt(trip: trip.id) {
                     measurements.latency(.accept, sentAt: sentAt)
                 }
                 let accepted = state.withLock { state -> Bool in
@@ -231,7 +232,7 @@ final class SimulatedRider: SimulatedUser {
             case "IN_PROGRESS":
                 guard state.withLock({ $0.job.trip == trip.id }) else { return }
                 measurements.add(.tripProgress)
-                if let sentAt = trip.driverID.flatMap({ simulation.drivers[$0] })?.updateSentAt(trip: trip.id, status: trip.status) {
+                if let sentAt = trip.driverID.flatMap({ traffic.drivers[$0] })?.updateSentAt(trip: trip.id, status: trip.status) {
                     measurements.latency(.progress, sentAt: sentAt)
                 }
             case "COMPLETED", "CANCELED":
@@ -243,21 +244,21 @@ final class SimulatedRider: SimulatedUser {
                 guard ended.0 else { return }
                 if trip.status == "COMPLETED" {
                     measurements.add(.tripsCompleted)
-                    if let sentAt = trip.driverID.flatMap({ simulation.drivers[$0] })?.updateSentAt(trip: trip.id, status: trip.status) {
+                    if let sentAt = trip.driverID.flatMap({ traffic.drivers[$0] })?.updateSentAt(trip: trip.id, status: trip.status) {
                         measurements.latency(.complete, sentAt: sentAt)
                     }
                 } else {
                     measurements.add(.tripCancels)
                     if let sentAt = ended.1 { measurements.latency(.cancel, sentAt: sentAt) }
                 }
-                pauseThenRequest(in: simulation)
+                pauseThenRequest(in: traffic)
             default:
                 break
             }
         case .location(let tripID, let driverID, let point, let seq):
             measurements.add(.locationsReceived)
             guard state.withLock({ $0.fresh(tripID, seq) }) else { return }
-            if let scheduled = simulation.drivers[driverID]?.matchFix(at: point) {
+            if let scheduled = traffic.drivers[driverID]?.matchFix(at: point) {
                 measurements.latency(.location, sentAt: scheduled)
             }
         case .error(let code, let requestType):
@@ -270,7 +271,7 @@ final class SimulatedRider: SimulatedUser {
                 state.job = .idle
                 return true
             }
-            if ended { pauseThenRequest(in: simulation) }
+            if ended { pauseThenRequest(in: traffic) }
         case .resumeDone(let tripID):
             state.withLock { state in
                 if state.job.trip == tripID { state.seen.resumeEnded() }
@@ -281,28 +282,28 @@ final class SimulatedRider: SimulatedUser {
     }
 
     /// Requests again after the pause; with a trip rate, the schedule requests instead.
-    private func pauseThenRequest(in simulation: Simulation) {
-        guard simulation.settings.tripRate == 0 else { return }
-        simulation.loops.next().scheduleTask(in: .milliseconds(Int64(simulation.settings.riderPause * 1000))) {
-            self.requestTrip(in: simulation)
+    private func pauseThenRequest(in traffic: CityTraffic) {
+        guard traffic.settings.tripRate == 0 else { return }
+        traffic.loops.next().scheduleTask(in: .milliseconds(Int64(traffic.settings.riderPause * 1000))) {
+            self.requestTrip(in: traffic)
         }
     }
 
     /// No driver took request number `number` in time: cancel it (the CANCELED state then frees
     /// the rider), or give up on it if the hub never even echoed it.
-    private func acceptTimedOut(request number: Int, in simulation: Simulation) {
+    private func acceptTimedOut(request number: Int, in traffic: CityTraffic) {
         let action = state.withLock { state -> (client: WebSocketClient?, cancel: String?)? in
             guard state.requests == number, case .requesting(_, let trip) = state.job else { return nil }
             if trip == nil { state.job = .idle }
             return (state.client, trip.map { state.canceling($0) })
         }
         guard let action else { return }
-        simulation.measurements.add(.unacceptedTrips)
+        traffic.measurements.add(.unacceptedTrips)
         if let cancel = action.cancel {
             action.client?.send(cancel)
-            simulation.measurements.add(.framesOut)
+            traffic.measurements.add(.framesOut)
         } else {
-            pauseThenRequest(in: simulation)
+            pauseThenRequest(in: traffic)
         }
     }
 

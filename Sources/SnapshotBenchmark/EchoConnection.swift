@@ -1,63 +1,39 @@
-import HummingbirdWSClient
-import Logging
+import NIOCore
+import SocketClient
 
-/// One client WebSocket on the hub's `/taxi/`: writes every text handed to `send`, in order, and
-/// gives every text frame it receives to the recorder.
-final class EchoConnection: Sendable {
+/// One client WebSocket on the hub's `/taxi/` (the project's one client): writes every text
+/// handed to `send`, in order, and gives every text frame it receives to the recorder.
+struct EchoConnection: Sendable {
     /// The hub did not accept the WebSocket.
-    struct Refused: Error {}
-
-    private let outgoing: AsyncStream<String>.Continuation
-    private let session: Task<Void, any Error>
-
-    private init(outgoing: AsyncStream<String>.Continuation, session: Task<Void, any Error>) {
-        self.outgoing = outgoing
-        self.session = session
+    struct Refused: Error, CustomStringConvertible {
+        let reason: WebSocketClient.OpenError
+        var description: String { "the hub refused the WebSocket: \(reason)" }
     }
 
-    /// Connects to `url` and returns once the WebSocket is open; throws if it cannot be opened.
-    static func open(url: String, recorder: LatencyRecorder, logger: Logger) async throws -> EchoConnection {
-        let (texts, outgoing) = AsyncStream.makeStream(of: String.self)
-        let (opened, openedSignal) = AsyncStream.makeStream(of: Bool.self)
-        let session = Task {
-            defer {
-                openedSignal.yield(false)
-                openedSignal.finish()
-            }
-            _ = try await WebSocketClient.connect(url: url, logger: logger) { inbound, outbound, _ in
-                openedSignal.yield(true)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for await text in texts {
-                            try await outbound.write(.text(text))
-                        }
-                        try await outbound.close(.normalClosure, reason: nil)
-                    }
-                    group.addTask {
-                        for try await message in inbound.messages(maxSize: 1 << 16) {
-                            if case .text(let text) = message { recorder.received(text) }
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-            }
+    private let client: WebSocketClient
+
+    /// Connects to `path` on 127.0.0.1:`port` and returns once the WebSocket is open; throws if it
+    /// cannot be opened.
+    static func open(port: Int, path: String, recorder: LatencyRecorder) async throws -> EchoConnection {
+        var options = WebSocketClient.Options()
+        options.maxFrameSize = 1 << 16
+        do {
+            let client = try await WebSocketClient.open(
+                port: port, path: path, options: options, events: .init(text: { recorder.received(String(buffer: $0)) })
+            )
+            return EchoConnection(client: client)
+        } catch let error as WebSocketClient.OpenError {
+            throw Refused(reason: error)
         }
-        var signals = opened.makeAsyncIterator()
-        guard await signals.next() == true else {
-            try await session.value
-            throw Refused()
-        }
-        return EchoConnection(outgoing: outgoing, session: session)
     }
 
-    /// Queues `text` for sending.
+    /// Sends `text` (after everything sent before).
     func send(_ text: String) {
-        outgoing.yield(text)
+        client.send(text)
     }
 
-    /// Closes the WebSocket after the queued texts are sent, and waits until it is closed.
+    /// Closes the WebSocket after the texts sent so far, and waits until it is closed.
     func close() async {
-        outgoing.finish()
-        _ = try? await session.value
+        await client.close()
     }
 }

@@ -1,5 +1,4 @@
 import BenchSupport
-import Logging
 
 /// The latency load: WebSocket clients that send `echo.message` frames at a fixed total rate,
 /// spread round-robin over the connections.
@@ -8,16 +7,11 @@ struct EchoLoad: Sendable {
     /// Messages per second, all connections together.
     let rate: Int
 
-    /// Opens `count` WebSockets to `url` (all at once) whose replies go to `recorder`.
-    static func open(count: Int, rate: Int, url: String, recorder: LatencyRecorder) async throws -> EchoLoad {
-        let logger = {
-            var logger = Logger(label: "snapshot-bench-client")
-            logger.logLevel = .warning
-            return logger
-        }()
+    /// Opens `count` WebSockets to `path` on 127.0.0.1:`port` (all at once) whose replies go to `recorder`.
+    static func open(count: Int, rate: Int, port: Int, path: String, recorder: LatencyRecorder) async throws -> EchoLoad {
         let connections = try await withThrowingTaskGroup(of: EchoConnection.self) { group in
             for _ in 0..<count {
-                group.addTask { try await EchoConnection.open(url: url, recorder: recorder, logger: logger) }
+                group.addTask { try await EchoConnection.open(port: port, path: path, recorder: recorder) }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }

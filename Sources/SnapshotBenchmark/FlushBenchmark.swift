@@ -55,7 +55,7 @@ struct FlushBenchmark {
             let store = try await fresh()
             insertTimes.append(try await clock.measure { try await store.write(inserted) }.inSeconds)
             updateTimes.append(try await clock.measure { try await store.write(updated) }.inSeconds)
-            Progress.log(
+            progress.log(
                 "flush \(name) \(inserted.trips.count) trips, run \(repetition)/\(repetitions): "
                     + "insert \(Format.seconds(insertTimes.last!)), update \(Format.seconds(updateTimes.last!))"
             )

@@ -1,6 +1,7 @@
 import BenchSupport
 import Histogram
 import Hub
+import HubLauncher
 import Persistence
 
 /// Part 2: the WebSocket echo round trip of a hub on PostgreSQL, without snapshot load and while
@@ -42,25 +43,24 @@ struct LatencyBenchmark {
             ]
         }
 
-        Progress.log("starting a hub on PostgreSQL")
-        let hub = try await InProcessHub.start(databaseURL: database.url)
+        progress.log("starting a hub on PostgreSQL")
+        let hub = try await TestHub.bench(databaseURL: database.url)
         let recorder = LatencyRecorder()
         let phases: [PhaseResult]
         do {
             let token = try await hub.signUpAndLogIn(username: "bench-echo-rider")
             let load = try await EchoLoad.open(
-                count: settings.connections, rate: settings.rate, url: hub.url("/taxi/?token=\(token)", scheme: "ws"),
-                recorder: recorder
+                count: settings.connections, rate: settings.rate, port: hub.port, path: "/taxi/?token=\(token)", recorder: recorder
             )
-            Progress.log("\(settings.connections) WebSockets open; warming up for \(settings.warmup)")
+            progress.log("\(settings.connections) WebSockets open; warming up for \(settings.warmup)")
             phases = try await runPhases(load: load, recorder: recorder, store: store, snapshots: snapshots)
             await load.close()
         } catch {
-            await hub.stop()
+            await hub.stopAndRemove()
             await store.close()
             throw error
         }
-        await hub.stop()
+        await hub.stopAndRemove()
         await store.close()
         return results(phases: phases, recorder: recorder)
     }
@@ -98,7 +98,7 @@ struct LatencyBenchmark {
                         latency: LatencySummary(recorder.histogram(phase: index)), snapshotWrites: writes
                     )
                     phases.append(phase)
-                    Progress.log(
+                    progress.log(
                         "phase \(index) (round \(round), \(Format.snapshotLabel(snapshotTrips))): "
                             + "p50 \(Format.milliseconds(phase.latency.p50)) ms, p99 \(Format.milliseconds(phase.latency.p99)) ms, "
                             + "\(phase.latency.count)/\(sent) replies"

@@ -1,6 +1,9 @@
-import BenchSupport
 import ArgumentParser
+import BenchSupport
 import Foundation
+
+/// snapshot-bench's progress lines.
+let progress = ProgressLog("snapshot-bench")
 
 /// `snapshot-bench`: the persistence benchmark of issue 4.
 ///
@@ -76,7 +79,7 @@ struct SnapshotBench: AsyncParsableCommand {
     func run() async throws {
         let database = try await BenchDatabase.create(serverURL: resolvedURL!)
         var report = Report(machine: try await Machine.current(postgresVersion: database.serverVersion()))
-        Progress.log("machine: \(report.machine.summary)")
+        progress.log("machine: \(report.machine.summary)")
         do {
             if !skipFlush {
                 report.flush = try await FlushBenchmark(sizes: sizes, repetitions: repetitions, database: database).run()
@@ -96,7 +99,7 @@ struct SnapshotBench: AsyncParsableCommand {
         print(report.markdown)
         if let json {
             try report.jsonData().write(to: URL(fileURLWithPath: json))
-            Progress.log("wrote \(json)")
+            progress.log("wrote \(json)")
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BenchSupport
 import Foundation
 import LoadTest
 
@@ -113,13 +114,12 @@ struct LoadTestCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         if let problem = settings.problems.first { throw ValidationError(problem) }
-        let report = try await LoadTest.run(settings) { line in
-            FileHandle.standardError.write(Data("loadtest: \(line)\n".utf8))
-        }
+        let progress = ProgressLog("loadtest")
+        let report = try await LoadTest.run(settings, log: progress.log)
         print(report.markdown)
         if let json {
             try report.jsonData().write(to: URL(fileURLWithPath: json))
-            FileHandle.standardError.write(Data("loadtest: wrote \(json)\n".utf8))
+            progress.log("wrote \(json)")
         }
     }
 }

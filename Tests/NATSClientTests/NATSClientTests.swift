@@ -281,7 +281,7 @@ struct NATSClientTests {
 
     @Test("without retryOnFailedConnect, connecting to nothing fails with .notConnected")
     func failsWithoutRetry() throws {
-        let port = try NATSTestServer.freeLoopbackPort()
+        let port = try FreePort.find()
         let error = #expect(throws: NATSError.self) {
             _ = try NATSConnection.connect(urls: ["nats://127.0.0.1:\(port)"], name: "impatient", retryOnFailedConnect: false)
         }

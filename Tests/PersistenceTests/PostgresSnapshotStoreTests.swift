@@ -187,7 +187,7 @@ struct PostgresSnapshotStoreTests {
 
     @Test("a server that is down fails writes until it is up, then the same store writes everything")
     func outage() async throws {
-        let port = try PostgresTestServer.freePort()
+        let port = try FreePort.find()
         let directory = "/tmp/taxihub-pg-outage-\(UUID().uuidString.prefix(8).lowercased())"
         let url = "postgres://postgres@127.0.0.1:\(port)/taxihub"
         let store = PostgresSnapshotStore(url: url)

@@ -332,7 +332,7 @@ struct PostgresConnectionTests {
 
     @Test("a server that cannot be reached is a connection error without SQLSTATE")
     func unreachable() async throws {
-        let port = try PostgresTestServer.freePort()
+        let port = try FreePort.find()
         let connection = PostgresConnection(url: "postgres://postgres@127.0.0.1:\(port)/taxihub")
         let error = await #expect(throws: PostgresError.self) { try await connection.query("SELECT 1") }
         #expect(error?.kind == .connection)

@@ -90,7 +90,7 @@ public actor PostgresTestServer {
             return url
         }
         let directory = "/tmp/taxihub-pg-test-\(getpid())"
-        let port = try freePort()
+        let port = try FreePort.find()
         privateCluster.withLock { $0 = directory }
         atexit { PostgresTestServer.stopPrivateCluster() }
         let output = try await run(script, ["start", directory, String(port)])
@@ -110,10 +110,5 @@ public actor PostgresTestServer {
     /// Runs `executable` and returns what it printed; throws when it exits non-zero.
     public static func run(_ executable: String, _ arguments: [String]) async throws -> String {
         try await ChildProcess.run(executable, arguments)
-    }
-
-    /// A loopback TCP port nobody listens on right now (the kernel picks it).
-    public static func freePort() throws -> Int {
-        try NATSTestServer.freeLoopbackPort()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 import TestSupport
 import Testing
 
@@ -13,7 +14,7 @@ struct ClusterTests {
     /// Three nodes on loopback sharing a NATS server and a database.
     struct TestCluster: Sendable {
         let nats: NATSTestServer
-        let nodes: [HubProcess]
+        let nodes: [TestHub]
         let directory: URL
         let databaseURL: String
 
@@ -35,13 +36,13 @@ struct ClusterTests {
             defer { try? FileManager.default.removeItem(at: directory) }
             let nats = try await NATSTestServer.start()
             let databaseURL = try await TestDatabases.create()
-            var nodes: [HubProcess] = []
+            var nodes: [TestHub] = []
             do {
                 for node in 0..<count {
                     nodes.append(
-                        try await HubProcess.start(
+                        try await TestHub.process(
                             directory: directory.appendingPathComponent("node-\(node)"),
-                            extraArguments: arguments(node: node, nats: nats.url, databaseURL: databaseURL)
+                            arguments: arguments(node: node, nats: nats.url, databaseURL: databaseURL)
                         )
                     )
                 }
@@ -99,7 +100,7 @@ struct ClusterTests {
     @Test("an accept race between drivers on three nodes has exactly one winner, 500 times over")
     func acceptRace() async throws {
         try await TestCluster.with { cluster in
-            try await cluster.nodes[0].withHub(directory: cluster.directory(0)) { hub in
+            try await cluster.nodes[0].withHub { hub in
                 var riders: [LiveHub.Account] = []
                 var drivers: [LiveHub.Account] = []
                 for n in 0..<3 {
@@ -162,7 +163,7 @@ struct ClusterTests {
     @Test("a rider on one node sees the GPS of a driver on another, in order, with growing seq")
     func gpsAcrossNodes() async throws {
         try await TestCluster.with { cluster in
-            try await cluster.nodes[0].withHub(directory: cluster.directory(0)) { hub in
+            try await cluster.nodes[0].withHub { hub in
                 let rider = try await hub.account("rider@example.com")
                 let driver = try await hub.account("driver@example.com", group: "driver")
                 let riderSocket = try await cluster.connect(rider, to: 0)
@@ -209,7 +210,7 @@ struct ClusterTests {
     @Test("SIGKILL of a trip's owner hands the trip to a survivor; a resumed rider misses nothing snapshotted")
     func ownerKilled() async throws {
         try await TestCluster.with { cluster in
-            let (rider, driver, id, lastSeen) = try await cluster.nodes[1].withHub(directory: cluster.directory(1)) { hub in
+            let (rider, driver, id, lastSeen) = try await cluster.nodes[1].withHub { hub in
                 let rider = try await hub.account("rider@example.com")
                 let driver = try await hub.account("driver@example.com", group: "driver")
                 let riderSocket = try await cluster.connect(rider, to: 0)
@@ -273,7 +274,7 @@ struct ClusterTests {
     @Test("with NATS down, a node serves its own clients and says it is degraded; it recovers when NATS returns")
     func natsDown() async throws {
         try await TestCluster.with(2) { cluster in
-            try await cluster.nodes[0].withHub(directory: cluster.directory(0)) { hub in
+            try await cluster.nodes[0].withHub { hub in
                 let rider = try await hub.account("rider@example.com")
                 let driver = try await hub.account("driver@example.com", group: "driver")
                 await cluster.nats.stop()

@@ -1,4 +1,6 @@
 import Foundation
+import HubLauncher
+import TestSupport
 import Testing
 import Web
 
@@ -81,7 +83,7 @@ struct LoadTestSmokeTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-soak-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let hubArguments = ["--bench-routes", "--location-rate-limit", "1000"]
-        let first = try await HubProcess.start(directory: directory, extraArguments: hubArguments)
+        let first = try await TestHub.process(directory: directory, arguments: hubArguments)
         let recordPath = directory.appendingPathComponent("record.jsonl").path
         var settings = LoadTestSettings()
         settings.url = "http://127.0.0.1:\(first.port)"
@@ -102,8 +104,8 @@ struct LoadTestSmokeTests {
         try await Task.sleep(for: .seconds(5))
         try await first.stop(signal: SIGKILL)
         try await Task.sleep(for: .seconds(1))
-        let second = try await HubProcess.start(
-            directory: directory, extraArguments: hubArguments + ["--port", "\(first.port)"], secret: "another-secret-for-the-restarted-hub"
+        let second = try await TestHub.process(
+            directory: directory, arguments: hubArguments + ["--port", "\(first.port)"], secret: "another-secret-for-the-restarted-hub"
         )
         let restartedAt = Date().timeIntervalSince1970
         let report: LoadTestReport
@@ -200,7 +202,7 @@ struct LoadTestSmokeTests {
             $0.locationRateLimit = 1_000
         }) { hub in
             var settings = Self.shortLoad()
-            let dead = "http://127.0.0.1:\(try Self.closedPort())"
+            let dead = "http://127.0.0.1:\(try FreePort.find())"
             settings.urls = [dead, "http://127.0.0.1:\(hub.port)"]
             let report = try await LoadTest.run(settings) { _ in }
 
@@ -233,25 +235,6 @@ struct LoadTestSmokeTests {
         settings.warmup = 1
         settings.duration = 3
         return settings
-    }
-
-    /// A loopback port nothing listens on (bound, read and closed again).
-    private static func closedPort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                bind(descriptor, address, length) == 0 && getsockname(descriptor, address, &length) == 0
-            }
-        }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     @Test("without bench routes, /bench/users and /bench/echo are 404")

@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 import Testing
 
 /// PostgreSQL going away, at start and while running: the hub keeps serving what it can,
@@ -22,8 +23,8 @@ struct OutageTests {
     func outageWhileRunning() async throws {
         try await PrivateCluster.with { cluster in try await RestartTests.withDirectory { directory in
             let arguments = ["--database-url", cluster.url]
-            let first = try await HubProcess.start(directory: directory, extraArguments: arguments)
-            let ids = try await first.withHub(directory: directory) { hub in
+            let first = try await TestHub.process(directory: directory, arguments: arguments)
+            let ids = try await first.withHub { hub in
                 let ids = try await RestartTests.populate(hub)
                 try await RestartTests.waitForSnapshot(hub)
                 try await cluster.pause()
@@ -48,8 +49,8 @@ struct OutageTests {
                 return (ids.taken, newTrip)
             }
             try await first.stop(signal: SIGKILL)
-            let second = try await HubProcess.start(directory: directory, extraArguments: arguments)
-            try await second.withHub(directory: directory) { hub in
+            let second = try await TestHub.process(directory: directory, arguments: arguments)
+            try await second.withHub { hub in
                 _ = try await hub.logIn("during-outage@example.com")
                 let rider = try await hub.logIn("rider@example.com")
                 let trips = try parseJSONArray(String(buffer: try await hub.request("/api/trip/", token: rider.access).body))
@@ -68,8 +69,8 @@ struct OutageTests {
         try await PrivateCluster.with { cluster in
         try await cluster.pause()
         try await RestartTests.withDirectory { directory in
-            let hubProcess = try await HubProcess.start(directory: directory, extraArguments: ["--database-url", cluster.url])
-            try await hubProcess.withHub(directory: directory) { hub in
+            let hubProcess = try await TestHub.process(directory: directory, arguments: ["--database-url", cluster.url])
+            try await hubProcess.withHub { hub in
                 let loading = try await Self.readiness(hub)
                 #expect(loading.status == 503)
                 #expect(loading.body["status"] as? String == "loading")

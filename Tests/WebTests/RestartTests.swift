@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 import NIOWebSocket
 import Testing
 
@@ -67,8 +68,8 @@ struct RestartTests {
     func gracefulRestart(store: StoreUnderTest) async throws {
         let storeArguments = try await store.arguments()
         try await Self.withDirectory { directory in
-            let first = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
-            let ids = try await first.withHub(directory: directory) { hub in
+            let first = try await TestHub.process(directory: directory, arguments: storeArguments)
+            let ids = try await first.withHub { hub in
                 let ids = try await Self.populate(hub)
                 let socket = try await hub.connect(ids.rider)
                 return (ids.taken, ids.open, socket)
@@ -76,8 +77,8 @@ struct RestartTests {
             #expect(try await first.stop(signal: SIGTERM) == 0)
             let close = await ids.2.closedByServer()
             #expect(close?.closeCode == .goingAway, "\(String(describing: close)) \(first.log)")
-            let second = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
-            try await second.withHub(directory: directory) { hub in
+            let second = try await TestHub.process(directory: directory, arguments: storeArguments)
+            try await second.withHub { hub in
                 try await Self.expectRestored(hub, taken: ids.0, open: ids.1)
             }
             try await second.stop()
@@ -107,15 +108,15 @@ struct RestartTests {
         let storeArguments = try await store.arguments()
         var log = ""
         try await Self.withDirectory { directory in
-            let first = try await HubProcess.start(directory: directory, extraArguments: storeArguments + firstArguments)
-            let ids = try await first.withHub(directory: directory) { hub in
+            let first = try await TestHub.process(directory: directory, arguments: storeArguments + firstArguments)
+            let ids = try await first.withHub { hub in
                 let ids = try await Self.populate(hub)
                 try await beforeKill(hub)
                 return (ids.taken, ids.open)
             }
             try await first.stop(signal: SIGKILL)
-            let second = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
-            try await second.withHub(directory: directory) { hub in
+            let second = try await TestHub.process(directory: directory, arguments: storeArguments)
+            try await second.withHub { hub in
                 try await Self.expectRestored(hub, taken: ids.0, open: ids.1)
             }
             try await second.stop()
@@ -128,8 +129,8 @@ struct RestartTests {
     func finishedTripsAfterRestart(store: StoreUnderTest) async throws {
         let storeArguments = try await store.arguments()
         try await Self.withDirectory { directory in
-            let first = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
-            let finished = try await first.withHub(directory: directory) { hub in
+            let first = try await TestHub.process(directory: directory, arguments: storeArguments)
+            let finished = try await first.withHub { hub in
                 let ids = try await Self.populate(hub)
                 let driverSocket = try await hub.connect(ids.driver)
                 driverSocket.send(["type": "update.trip", "data": ["id": ids.taken, "status": "COMPLETED"]])
@@ -146,8 +147,8 @@ struct RestartTests {
                 return ids.taken
             }
             try await first.stop()
-            let second = try await HubProcess.start(directory: directory, extraArguments: storeArguments)
-            try await second.withHub(directory: directory) { hub in
+            let second = try await TestHub.process(directory: directory, arguments: storeArguments)
+            try await second.withHub { hub in
                 let rider = try await hub.logIn("rider@example.com")
                 let response = try await hub.request("/api/trip/\(finished)/", token: rider.access)
                 #expect(response.status == .ok)

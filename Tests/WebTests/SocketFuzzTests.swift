@@ -1,5 +1,6 @@
 import BenchSupport
 import Foundation
+import HubLauncher
 import Testing
 
 /// Thousands of random and mutated frames over many sockets at once against a hub process:
@@ -193,25 +194,25 @@ struct SocketFuzzTests {
     /// Runs one socket's cases; returns the failures it saw (empty when all went as expected).
     static func fuzz(_ hub: LiveHub, _ account: LiveHub.Account, _ target: Target, seed: UInt64) async throws -> [String] {
         var rng = SplitMix64(seed: seed)
-        var socket = try await RawWebSocket.connect(port: hub.port, token: account.access)
+        var socket = try await TestSocket.connect(port: hub.port, token: account.access, rawFrames: true)
         var failures: [String] = []
         for number in 0..<casesPerSocket {
             let fuzzCase = generate(&rng, target, number: number)
-            for (opcode, payload, fin) in fuzzCase.frames { socket.send(opcode: opcode, payload, fin: fin) }
+            for (opcode, payload, fin) in fuzzCase.frames { socket.sendFrame(opcode: opcode, payload, fin: fin) }
             if case .close(let code) = fuzzCase.expectation {
                 var closeCode: Int?
-                while let frame = try await socket.next(), closeCode == nil { closeCode = frame.closeCode }
+                while let frame = try await socket.nextFrame(), closeCode == nil { closeCode = frame.closeCode }
                 if closeCode != code { failures.append("case \(number) (\(fuzzCase.kind)): closed with \(closeCode.map(String.init) ?? "nothing"), not \(code)") }
                 await socket.close()
-                socket = try await RawWebSocket.connect(port: hub.port, token: account.access)
+                socket = try await TestSocket.connect(port: hub.port, token: account.access, rawFrames: true)
                 continue
             }
             let sentinel = message("echo.message", "sentinel-\(number)")
-            socket.sendText(sentinel)
+            socket.sendFrame(opcode: 0x1, Array(sentinel.utf8))
             var errors: [String] = []
             var texts: [String] = []
             while true {
-                guard let frame = try await socket.next() else {
+                guard let frame = try await socket.nextFrame() else {
                     failures.append("case \(number) (\(fuzzCase.kind)): no sentinel, socket \(socket.isClosed ? "closed" : "silent")")
                     return failures
                 }
@@ -243,11 +244,11 @@ struct SocketFuzzTests {
         print("WebSocket fuzzing: seed \(seed) (replay with TAXI_HUB_FUZZ_SEED=\(seed))")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-fuzz-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let process = try await HubProcess.start(
+        let process = try await TestHub.process(
             directory: directory,
-            extraArguments: ["--max-frame-size", String(Self.maxFrameSize), "--location-rate-limit", "1000", "--message-rate-limit", "100000"]
+            arguments: ["--max-frame-size", String(Self.maxFrameSize), "--location-rate-limit", "1000", "--message-rate-limit", "100000"]
         )
-        try await process.withHub(directory: directory) { hub in
+        try await process.withHub { hub in
             let rider = try await hub.account("protected-rider")
             let driver = try await hub.account("protected-driver", group: "driver")
             let ride = try await hub.connect(rider)

@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 import TestSupport
 import Testing
 
@@ -20,7 +21,7 @@ struct UserCommandTests {
         async throws -> (status: Int32?, output: String)
     {
         try await ChildProcess.outcome(
-            HubProcess.executable.path,
+            TestHub.executable.path,
             ["user", "create", "--operator", username, "--port", String(port), "--bcrypt-cost", "4",
              "--data-dir", directory.appendingPathComponent("data").path] + extra,
             input: password + "\n", environment: environment
@@ -44,8 +45,8 @@ struct UserCommandTests {
         let again = try await Self.create("ops", password: LiveHub.password, directory: directory, port: 1)
         #expect(again.status != 0)
         #expect(again.output.contains("already exists"))
-        let process = try await HubProcess.start(directory: directory)
-        try await process.withHub(directory: directory) { hub in
+        let process = try await TestHub.process(directory: directory)
+        try await process.withHub { hub in
             let claims = try await Self.logIn(hub, "ops")
             #expect(claims["group"] as? String == "operator")
             #expect(claims["id"] as? Int == 1)
@@ -59,8 +60,8 @@ struct UserCommandTests {
     func createsThroughTheHub() async throws {
         let directory = Self.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let process = try await HubProcess.start(directory: directory)
-        try await process.withHub(directory: directory) { hub in
+        let process = try await TestHub.process(directory: directory)
+        try await process.withHub { hub in
             _ = try await hub.signUp("rider@example.com")
             let made = try await Self.create("ops", password: LiveHub.password, directory: directory, port: process.port)
             #expect(made.status == 0, "\(made.output)")
@@ -68,7 +69,7 @@ struct UserCommandTests {
             let claims = try await Self.logIn(hub, "ops")
             #expect(claims["group"] as? String == "operator" && claims["id"] as? Int == 2)
             let wrongSecret = try await ChildProcess.outcome(
-                HubProcess.executable.path,
+                TestHub.executable.path,
                 ["user", "create", "--operator", "ops2", "--port", String(process.port), "--data-dir", directory.path],
                 input: LiveHub.password + "\n",
                 environment: Self.environment.merging(["TAXI_HUB_JWT_SECRET": String(repeating: "x", count: 40)]) { $1 }
@@ -84,14 +85,14 @@ struct UserCommandTests {
         let directory = Self.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let noFlag = try await ChildProcess.outcome(
-            HubProcess.executable.path, ["user", "create", "someone", "--data-dir", directory.path], input: LiveHub.password + "\n",
+            TestHub.executable.path, ["user", "create", "someone", "--data-dir", directory.path], input: LiveHub.password + "\n",
             environment: Self.environment
         )
         #expect(noFlag.status != 0 && noFlag.output.contains("--operator"))
         let short = try await Self.create("ops", password: "short", directory: directory, port: 1)
         #expect(short.status != 0 && short.output.contains("at least 8 characters"))
         let none = try await ChildProcess.outcome(
-            HubProcess.executable.path, ["user", "create", "--operator", "ops", "--port", "1", "--data-dir", directory.path],
+            TestHub.executable.path, ["user", "create", "--operator", "ops", "--port", "1", "--data-dir", directory.path],
             environment: Self.environment
         )
         #expect(none.status != 0 && none.output.contains("No password"))

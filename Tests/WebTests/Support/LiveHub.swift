@@ -1,12 +1,13 @@
 import Foundation
+import HubLauncher
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
 import Web
 
-/// A hub running on an ephemeral port with its own data and media folders, reached over
-/// real sockets, plus helpers for the calls most tests start with.
+/// The tests' helpers for a hub (`TestHub`, in this process or a child process) reached over
+/// real sockets: HTTP calls on one keep-alive connection, accounts, WebSockets, trips.
 struct LiveHub: Sendable {
     /// Status, headers and body of an HTTP response.
     struct HTTPResult {
@@ -22,7 +23,7 @@ struct LiveHub: Sendable {
     let directory: URL
 
     static let password = "pAssw0rd!"
-    static let secret = "test-secret-that-is-at-least-32-bytes-long"
+    static let secret = TestHub.secret
 
     init(port: Int, directory: URL, transport: @escaping Transport) {
         self.port = port
@@ -38,51 +39,29 @@ struct LiveHub: Sendable {
         let refresh: String
     }
 
-    /// Runs `body` against a fresh hub; `configure` may change any knob first.
+    /// Runs `body` against a fresh hub in this process; `configure` may change any knob first.
     static func run(
         configure: (inout HubConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (LiveHub) async throws -> Void
     ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        var configuration = Self.configuration(in: directory)
+        var configuration = TestHub.configuration(in: directory)
         configure(&configuration)
-        var logger = Logger(label: "taxi-hub-test")
-        logger.logLevel = ProcessInfo.processInfo.environment["TAXI_HUB_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
-        let server = try await buildHub(configuration: configuration, logger: logger)
+        let logLevel = ProcessInfo.processInfo.environment["TAXI_HUB_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+        let hub = try await TestHub.inProcess(configuration, directory: directory, logLevel: logLevel)
         do {
-            try await server.application.test(.live) { client in
-                let hub = LiveHub(port: try #require(client.port), directory: directory) { uri, method, headers, body in
-                    let response = try await client.execute(uri: uri, method: method, headers: headers, body: body)
-                    return HTTPResult(status: response.status, headers: response.headers, body: response.body)
-                }
-                try await body(hub)
-            }
+            try await hub.withHub(body)
         } catch {
-            try? await server.shutdownEventLoops()
+            _ = try? await hub.stop()
             throw error
         }
-        try await server.shutdownEventLoops()
+        try await hub.stop()
     }
 
-    /// What every test hub starts from: its own folders under `directory`, an ephemeral port,
-    /// the test secret, cheap bcrypt, quick snapshots and keep-alive connections kept.
+    /// What every test hub starts from (`TestHub.configuration(in:)`).
     static func configuration(in directory: URL) -> HubConfiguration {
-        var configuration = HubConfiguration()
-        configuration.port = 0
-        configuration.dataDirectory = directory.appendingPathComponent("data").path
-        configuration.mediaDirectory = directory.appendingPathComponent("media").path
-        configuration.jwtSecret = secret
-        configuration.bcryptCost = 4
-        // Tests sign users up side by side; the bound has its own tests (AuthAbuseTests).
-        configuration.maxPasswordChecks = 10_000
-        // Many hubs share the test process with CPU-bound suites (the simulation), where
-        // idle-class threads would wait for minutes; the class has its own test.
-        configuration.passwordHashingClass = "normal"
-        configuration.snapshotInterval = .milliseconds(100)
-        // The test client keeps one connection for the whole test and never reconnects.
-        configuration.keepAliveTimeout = .seconds(3600)
-        return configuration
+        TestHub.configuration(in: directory)
     }
 
     func request(
@@ -144,5 +123,24 @@ struct LiveHub: Sendable {
         let response = try await request("/api/trip/", token: account.access)
         #expect(response.status == .ok)
         return try parseJSONArray(String(buffer: response.body))
+    }
+}
+
+extension TestHub {
+    /// Runs `body` with helpers talking to this hub over real sockets; the HTTP calls share one
+    /// keep-alive connection, opened at the start (TimeoutTests count it closed as idle).
+    func withHub<Value: Sendable>(_ body: @escaping @Sendable (LiveHub) async throws -> Value) async throws -> Value {
+        let (port, directory) = (port, directory)
+        return try await TestClient.withClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(20))) { client in
+            let hub = LiveHub(port: port, directory: directory) { uri, method, headers, body in
+                var headers = headers
+                headers[.connection] = "keep-alive"
+                let response = try await client.execute(
+                    TestClient.Request(uri, method: method, authority: "localhost", headers: headers, body: body)
+                )
+                return LiveHub.HTTPResult(status: response.status, headers: response.headers, body: response.body ?? ByteBuffer())
+            }
+            return try await body(hub)
+        }
     }
 }

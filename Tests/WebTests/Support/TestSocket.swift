@@ -1,19 +1,31 @@
 import Foundation
-import HummingbirdWSClient
-import Logging
 import NIOCore
+import NIOWebSocket
+import SocketClient
+import Synchronization
 import Testing
 
-/// A real WebSocket client for tests: text frames it receives are queued, and `receive`
-/// waits for the next one with a time-out, so a missing message fails instead of hanging.
+/// A WebSocket for tests, on the project's one client (`SocketClient.WebSocketClient`, the load
+/// generator's): text messages it receives are queued, and `receive` waits for the next one with
+/// a time-out, so a missing message fails instead of hanging.
+///
+/// With `rawFrames`, it sends and reads frames as they are instead (`sendFrame`, `nextFrame`), so
+/// tests can send what no well-behaved client would: text that is not UTF-8, fragments, frames
+/// over the size limit, wrong opcodes, no mask.
 final class TestSocket: Sendable {
-    private let inbox: Inbox
-    private let outgoing: AsyncStream<String>.Continuation
-    private let session: Task<WebSocketCloseFrame?, any Error>
-    /// Opens the reading side of a socket connected with `readingPaused`.
-    private let readGate: AsyncStream<Void>.Continuation
+    typealias CloseFrame = WebSocketClient.CloseFrame
 
-    struct Refused: Error {}
+    private let client: WebSocketClient
+    private let inbox: Inbox<Received>
+    private let sendBinary: Bool
+    /// The server's close frame, once one came.
+    private let serverClose: ServerClose
+
+    /// The server did not upgrade the connection (or it could not be made).
+    struct Refused: Error, CustomStringConvertible {
+        let reason: WebSocketClient.OpenError
+        var description: String { "the WebSocket was refused: \(reason)" }
+    }
     struct TimedOut: Error, CustomStringConvertible {
         let description = "no message arrived in time"
     }
@@ -21,79 +33,80 @@ final class TestSocket: Sendable {
         let description = "the socket closed before the expected message arrived"
     }
 
+    /// A frame from the server, in raw-frame mode.
+    struct Frame: Sendable {
+        let opcode: UInt8
+        let payload: [UInt8]
+
+        var text: String? { opcode == 0x1 ? String(decoding: payload, as: UTF8.self) : nil }
+        /// The close code of a close frame.
+        var closeCode: Int? { opcode == 0x8 && payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : nil }
+    }
+
+    private enum Received: Sendable {
+        case text(String)
+        case frame(Frame)
+    }
+
     /// Generous: all suites run at once on two cores next to PostgreSQL, so a busy machine
     /// may delay a message by seconds; a missing message still fails instead of hanging.
     static let defaultTimeout: Duration = .seconds(20)
 
-    private init(
-        inbox: Inbox, outgoing: AsyncStream<String>.Continuation, session: Task<WebSocketCloseFrame?, any Error>,
-        readGate: AsyncStream<Void>.Continuation
-    ) {
+    private init(client: WebSocketClient, inbox: Inbox<Received>, sendBinary: Bool, serverClose: ServerClose) {
+        self.client = client
         self.inbox = inbox
-        self.outgoing = outgoing
-        self.session = session
-        self.readGate = readGate
+        self.sendBinary = sendBinary
+        self.serverClose = serverClose
     }
 
     /// Opens `/taxi/?token=`, or throws `Refused` when the server does not upgrade. With
-    /// `readingPaused`, nothing is read until `resumeReading()`; with `readDelay`, not for that long.
+    /// `readingPaused`, nothing is read until `resumeReading()`; with `readDelay`, not for that
+    /// long. With `sendBinary`, `send` sends binary frames; with `rawFrames`, see the type.
     static func connect(
-        port: Int, token: String?, readDelay: Duration? = nil, readingPaused: Bool = false, sendBinary: Bool = false
+        port: Int, token: String?, readDelay: Duration? = nil, readingPaused: Bool = false, sendBinary: Bool = false,
+        rawFrames: Bool = false
     ) async throws -> TestSocket {
-        let query = token.map { "?token=\($0)" } ?? ""
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
-        let (gate, gateContinuation) = AsyncStream.makeStream(of: Void.self)
-        let inbox = Inbox()
-        let session = Task {
-            defer { Task { await inbox.finish() } }
-            return try await WebSocketClient.connect(
-                url: "ws://127.0.0.1:\(port)/taxi/\(query)",
-                configuration: .init(maxFrameSize: 1 << 22),
-                logger: {
-                    var logger = Logger(label: "test-socket")
-                    logger.logLevel = ProcessInfo.processInfo.environment["TAXI_HUB_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
-                    return logger
-                }()
-            ) { inbound, outbound, _ in
-                await inbox.opened()
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        // A server that closed the socket fails our writes; its close frame is what counts,
-                        // so write errors end the sending side quietly and reading goes on.
-                        do {
-                            for await text in stream {
-                                try await outbound.write(sendBinary ? .binary(ByteBuffer(string: text)) : .text(text))
-                            }
-                            try await outbound.close(.normalClosure, reason: nil)
-                        } catch {
-                            try await Task.sleep(for: .seconds(3600))
-                        }
-                    }
-                    group.addTask {
-                        if let readDelay { try await Task.sleep(for: readDelay) }
-                        if readingPaused {
-                            for await _ in gate { break }
-                        }
-                        for try await message in inbound.messages(maxSize: 1 << 22) {
-                            if case .text(let text) = message { await inbox.push(text) }
-                        }
-                    }
-                    try await group.next()
-                    group.cancelAll()
-                }
+        let inbox = Inbox<Received>()
+        let serverClose = ServerClose()
+        var options = WebSocketClient.Options()
+        options.maxFrameSize = 1 << 22
+        options.readingPaused = readingPaused || readDelay != nil
+        var events = WebSocketClient.Events(
+            text: { inbox.push(.text(String(buffer: $0))) },
+            closed: { inbox.finish() },
+            closeFrame: { serverClose.record($0) }
+        )
+        if rawFrames {
+            events.frame = { inbox.push(.frame(Frame(opcode: UInt8(webSocketOpcode: $0.opcode), payload: Array($0.data.readableBytesView)))) }
+        }
+        let client: WebSocketClient
+        do {
+            client = try await WebSocketClient.open(
+                port: port, path: "/taxi/" + (token.map { "?token=\($0)" } ?? ""), options: options, events: events
+            )
+        } catch let error as WebSocketClient.OpenError {
+            throw Refused(reason: error)
+        }
+        if let readDelay {
+            Task {
+                try? await Task.sleep(for: readDelay)
+                client.resumeReading()
             }
         }
-        guard await inbox.waitUntilOpen() else { throw Refused() }
-        return TestSocket(inbox: inbox, outgoing: continuation, session: session, readGate: gateContinuation)
+        return TestSocket(client: client, inbox: inbox, sendBinary: sendBinary, serverClose: serverClose)
     }
 
     /// Starts reading a socket connected with `readingPaused`.
     func resumeReading() {
-        readGate.yield()
+        client.resumeReading()
     }
 
     func send(_ text: String) {
-        outgoing.yield(text)
+        if sendBinary {
+            client.send(opcode: .binary, text.utf8)
+        } else {
+            client.send(text)
+        }
     }
 
     func send(_ object: [String: Any]) {
@@ -102,8 +115,13 @@ final class TestSocket: Sendable {
 
     /// The next text frame; throws `TimedOut` when none comes within `timeout`.
     func receive(timeout: Duration = TestSocket.defaultTimeout) async throws -> String {
-        guard let text = try await inbox.next(timeout: timeout) else { throw Closed() }
-        return text
+        while true {
+            switch try await inbox.next(timeout: timeout) {
+            case .text(let text): return text
+            case .frame(let frame): if let text = frame.text { return text }
+            case nil: throw Closed()
+            }
+        }
     }
 
     func receiveJSON(timeout: Duration = TestSocket.defaultTimeout) async throws -> [String: Any] {
@@ -115,91 +133,122 @@ final class TestSocket: Sendable {
         (try? await inbox.next(timeout: duration)) == nil
     }
 
+    // MARK: Raw frames
+
+    /// Sends one frame as it is, masked as a client must unless `masked` is false (`fin: false`
+    /// starts or continues a fragmented message).
+    func sendFrame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true, masked: Bool = true) {
+        var data = ByteBuffer()
+        data.writeBytes(payload)
+        client.send(WebSocketFrame(fin: fin, opcode: WebSocketOpcode(encodedWebSocketOpcode: opcode)!, maskKey: masked ? .random() : nil, data: data))
+    }
+
+    /// The next frame from the server (raw-frame mode); nil when the connection ended or none came
+    /// in `timeout`.
+    func nextFrame(timeout: Duration = TestSocket.defaultTimeout) async throws -> Frame? {
+        while true {
+            switch try? await inbox.next(timeout: timeout) {
+            case .frame(let frame): return frame
+            case .text: continue
+            case nil: return nil
+            }
+        }
+    }
+
+    var isClosed: Bool { client.isClosed }
+
+    // MARK: Closing
+
     /// Closes from the client side and returns the server's close frame, if any.
     @discardableResult
-    func close() async -> WebSocketCloseFrame? {
-        outgoing.finish()
-        return await sessionEnd()
+    func close() async -> CloseFrame? {
+        await client.close(timeout: Self.timeAmount(Self.defaultTimeout))
+        return serverClose.frame
     }
 
-    /// Waits for the server to close the socket and returns its close frame.
-    func closedByServer(timeout: Duration = TestSocket.defaultTimeout) async -> WebSocketCloseFrame? {
-        await sessionEnd(timeout: timeout)
+    /// Waits for the server to close the socket and returns its close frame; nil after `timeout`
+    /// (the socket is then closed), so a close handshake that never completes fails the test that
+    /// expects it instead of hanging the run.
+    func closedByServer(timeout: Duration = TestSocket.defaultTimeout) async -> CloseFrame? {
+        await client.closed(timeout: Self.timeAmount(timeout))
+        return serverClose.frame
     }
 
-    /// The session's close frame once it ends; nil after `timeout` (the session is then
-    /// cancelled, which closes the socket), so a close handshake that never completes fails the
-    /// test that expects it instead of hanging the run.
-    private func sessionEnd(timeout: Duration = TestSocket.defaultTimeout) async -> WebSocketCloseFrame? {
-        let session = self.session
-        return await withTaskGroup(of: WebSocketCloseFrame??.self) { group in
-            group.addTask { .some(try? await session.value) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            guard let ended = first else {
-                session.cancel()
-                return nil
-            }
-            return ended
-        }
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 }
 
-/// Frames received but not yet read, and the reader waiting for the next one.
-private actor Inbox {
-    private var buffer: [String] = []
-    private var head = 0
-    private var waiter: (id: Int, continuation: CheckedContinuation<String?, any Error>)?
-    private var waiterCount = 0
-    private var isOpen = false
-    private var isFinished = false
-    private var openWaiters: [CheckedContinuation<Bool, Never>] = []
+/// The first close frame the server sent.
+private final class ServerClose: Sendable {
+    private let first = Mutex<TestSocket.CloseFrame?>(nil)
 
-    func opened() {
-        isOpen = true
-        openWaiters.forEach { $0.resume(returning: true) }
-        openWaiters = []
+    func record(_ frame: TestSocket.CloseFrame) {
+        first.withLock { $0 = $0 ?? frame }
     }
 
-    func waitUntilOpen() async -> Bool {
-        if isOpen { return true }
-        if isFinished { return false }
-        return await withCheckedContinuation { openWaiters.append($0) }
+    var frame: TestSocket.CloseFrame? { first.withLock { $0 } }
+}
+
+/// What arrived but was not read yet, and the reader waiting for the next one. Pushed to on the
+/// connection's event loop, in order.
+final class Inbox<Element: Sendable>: Sendable {
+    private struct State {
+        var buffer: [Element] = []
+        var head = 0
+        var waiter: (id: Int, continuation: CheckedContinuation<Element?, any Error>)?
+        var waiterCount = 0
+        var isFinished = false
     }
 
-    func push(_ text: String) {
-        if let waiter {
-            self.waiter = nil
-            waiter.continuation.resume(returning: text)
-        } else {
-            buffer.append(text)
+    private let state = Mutex(State())
+
+    func push(_ element: Element) {
+        let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
+            guard let waiter = state.waiter else {
+                state.buffer.append(element)
+                return nil
+            }
+            state.waiter = nil
+            return waiter.continuation
         }
+        waiter?.resume(returning: element)
     }
 
+    /// No more elements will come: a waiting reader gets nil, and so does every later one once
+    /// the buffer is read.
     func finish() {
-        isFinished = true
-        openWaiters.forEach { $0.resume(returning: isOpen) }
-        openWaiters = []
-        if let waiter {
-            self.waiter = nil
-            waiter.continuation.resume(returning: nil)
+        let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
+            state.isFinished = true
+            defer { state.waiter = nil }
+            return state.waiter?.continuation
         }
+        waiter?.resume(returning: nil)
     }
 
-    func next(timeout: Duration) async throws -> String? {
-        if head < buffer.count {
-            defer { head += 1 }
-            return buffer[head]
-        }
-        if isFinished { return nil }
-        waiterCount += 1
-        let id = waiterCount
-        return try await withCheckedThrowingContinuation { continuation in
-            waiter = (id, continuation)
+    /// The next element; nil once finished and read; throws `TimedOut` after `timeout`.
+    func next(timeout: Duration) async throws -> Element? {
+        try await withCheckedThrowingContinuation { continuation in
+            let (ready, id) = state.withLock { state -> (Result<Element?, any Error>?, Int) in
+                if state.head < state.buffer.count {
+                    defer {
+                        state.head += 1
+                        if state.head == state.buffer.count {
+                            state.buffer.removeAll(keepingCapacity: true)
+                            state.head = 0
+                        }
+                    }
+                    return (.success(state.buffer[state.head]), 0)
+                }
+                if state.isFinished { return (.success(nil), 0) }
+                state.waiterCount += 1
+                state.waiter = (state.waiterCount, continuation)
+                return (nil, state.waiterCount)
+            }
+            if let ready {
+                continuation.resume(with: ready)
+                return
+            }
             Task {
                 try? await Task.sleep(for: timeout)
                 self.expire(id)
@@ -208,8 +257,11 @@ private actor Inbox {
     }
 
     private func expire(_ id: Int) {
-        guard let waiter, waiter.id == id else { return }
-        self.waiter = nil
-        waiter.continuation.resume(throwing: TestSocket.TimedOut())
+        let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
+            guard let waiter = state.waiter, waiter.id == id else { return nil }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume(throwing: TestSocket.TimedOut())
     }
 }

@@ -1,11 +1,12 @@
 import BenchSupport
 import Foundation
 
-/// The live line on stderr, once a second: elapsed time, open connections, frames per second
+/// A load phase's live line, once a second, handed to `log` (the command's `ProgressLog`, on
+/// stderr): elapsed time, open connections, frames per second
 /// out and in, location updates per second, the p99 location latency of that second, and
 /// reconnections, drops and errors when there were any. With a recorder, the same second also
 /// goes to the record as a `window` line.
-struct ProgressLine: Sendable {
+struct PhaseTicker: Sendable {
     let phase: String
     let measurements: Measurements
     var recorder: Recorder? = nil

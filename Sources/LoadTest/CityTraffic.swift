@@ -4,7 +4,7 @@ import Synchronization
 /// The simulated drivers and riders of one load phase, and what they share: the city, the
 /// settings, the measurements, the event loops that time their pauses, and whether the run
 /// still goes on.
-final class Simulation: Sendable {
+final class CityTraffic: Sendable {
     let settings: LoadTestSettings
     let city: CityModel
     let measurements: Measurements

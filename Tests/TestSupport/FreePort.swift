@@ -1,15 +1,20 @@
 import Foundation
 
-/// A loopback TCP port that nothing listens on: bound to port 0 to let the kernel choose one,
-/// read back, and released. (Another process could take it in between; on a benchmark machine
-/// nothing does.)
-enum FreePort {
-    struct Unavailable: Error, CustomStringConvertible {
-        let description: String
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The project's one port finder: a loopback TCP port that nothing listens on right now, bound to
+/// port 0 so the kernel chooses it, read back, and released. (Another process could take it in
+/// between: use it for servers that cannot be started on port 0 and report theirs, and for a port
+/// that must refuse connections.)
+public enum FreePort {
+    public struct Unavailable: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    static func find() throws -> Int {
-        #if os(Linux)
+    public static func find() throws -> Int {
+        #if canImport(Glibc)
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
         let descriptor = socket(AF_INET, SOCK_STREAM, 0)
