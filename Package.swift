@@ -204,7 +204,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HubTests",
-            dependencies: ["Hub", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Hub", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(

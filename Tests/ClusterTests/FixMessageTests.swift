@@ -1,9 +1,10 @@
 @testable import Cluster
 import Hub
 import Testing
+import TestSupport
 
 /// The binary layout a driver's fix crosses the cluster in.
-@Suite("Cluster fix messages")
+@Suite("Cluster fix messages", MachineLoad.shared)
 struct FixMessageTests {
     static let origin = Origin(node: "node-12", incarnation: .max - 3, connection: 1 << 40 | 7)
 

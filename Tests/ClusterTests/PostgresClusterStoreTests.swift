@@ -9,7 +9,7 @@ import Testing
 /// Cluster mode against a real PostgreSQL (see `PostgresTestServer`; each test has a schema of
 /// its own): node leases, takeovers, fenced snapshot writes (`ClusterSnapshotStore`), claiming
 /// trips at load, and sign-ups unique across nodes.
-@Suite("PostgreSQL cluster store")
+@Suite("PostgreSQL cluster store", MachineLoad.shared)
 struct PostgresClusterStoreTests {
     /// A short lease, and a wait after which it has surely run out.
     static let shortLease = Duration.milliseconds(200)

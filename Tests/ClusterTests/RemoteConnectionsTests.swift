@@ -3,8 +3,9 @@ import NATSClient
 import Testing
 
 @testable import Cluster
+import TestSupport
 
-@Suite("Remote connections: a closed connection never comes back")
+@Suite("Remote connections: a closed connection never comes back", MachineLoad.shared)
 struct RemoteConnectionsTests {
     /// A registry whose link points at no server: these tests never publish.
     static func registry() throws -> RemoteConnections {

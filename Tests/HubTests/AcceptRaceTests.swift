@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import Hub
+import TestSupport
 
-@Suite("Accept races through the real hub and trip actors")
+@Suite("Accept races through the real hub and trip actors", MachineLoad.shared)
 struct AcceptRaceTests {
     static let tripCount = 100
     static let driversPerTrip = 1_000

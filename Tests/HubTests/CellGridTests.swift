@@ -3,8 +3,9 @@ import PropertyBased
 import Testing
 
 @testable import Hub
+import TestSupport
 
-@Suite("CellGrid: near-square cells everywhere, and the cells a circle covers")
+@Suite("CellGrid: near-square cells everywhere, and the cells a circle covers", MachineLoad.shared)
 struct CellGridTests {
     /// A circle around a point of a region, and points in or near it.
     struct CircleCase: CustomStringConvertible, Sendable {

@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import Hub
+import TestSupport
 
-@Suite("ChangeTracker: the latest value of every changed entity, for the snapshot loop")
+@Suite("ChangeTracker: the latest value of every changed entity, for the snapshot loop", MachineLoad.shared)
 struct ChangeTrackerTests {
     static func user(_ id: Int, firstName: String) -> User {
         User(id: id, username: "user\(id)", firstName: firstName, lastName: "L", group: .rider, photo: nil, passwordHash: "h")

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import Hub
+import TestSupport
 
 /// A commit log's storage for tests: records every batch written, and can hold writes back
 /// (until `open`) or fail them.
@@ -104,7 +105,7 @@ final class DurabilityCheckingMailbox: Mailbox {
     }
 }
 
-@Suite("Commit before acknowledge: no event and no answer before the change is durable")
+@Suite("Commit before acknowledge: no event and no answer before the change is durable", MachineLoad.shared)
 struct CommitBeforeAckTests {
     struct World {
         let storage: TestCommitStorage

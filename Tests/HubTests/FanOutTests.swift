@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import Hub
+import TestSupport
 
-@Suite("Fan-out: who hears about a trip, through connect, create, update and disconnect")
+@Suite("Fan-out: who hears about a trip, through connect, create, update and disconnect", MachineLoad.shared)
 struct FanOutTests {
     /// A connected user: who it is, its socket, and the trip groups `connect` joined it to.
     struct Connection {

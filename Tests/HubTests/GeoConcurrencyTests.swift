@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import Hub
+import TestSupport
 
-@Suite("Thousands of drivers moving while trips are requested, raced for and tracked")
+@Suite("Thousands of drivers moving while trips are requested, raced for and tracked", MachineLoad.shared)
 struct GeoConcurrencyTests {
     static let driverCount = 2_000
     static let movesPerDriver = 20

@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import Hub
+import TestSupport
 
-@Suite("GPS tracking, cancel and resume through the hub's actors")
+@Suite("GPS tracking, cancel and resume through the hub's actors", MachineLoad.shared)
 struct LocationTrackingTests {
     typealias World = FanOutTests.World
 

@@ -2,8 +2,9 @@ import PropertyBased
 import Testing
 
 @testable import Hub
+import TestSupport
 
-@Suite("NearbySearch: the nearest drivers around a pick-up, ring by ring")
+@Suite("NearbySearch: the nearest drivers around a pick-up, ring by ring", MachineLoad.shared)
 struct NearbySearchTests {
     /// Drivers by cell, as a driver map would hold them; each driver is its index in `drivers`.
     static func cells(of drivers: [GeoPoint], on grid: CellGrid) -> [CellID: [(point: GeoPoint, candidate: Int)]] {

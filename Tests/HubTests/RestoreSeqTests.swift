@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import Hub
+import TestSupport
 
 /// A clock the test moves by hand.
 final class TestClock: HubClock {
@@ -20,7 +21,7 @@ final class TestClock: HubClock {
 }
 
 /// `seq` across a crash that lost changes clients had already seen (docs/protocol.md §3.1).
-@Suite("seq after a restore")
+@Suite("seq after a restore", MachineLoad.shared)
 struct RestoreSeqTests {
     static func fix(_ n: Int, at now: Timestamp) -> LocationFix {
         LocationFix(point: GeoPoint(lat: 52.52 + Double(n) * 1e-5, lng: 13.405), heading: 90, speed: 8, accuracy: 5, timestamp: now)

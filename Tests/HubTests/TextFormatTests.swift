@@ -2,9 +2,10 @@ import Foundation
 import Testing
 
 @testable import Hub
+import TestSupport
 
 /// The hand-written formatters of ids and time stamps against Foundation's.
-@Suite("Text of ids and time stamps: the same as Foundation writes, without its formatting cost")
+@Suite("Text of ids and time stamps: the same as Foundation writes, without its formatting cost", MachineLoad.shared)
 struct TextFormatTests {
     @Test("a UUID's text is Foundation's uuidString in lowercase, for random and extreme ids")
     func uuidText() throws {

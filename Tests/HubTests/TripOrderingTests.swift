@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import Hub
+import TestSupport
 
-@Suite("Per-trip ordering while many trips change at once")
+@Suite("Per-trip ordering while many trips change at once", MachineLoad.shared)
 struct TripOrderingTests {
     static let tripCount = 200
     static let hammerTasks = 8

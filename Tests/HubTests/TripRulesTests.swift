@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import Hub
+import TestSupport
 
-@Suite("TripRules: the trip state machine and its authorization rules")
+@Suite("TripRules: the trip state machine and its authorization rules", MachineLoad.shared)
 struct TripRulesTests {
     static let riderID = 1
     static let otherRiderID = 2

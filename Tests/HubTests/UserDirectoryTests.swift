@@ -3,8 +3,9 @@ import Synchronization
 import Testing
 
 @testable import Hub
+import TestSupport
 
-@Suite("UserDirectory: unique usernames and increasing ids")
+@Suite("UserDirectory: unique usernames and increasing ids", MachineLoad.shared)
 struct UserDirectoryTests {
     static func create(_ directory: UserDirectory, _ username: String, firstName: String = "First") -> User? {
         directory.create(

@@ -7,7 +7,7 @@ import Testing
 
 /// What only the PostgreSQL store promises, on top of the shared store suite: its schema, both
 /// write paths, large snapshots, atomicity, and surviving a server that goes away.
-@Suite("PostgreSQL snapshot store")
+@Suite("PostgreSQL snapshot store", MachineLoad.shared)
 struct PostgresSnapshotStoreTests {
     /// Runs `body` with the URL of a fresh schema of its own.
     private static func withSchema(_ body: (String) async throws -> Void) async throws {

@@ -7,7 +7,7 @@ import Testing
 
 /// What only the SQLite store promises: where its file lives, its journal mode, how it treats
 /// rows it did not write, and where its snapshot writes run.
-@Suite("SQLite snapshot store")
+@Suite("SQLite snapshot store", MachineLoad.shared)
 struct SQLiteSnapshotStoreTests {
     @Test("creates its missing directory and a WAL database file there")
     func createsFile() async throws {

@@ -8,7 +8,7 @@ import Testing
 @testable import Persistence
 
 /// The snapshot loop: periodic writes, fault handling and the final flush.
-@Suite("Snapshot service")
+@Suite("Snapshot service", MachineLoad.shared)
 struct SnapshotServiceTests {
     /// Quiet: the failures these tests provoke on purpose would only clutter the output.
     private static let logger = Logger(label: "taxihub.tests.snapshot") { _ in SwiftLogNoOpLogHandler() }

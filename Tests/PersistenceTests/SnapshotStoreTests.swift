@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// The contract every `SnapshotStore` keeps, run once per store kind.
-@Suite("Snapshot store")
+@Suite("Snapshot store", MachineLoad.shared)
 struct SnapshotStoreTests {
     @Test("every field of users and trips round-trips exactly", arguments: StoreKind.allCases)
     func roundTrip(kind: StoreKind) async throws {

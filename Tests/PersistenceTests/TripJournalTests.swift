@@ -5,7 +5,7 @@ import Testing
 
 @testable import Persistence
 
-@Suite("The write-ahead journal: durable appends, segments, replay, and recovery into the store")
+@Suite("The write-ahead journal: durable appends, segments, replay, and recovery into the store", MachineLoad.shared)
 struct TripJournalTests {
     static func withFolder(_ body: (String) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-journal-\(UUID().uuidString)")

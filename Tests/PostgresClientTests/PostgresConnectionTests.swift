@@ -6,7 +6,7 @@ import Testing
 
 /// The libpq wrapper against a real server: parameters, COPY, transactions, typed errors,
 /// reconnection and the thread it runs on.
-@Suite("PostgreSQL connection")
+@Suite("PostgreSQL connection", MachineLoad.shared)
 struct PostgresConnectionTests {
     /// Texts that break naive quoting or escaping in SQL, COPY or array literals.
     static let trickyTexts = Samples.trickyTexts

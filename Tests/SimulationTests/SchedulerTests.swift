@@ -1,10 +1,11 @@
 @testable import HubSimulation
 import Synchronization
 import Testing
+import TestSupport
 
 /// The simulator's scheduler itself: the seed chooses the interleaving between executors, and
 /// the jobs of one serial executor always run in the order they were enqueued.
-@Suite("Simulation scheduler")
+@Suite("Simulation scheduler", MachineLoad.shared)
 struct SchedulerTests {
     /// An actor on a simulated serial executor that records the order it runs calls in.
     actor Recorder {

@@ -190,7 +190,7 @@ struct SimulationTests {
 /// Protocol §3.5's end-of-replay mark (`resume.done`), and the invariant that holds clients and
 /// hub to it: a replay lost unread with its connection is made up for by the client's next
 /// resume (`Simulation.settleOwed`).
-@Suite("Simulation: resume.done")
+@Suite("Simulation: resume.done", MachineLoad.shared)
 struct ResumeEndTests {
     /// Options that make a replay cut off by a dropped connection likely: clients go slow right
     /// after reading a live event while their connection still resumes, and drop their

@@ -8,10 +8,11 @@ import NIOPosix
 import Testing
 
 @testable import Web
+import TestSupport
 
 /// Refused credentials: throttled log-ins, short passwords, and every kind of bad token on every
 /// authenticated route and on the socket.
-@Suite("Auth abuse", .timeLimit(.minutes(4)))
+@Suite("Auth abuse", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct AuthAbuseTests {
     static func logIn(_ hub: LiveHub, _ username: String, _ password: String) async throws -> LiveHub.HTTPResult {
         try await hub.request("/api/log_in/", method: .post, json: ["username": username, "password": password])
@@ -240,7 +241,7 @@ struct AuthAbuseTests {
 }
 
 /// One account cannot hold the hub's sockets: past `maxConnectionsPerUser` its handshakes get 429.
-@Suite("Connections per user", .timeLimit(.minutes(4)))
+@Suite("Connections per user", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct ConnectionsPerUserTests {
     @Test("one user may hold at most maxConnectionsPerUser sockets; the next gets 429, others are not affected")
     func perUserCap() async throws {
@@ -271,7 +272,7 @@ struct ConnectionsPerUserTests {
 }
 
 /// Every kind of message counts against a socket's rate, not only locations.
-@Suite("Message rate", .timeLimit(.minutes(2)))
+@Suite("Message rate", MachineLoad.shared, .timeLimit(.minutes(2)))
 struct MessageRateTests {
     @Test("past messageRateLimit every kind of message gets rate_limited with its type, and the socket recovers")
     func floodOfEveryKind() async throws {

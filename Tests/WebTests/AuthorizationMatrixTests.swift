@@ -4,11 +4,12 @@ import Logging
 import Synchronization
 import Testing
 import Web
+import TestSupport
 
 /// Every role against every authenticated route and every socket message, on a live hub: the
 /// answers observed must be the table in docs/protocol.md ("Who may do what"), which this test
 /// checks (and rewrites with `TAXI_HUB_WRITE_MATRIX=1` after a deliberate change).
-@Suite("Authorization matrix", .timeLimit(.minutes(4)))
+@Suite("Authorization matrix", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct AuthorizationMatrixTests {
     enum Role: String, CaseIterable {
         case anonymous

@@ -1,9 +1,10 @@
 import Foundation
 import Hummingbird
 import Testing
+import TestSupport
 
 /// Cross-origin calls: none by default; the listed origins only when `corsOrigins` is set.
-@Suite("CORS", .timeLimit(.minutes(2)))
+@Suite("CORS", MachineLoad.shared, .timeLimit(.minutes(2)))
 struct CORSTests {
     static let preflight: HTTPFields = [.origin: "https://app.example.com", .accessControlRequestMethod: "GET"]
 

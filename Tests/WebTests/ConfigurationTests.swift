@@ -6,10 +6,11 @@ import Testing
 import Web
 
 @testable import TaxiHubCommand
+import TestSupport
 
 /// Settings resolve as defaults < config file < `TAXI_HUB_*` environment < flags, and
 /// unusable values stop the start with a clear message.
-@Suite("Configuration")
+@Suite("Configuration", MachineLoad.shared)
 struct ConfigurationTests {
     static func withFile(_ json: String, _ body: (String) async throws -> Void) async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-config-\(UUID().uuidString).json").path

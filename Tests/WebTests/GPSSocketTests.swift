@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// GPS tracking, nearby dispatch, cancel, slow readers and resume over real sockets.
-@Suite("GPS tracking over WebSockets", .timeLimit(.minutes(4)))
+@Suite("GPS tracking over WebSockets", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct GPSSocketTests {
     static let downtown = (lat: 40.7128, lng: -74.0060)
 

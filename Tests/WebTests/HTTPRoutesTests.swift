@@ -1,10 +1,11 @@
 import Foundation
 import Hummingbird
 import Testing
+import TestSupport
 
 /// The REST half of the compatible API over real sockets: what the reference's
 /// `test_http.py` checks, plus the DRF-style errors for bad input.
-@Suite("HTTP routes", .timeLimit(.minutes(4)))
+@Suite("HTTP routes", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct HTTPRoutesTests {
     /// A 1×1 PNG.
     static let png: [UInt8] = Array(

@@ -5,8 +5,9 @@ import PropertyBased
 import Testing
 
 @testable import Web
+import TestSupport
 
-@Suite("JSON reader")
+@Suite("JSON reader", MachineLoad.shared)
 struct JSONReaderTests {
     @Test("generated documents read the same as with JSONDecoder, however they are written")
     func agreesOnGeneratedDocuments() async {

@@ -2,11 +2,12 @@ import Foundation
 import Logging
 import Testing
 import Web
+import TestSupport
 
 /// docs/openapi.yaml against the routes the hub really registers (`HubServer.routes`), both
 /// ways, with and without `benchRoutes`; and its templates for the browser client's files
 /// against the files in Sources/Web/Public. scripts/contract-test checks the answers themselves.
-@Suite("OpenAPI document", .timeLimit(.minutes(2)))
+@Suite("OpenAPI document", MachineLoad.shared, .timeLimit(.minutes(2)))
 struct OpenAPITests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
     static let documentURL = repository.appendingPathComponent("docs/openapi.yaml")

@@ -3,10 +3,11 @@ import Hummingbird
 import Logging
 import Testing
 import Web
+import TestSupport
 
 /// Operators (docs/protocol.md §5.1): made only with an admin token, read-only, and fed the live
 /// map and stats over their socket.
-@Suite("Operators", .timeLimit(.minutes(4)))
+@Suite("Operators", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct OperatorTests {
     static let downtown = (lat: 40.7128, lng: -74.0060)
 

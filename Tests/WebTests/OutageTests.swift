@@ -1,10 +1,11 @@
 import Foundation
 import HubLauncher
 import Testing
+import TestSupport
 
 /// PostgreSQL going away, at start and while running: the hub keeps serving what it can,
 /// says why on /readyz, and once the database is back every change reaches it.
-@Suite("Database outages", .enabled(if: TestDatabases.serverURL != nil, "needs PostgreSQL (scripts/test starts one)"), .timeLimit(.minutes(4)))
+@Suite("Database outages", MachineLoad.shared, .enabled(if: TestDatabases.serverURL != nil, "needs PostgreSQL (scripts/test starts one)"), .timeLimit(.minutes(4)))
 struct OutageTests {
     static func readiness(_ hub: LiveHub) async throws -> (status: Int, body: [String: Any]) {
         let response = try await hub.request("/readyz")

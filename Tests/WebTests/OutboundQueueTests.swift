@@ -3,8 +3,9 @@ import Hub
 import Testing
 
 @testable import Web
+import TestSupport
 
-@Suite("Outbound queue: bounded, ordered, locations coalesced")
+@Suite("Outbound queue: bounded, ordered, locations coalesced", MachineLoad.shared)
 struct OutboundQueueTests {
     static let trips = (0..<3).map { _ in UUID() }
 
@@ -135,7 +136,7 @@ struct OutboundQueueTests {
     }
 }
 
-@Suite("Wire encoding fast path agrees with the encoder")
+@Suite("Wire encoding fast path agrees with the encoder", MachineLoad.shared)
 struct WireFastPathTests {
     @Test("trip.location written by hand is the JSON the encoder writes, for any fix")
     func locationEncoding() throws {
@@ -158,7 +159,7 @@ struct WireFastPathTests {
     }
 }
 
-@Suite("Trip frame cache")
+@Suite("Trip frame cache", MachineLoad.shared)
 struct TripFrameCacheTests {
     @Test("a trip state is encoded once per seq, and the cache keeps only the newest entries")
     func encodesOncePerSeq() {

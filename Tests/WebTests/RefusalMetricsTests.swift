@@ -3,10 +3,11 @@ import Hummingbird
 import Testing
 
 @testable import Web
+import TestSupport
 
 /// Every refusal is counted in /metrics by kind: HTTP answers by status (routes, unknown paths,
 /// refused upgrades) and sockets the hub closed by reason.
-@Suite("Refusal metrics", .timeLimit(.minutes(2)))
+@Suite("Refusal metrics", MachineLoad.shared, .timeLimit(.minutes(2)))
 struct RefusalMetricsTests {
     static func count(_ metrics: String, _ series: String) -> Int {
         for line in metrics.split(separator: "\n") where line.hasPrefix(series + " ") {

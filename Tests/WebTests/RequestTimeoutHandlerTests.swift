@@ -4,11 +4,12 @@ import NIOHTTP1
 import Testing
 
 @testable import Web
+import TestSupport
 
 /// The HTTP/1 deadlines of `RequestTimeoutHandler` on an `EmbeddedChannel`, whose event loop's
 /// clock moves only when the test says so: each deadline is checked to the millisecond, without
 /// waiting for it. (`TimeoutTests` keeps a few of the same cases over real sockets.)
-@Suite("Request timeouts on a controlled clock")
+@Suite("Request timeouts on a controlled clock", MachineLoad.shared)
 struct RequestTimeoutHandlerTests {
     static let timeouts = RequestTimeouts(head: .milliseconds(1500), body: .milliseconds(1500), keepAlive: .seconds(3))
 

@@ -2,11 +2,12 @@ import Foundation
 import HubLauncher
 import NIOWebSocket
 import Testing
+import TestSupport
 
 /// State written by one `taxi-hub` process is there when the next one starts on the same
 /// data folder: after a graceful stop, after SIGKILL following a snapshot, and after SIGKILL
 /// before any snapshot (from the journal).
-@Suite("Restart and durability", .timeLimit(.minutes(4)))
+@Suite("Restart and durability", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct RestartTests {
     static func withDirectory(_ body: (URL) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-restart-\(UUID().uuidString)")

@@ -1,10 +1,11 @@
 import Testing
 
 @testable import LoadTest
+import TestSupport
 
 /// The load generator's record of the `seq`s it saw of a trip: dense runs and the jump a restored
 /// trip makes (docs/protocol.md §3.1, "Across restarts").
-@Suite("Load generator's seq set")
+@Suite("Load generator's seq set", MachineLoad.shared)
 struct SeqSetTests {
     @Test("finds duplicates, keeps the highest, and takes a jump to the clock in microseconds at no cost")
     func sparse() {

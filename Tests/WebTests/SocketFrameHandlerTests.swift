@@ -8,11 +8,12 @@ import Persistence
 import Testing
 
 @testable import Web
+import TestSupport
 
 /// The upgraded socket's frame handling on a `NIOAsyncTestingChannel`, whose event loop's clock
 /// moves only when the test says so: keep-alive pings 30 s apart checked without waiting a
 /// minute, fragments, pings from the client and the close handshake.
-@Suite("WebSocket frames on a controlled clock")
+@Suite("WebSocket frames on a controlled clock", MachineLoad.shared)
 struct SocketFrameHandlerTests {
     /// A socket of `group` on a fresh hub, its handler in the channel's pipeline, the session joined.
     struct Socket {

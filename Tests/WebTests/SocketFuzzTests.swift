@@ -2,12 +2,13 @@ import BenchSupport
 import Foundation
 import HubLauncher
 import Testing
+import TestSupport
 
 /// Thousands of random and mutated frames over many sockets at once against a hub process:
 /// every frame that must be refused gets its documented error frame or close code, the hub keeps
 /// serving, nothing it should protect changes, and its memory comes back down. Seeded: the seed
 /// is printed, and `TAXI_HUB_FUZZ_SEED` replays a run.
-@Suite("WebSocket fuzzing", .timeLimit(.minutes(6)))
+@Suite("WebSocket fuzzing", MachineLoad.shared, .timeLimit(.minutes(6)))
 struct SocketFuzzTests {
     static let sockets = 24
     static let casesPerSocket = 120

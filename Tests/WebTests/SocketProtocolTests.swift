@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The compatible `/taxi/` protocol over real sockets: what the reference's own
 /// `test_websocket.py` checks, and the safety rules TaxiHub adds.
-@Suite("WebSocket protocol", .timeLimit(.minutes(4)))
+@Suite("WebSocket protocol", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct SocketProtocolTests {
     @Test("a socket without a token or with a bad token is refused")
     func refusesBadTokens() async throws {

@@ -1,10 +1,11 @@
 import Foundation
 import Hummingbird
 import Testing
+import TestSupport
 
 /// Photos are checked by their bytes and size and stored under names the server picks; `/media/`
 /// serves those names and nothing else.
-@Suite("Uploads and media files", .timeLimit(.minutes(4)))
+@Suite("Uploads and media files", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct UploadTests {
     static let png = HTTPRoutesTests.png
     static let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10] + Array("JFIF".utf8) + [0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9]

@@ -5,7 +5,7 @@ import Testing
 
 /// `taxi-hub user create --operator`: through a running hub, or straight into the store when
 /// none answers (docs/protocol.md §5.1).
-@Suite("taxi-hub user create", .timeLimit(.minutes(4)))
+@Suite("taxi-hub user create", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct UserCommandTests {
     static func directory() -> URL {
         FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-user-\(UUID().uuidString)")

@@ -2,9 +2,10 @@ import Foundation
 import Hummingbird
 import Testing
 import Web
+import TestSupport
 
 /// The browser client's files at `/` and `GET /api/client/` (docs/protocol.md §5.2–5.3).
-@Suite("Browser client files", .timeLimit(.minutes(4)))
+@Suite("Browser client files", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct WebClientTests {
     /// A client folder with an index, a module, and files named like API paths.
     static func makeWebRoot() throws -> URL {

@@ -1,8 +1,9 @@
 import Testing
 
 @testable import Cluster
+import TestSupport
 
-@Suite("Retired owners: a run that was taken over answers nothing a requester believes")
+@Suite("Retired owners: a run that was taken over answers nothing a requester believes", MachineLoad.shared)
 struct RetiredOwnersTests {
     @Test("only the run taken over is retired, not the node's later runs")
     func retiresOneRun() {
