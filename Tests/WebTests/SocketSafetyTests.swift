@@ -6,7 +6,7 @@ import TestSupport
 
 /// Bad input, impersonation, illegal moves, slow readers and the connection cap: each gets
 /// its answer, the socket stays usable, and no state changes.
-@Suite("WebSocket safety rules", MachineLoad.shared, .timeLimit(.minutes(4)))
+@Suite("WebSocket safety rules", MachineLoad.exclusive, .timeLimit(.minutes(4)))
 struct SocketSafetyTests {
     /// A bad frame, the error code it must get, and the request type the error names.
     struct BadFrame: CustomTestStringConvertible, Sendable {
