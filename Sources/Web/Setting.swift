@@ -57,7 +57,8 @@ public struct SettingDefinition: Sendable {
         }
         let given = try? provider.value(forKey: key, type: .string)
         if case .string("")? = given?.value?.content, emptyIsUnset { return nil }
-        let source = given.map { "\($0.encodedKey) in \(provider.providerName)" } ?? provider.providerName
+        // A flag or a variable names itself; a file key needs its file's provider.
+        let source = given.map { $0.encodedKey == self.key ? "\(self.key) in \(provider.providerName)" : $0.encodedKey } ?? provider.providerName
         let shown: String =
             switch given?.value?.content {
             case .string(let text)?: isSecret ? "a secret" : "\"\(text)\""
@@ -96,8 +97,12 @@ extension SettingValue {
 extension String: SettingValue {
     public static var placeholder: String { "<string>" }
     public static var expected: String { "text" }
+    public static var configTypes: [ConfigType] { [.string, .stringArray] }
     public static func read(from reader: ConfigReader, key: ConfigKey, definition: SettingDefinition) -> String? {
+        // The flags' provider splits a value at its commas (`postgres://h1,h2/db`); a flag
+        // holds one argument (`HubOptions.checkFlags`), which the join restores.
         reader.string(forKey: key, isSecret: definition.isSecret)
+            ?? reader.stringArray(forKey: key, isSecret: definition.isSecret)?.joined(separator: ",")
     }
     public var settingDescription: String { self }
 }

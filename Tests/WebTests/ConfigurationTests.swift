@@ -286,6 +286,10 @@ struct ConfigurationTests {
         let forms = try await Self.resolve(["--port=9", "--bench-routes", "--database-url", ""])
         #expect(forms.port == 9 && forms.benchRoutes && forms.databaseURL == nil)
         #expect(try await Self.resolve([], environment: ["TAXI_HUB_EVENT_LOOPS": ""]).eventLoops == nil, "empty: unset")
+        // The flags' provider splits values at commas; a text setting gets its value back whole.
+        let commas = try await Self.resolve(["--database-url", "postgres://a:1,b:2/taxihub?x=1,2", "--tile-url=https://t/{z}/{x}/{y}.png?k=a,b"])
+        #expect(commas.databaseURL == "postgres://a:1,b:2/taxihub?x=1,2")
+        #expect(commas.tileURL == "https://t/{z}/{x}/{y}.png?k=a,b")
         #expect(try await Self.resolve([], environment: ["TAXI_HUB_BENCH_ROUTES": "1"]).benchRoutes)
     }
 
