@@ -39,7 +39,7 @@ public struct SettingDefinition: Sendable {
     let expected: String
     /// Types a provider may hold the value as.
     let configTypes: [ConfigType]
-    /// An empty string means "unset" (optional settings but secrets).
+    /// An empty string means "unset" (optional settings, but the JWT secret).
     let emptyIsUnset: Bool
 
     /// Why `provider` holds a value for this setting that cannot be read as its type, or
@@ -254,15 +254,18 @@ public struct Setting<Value: SettingValue>: Sendable {
     /// Why the value read is unusable; nil for a usable or default one.
     let problem: String?
 
+    /// `secret`: redacted from access logs and messages. `flag: false`: only the environment or
+    /// the file may give it. `emptyIsUnset: false`: an optional setting given empty keeps "".
     public init(
         wrappedValue: Value, _ key: String, in group: SettingGroup? = nil, secret: Bool = false, flag: Bool = true,
         emptyIsUnset: Bool = true, help: String, check: SettingCheck<Value> = .any
     ) {
+        let isOptional = Value.self is any ExpressibleByNilLiteral.Type
         let defaultValue = wrappedValue.settingDescription
         definition = SettingDefinition(
             key: key, group: group, help: help, isSecret: secret, hasFlag: flag, isBool: Value.self == Bool.self,
-            placeholder: Value.placeholder, defaultValue: Value.self is any ExpressibleByNilLiteral.Type && defaultValue.isEmpty ? nil : defaultValue,
-            expected: Value.expected, configTypes: Value.configTypes, emptyIsUnset: emptyIsUnset
+            placeholder: Value.placeholder, defaultValue: isOptional && defaultValue.isEmpty ? nil : defaultValue,
+            expected: Value.expected, configTypes: Value.configTypes, emptyIsUnset: isOptional && emptyIsUnset
         )
         self.wrappedValue = wrappedValue
         guard let reader = SettingSource.reader else {

@@ -286,6 +286,9 @@ struct ConfigurationTests {
         let forms = try await Self.resolve(["--port=9", "--bench-routes", "--database-url", ""])
         #expect(forms.port == 9 && forms.benchRoutes && forms.databaseURL == nil)
         #expect(try await Self.resolve([], environment: ["TAXI_HUB_EVENT_LOOPS": ""]).eventLoops == nil, "empty: unset")
+        await #expect(throws: ConfigurationError.self, "empty is no number") { try await Self.resolve(["--port", ""]) }
+        let emptySecret = try await Self.resolve([], environment: ["TAXI_HUB_JWT_SECRET": ""])
+        #expect(emptySecret.jwtSecret == "", "kept, so the start refuses it as too short; not taken for unset")
         // The flags' provider splits values at commas; a text setting gets its value back whole.
         let commas = try await Self.resolve(["--database-url", "postgres://a:1,b:2/taxihub?x=1,2", "--tile-url=https://t/{z}/{x}/{y}.png?k=a,b"])
         #expect(commas.databaseURL == "postgres://a:1,b:2/taxihub?x=1,2")
