@@ -22,7 +22,7 @@ struct HubOptions: ParsableArguments {
     var settingArguments: [String] = []
 
     func validate() throws {
-        try Self.checkFlags(settingArguments)
+        _ = try Self.settingFlags(settingArguments)
     }
 
     /// The resolved configuration; an unusable setting is a usage error.
@@ -49,7 +49,7 @@ struct HubOptions: ParsableArguments {
         return try HubConfiguration.reader(providers: [
             // The provider skips its first argument, the program's name.
             CommandLineArgumentsProvider(
-                arguments: ["taxi-hub"] + settingArguments, secretsSpecifier: .specific(Set(secrets.compactMap(Self.flag(for:))))
+                arguments: ["taxi-hub"] + (try Self.settingFlags(settingArguments)), secretsSpecifier: .specific(Set(secrets.compactMap(Self.flag(for:))))
             ),
             Self.environmentProvider(environment, secrets: Set(secrets.map(Self.environmentVariable(for:)))),
             try await FileProvider<JSONSnapshot>(filePath: FilePath(path), allowMissing: true),
@@ -79,13 +79,15 @@ struct HubOptions: ParsableArguments {
         (try? provider.value(forKey: AbsoluteConfigKey([setting.key]), type: .string).encodedKey) ?? setting.key
     }
 
-    /// Refuses what `CommandLineArgumentsProvider` would misread or ignore: an unknown flag, a
-    /// flag given twice or without its value, a value without a flag.
-    static func checkFlags(_ arguments: [String]) throws {
+    /// The setting flags as `CommandLineArgumentsProvider` gets them: each as `--name=value`
+    /// (`--name` for an on/off one), once, the last one given winning as with any option.
+    /// Refuses what the provider would misread or ignore: an unknown flag, a flag without its
+    /// value, a value without a flag.
+    static func settingFlags(_ arguments: [String]) throws -> [String] {
         let settings = Dictionary(
             HubConfiguration.settings.compactMap { setting in flag(for: setting).map { ($0, setting) } }, uniquingKeysWith: { first, _ in first }
         )
-        var given: Set<String> = []
+        var flags: [(name: String, argument: String)] = []
         var rest = arguments[...]
         while let argument = rest.popFirst() {
             guard argument.hasPrefix("--") else {
@@ -100,17 +102,21 @@ struct HubOptions: ParsableArguments {
                 }
                 throw ValidationError("Unknown option '\(name)'. `taxi-hub serve --help` lists every setting.")
             }
-            guard given.insert(name).inserted else { throw ValidationError("\(name) is given twice.") }
-            guard name == argument else { continue }
-            if setting.isBool {
-                if let value = rest.first, ["true", "false"].contains(value) { rest.removeFirst() }
-            } else {
-                guard let value = rest.first, !value.hasPrefix("--") else {
-                    throw ValidationError("Missing value for '\(name) \(setting.placeholder)'.")
+            var given = argument
+            if name == argument {
+                if setting.isBool {
+                    if let value = rest.first, ["true", "false"].contains(value) { given += "=" + rest.removeFirst() }
+                } else {
+                    guard let value = rest.first, !value.hasPrefix("--") else {
+                        throw ValidationError("Missing value for '\(name) \(setting.placeholder)'.")
+                    }
+                    given += "=" + rest.removeFirst()
                 }
-                rest.removeFirst()
             }
+            flags.removeAll { $0.name == name }
+            flags.append((name, given))
         }
+        return flags.map(\.argument)
     }
 
     /// Every setting with its flag, variable, default and help, for `--help`.

@@ -100,7 +100,7 @@ extension String: SettingValue {
     public static var configTypes: [ConfigType] { [.string, .stringArray] }
     public static func read(from reader: ConfigReader, key: ConfigKey, definition: SettingDefinition) -> String? {
         // The flags' provider splits a value at its commas (`postgres://h1,h2/db`); a flag
-        // holds one argument (`HubOptions.checkFlags`), which the join restores.
+        // holds one argument (`HubOptions.settingFlags`), which the join restores.
         reader.string(forKey: key, isSecret: definition.isSecret)
             ?? reader.stringArray(forKey: key, isSecret: definition.isSecret)?.joined(separator: ",")
     }
