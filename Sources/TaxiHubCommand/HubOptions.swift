@@ -56,6 +56,7 @@ struct HubOptions: ParsableArguments {
         ])
     }
 
+    /// `TAXI_HUB_` and the key in upper snake case (`TAXI_HUB_DATA_DIR`).
     static func environmentProvider(_ environment: [String: String], secrets: Set<String> = []) -> some ConfigProvider {
         EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(secrets)).prefixKeys(with: "taxiHub")
     }

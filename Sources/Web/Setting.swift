@@ -232,10 +232,6 @@ extension SettingCheck where Value: Comparable {
     public static func within(_ range: ClosedRange<Value>) -> Self {
         Self("must be from \(range.lowerBound.settingDescription) to \(range.upperBound.settingDescription)\(Value.unit)") { range.contains($0) }
     }
-
-    public static func atLeast(_ bound: Value) -> Self {
-        Self("must be at least \(bound.settingDescription)\(Value.unit)") { $0 >= bound }
-    }
 }
 
 extension SettingCheck where Value: Comparable & AdditiveArithmetic {
