@@ -286,6 +286,10 @@ struct ConfigurationTests {
         #expect(forms.port == 9 && forms.benchRoutes && forms.databaseURL == nil)
         let again = try await Self.resolve(["--port", "1", "--cors-origins", "https://a.example", "--port=2", "--cors-origins", "https://b.example", "--bench-routes", "false"])
         #expect(again.port == 2 && again.corsOrigins == ["https://b.example"] && !again.benchRoutes, "the last one given wins")
+        try await Self.withFile(#"{"corsOrigins": ["https://a.example", "https://b.example"], "natsUrl": []}"#) { path in
+            let lists = try await Self.resolve([], file: path)
+            #expect(lists.corsOrigins == ["https://a.example", "https://b.example"] && lists.natsURLs.isEmpty, "a list in the file may be a JSON array")
+        }
         #expect(try await Self.resolve([], environment: ["TAXI_HUB_EVENT_LOOPS": ""]).eventLoops == nil, "empty: unset")
         await #expect(throws: ConfigurationError.self, "empty is no number") { try await Self.resolve(["--port", ""]) }
         let emptySecret = try await Self.resolve([], environment: ["TAXI_HUB_JWT_SECRET": ""])
