@@ -1,148 +1,156 @@
 import ArgumentParser
 import Configuration
 import Foundation
-import Logging
 import SystemPackage
 import Web
 
-/// The settings every subcommand that touches the hub's state reads, as flags.
+/// The hub's settings, for every subcommand that touches the hub's state.
 ///
+/// The settings are declared in `HubConfiguration`, not here: their flags are forwarded to
+/// swift-configuration's `CommandLineArgumentsProvider` (its guide "Integrating with Swift
+/// Argument Parser"), checked against those declarations, and listed by `--help`.
 /// Settings come from, lowest to highest precedence: built-in defaults, the JSON config
-/// file, `TAXI_HUB_*` environment variables, and these flags.
+/// file, `TAXI_HUB_*` environment variables, and flags.
 struct HubOptions: ParsableArguments {
-    @Option(help: "Address to listen on.") var host: String?
-    @Option(help: "Port to listen on (0 picks a free one).") var port: Int?
-    @Option(name: .customLong("data-dir"), help: "Folder of the embedded store and the generated JWT secret.") var dataDir: String?
-    @Option(name: .customLong("media-dir"), help: "Folder for uploaded photos, served at /media/.") var mediaDir: String?
-    @Option(name: .customLong("database-url"), help: "PostgreSQL URL (postgres://user:pass@host:port/db); default: SQLite in the data folder.")
-    var databaseURL: String?
-    @Option(name: .customLong("nats-url"), help: "NATS server(s), comma separated (nats://host:4222): makes this hub one node of a cluster (needs --database-url and --node-id).")
-    var natsURL: String?
-    @Option(name: .customLong("node-id"), help: "This node's name in a cluster: unique, stable across restarts (a-z, 0-9, -).")
-    var nodeID: String?
-    @Option(name: .customLong("cluster-lease"), help: "Seconds a cluster node's lease on its trips lasts without renewal.")
-    var clusterLease: Double?
     @Option(name: .customLong("config"), help: "JSON configuration file (default: config/taxi-hub.json when present).")
     var configFile: String?
-    @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots to the store.") var snapshotInterval: Double?
-    @Option(name: .customLong("event-loops"), help: "Event-loop threads serving the sockets (default: one per core).")
-    var eventLoops: Int?
-    @Option(name: .customLong("max-connections"), help: "Most WebSockets open at once.") var maxConnections: Int?
-    @Option(name: .customLong("max-connections-per-user"), help: "Most WebSockets one user may hold open.")
-    var maxConnectionsPerUser: Int?
-    @Option(name: .customLong("max-frame-size"), help: "Largest client message in bytes.") var maxFrameSize: Int?
-    @Option(name: .customLong("outbound-queue-length"), help: "Events queued for one client before it is dropped.")
-    var outboundQueueLength: Int?
-    @Option(name: .customLong("close-grace"), help: "Seconds a client the hub closed has to read its close frame.")
-    var closeGrace: Double?
-    @Option(name: .customLong("request-head-timeout"), help: "Seconds a client has to send a request head; then 408.")
-    var requestHeadTimeout: Double?
-    @Option(name: .customLong("request-body-timeout"), help: "Seconds a client has to send a request body after its head; then 408.")
-    var requestBodyTimeout: Double?
-    @Option(name: .customLong("keep-alive-timeout"), help: "Seconds an idle keep-alive connection is kept open.")
-    var keepAliveTimeout: Double?
-    @Option(name: .customLong("bcrypt-cost"), help: "bcrypt work factor for password hashes (4-31).") var bcryptCost: Int?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
-    @Option(name: .customLong("location-rate-limit"), help: "update.location messages per second per connection.")
-    var locationRateLimit: Double?
-    @Option(name: .customLong("message-rate-limit"), help: "Messages besides locations per second per connection.")
-    var messageRateLimit: Double?
-    @Option(name: .customLong("cell-size"), help: "Edge of a geo cell in metres.") var cellSize: Double?
-    @Option(name: .customLong("dispatch-radius"), help: "First radius in metres searched for drivers near a pick-up.")
-    var dispatchRadius: Double?
-    @Option(name: .customLong("dispatch-max-radius"), help: "Largest radius in metres searched for drivers.")
-    var dispatchMaxRadius: Double?
-    @Option(name: .customLong("dispatch-drivers"), help: "Drivers alerted of a trip with a pick-up location.")
-    var dispatchDrivers: Int?
-    @Option(name: .customLong("trip-history-length"), help: "Events per trip kept for resume.") var tripHistoryLength: Int?
-    @Option(name: .customLong("login-rate-per-address"), help: "Log-in attempts per minute from one client address.")
-    var loginRatePerAddress: Double?
-    @Option(name: .customLong("login-rate-per-username"), help: "Failed log-ins per minute for one username.")
-    var loginRatePerUsername: Double?
-    @Option(name: .customLong("max-password-checks"), help: "bcrypt hashes queued or running at once; more get 503.")
-    var maxPasswordChecks: Int?
-    @Option(name: .customLong("password-hashing-class"), help: "idle: bcrypt only on cycles GPS leaves (default); normal: NIO's thread pool.")
-    var passwordHashingClass: String?
-    @Option(name: .customLong("cors-origins"), help: "Comma-separated origins whose pages may call the API (default: same origin only).")
-    var corsOrigins: String?
-    @Option(name: .customLong("tile-url"), help: "Street tiles for the browser client's map ({z}/{x}/{y} template; empty: plain map).")
-    var tileURL: String?
-    @Option(name: .customLong("web-root"), help: "Folder of the browser client's files (default: the copy built in).")
-    var webRoot: String?
-    @Option(name: .customLong("operator-feed-interval"), help: "Seconds between the driver positions sent to operators.")
-    var operatorFeedInterval: Double?
-    @Flag(name: .customLong("bench-routes"), help: "Serve the load generator's /bench/ routes (tokens without passwords: never on a public hub).")
-    var benchRoutes = false
 
-    /// The resolved configuration, with logging bootstrapped at its level.
+    @Argument(
+        parsing: .allUnrecognized,
+        help: ArgumentHelp("The hub's settings as flags, listed here:", discussion: HubOptions.settingsHelp, valueName: "setting")
+    )
+    var settingArguments: [String] = []
+
+    func validate() throws {
+        _ = try Self.settingFlags(settingArguments)
+    }
+
+    /// The resolved configuration; an unusable setting is a usage error.
     func resolve() async throws -> HubConfiguration {
-        let reader = try await Self.configReader(flags: flagValues, environment: ProcessInfo.processInfo.environment, file: configFile)
         do {
-            return try HubConfiguration(reader: reader)
+            return try await configuration(environment: ProcessInfo.processInfo.environment)
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
     }
 
-    /// The flags that were given, as configuration keys.
-    var flagValues: [AbsoluteConfigKey: ConfigValue] {
-        var values: [AbsoluteConfigKey: ConfigValue] = [:]
-        func set(_ key: String, _ content: ConfigContent?) {
-            if let content { values[AbsoluteConfigKey([key])] = ConfigValue(content, isSecret: false) }
-        }
-        set("host", host.map(ConfigContent.string))
-        set("port", port.map(ConfigContent.int))
-        set("dataDir", dataDir.map(ConfigContent.string))
-        set("mediaDir", mediaDir.map(ConfigContent.string))
-        set("databaseUrl", databaseURL.map(ConfigContent.string))
-        set("natsUrl", natsURL.map(ConfigContent.string))
-        set("nodeId", nodeID.map(ConfigContent.string))
-        set("clusterLease", clusterLease.map(ConfigContent.double))
-        set("snapshotInterval", snapshotInterval.map(ConfigContent.double))
-        set("eventLoops", eventLoops.map(ConfigContent.int))
-        set("maxConnections", maxConnections.map(ConfigContent.int))
-        set("maxConnectionsPerUser", maxConnectionsPerUser.map(ConfigContent.int))
-        set("maxFrameSize", maxFrameSize.map(ConfigContent.int))
-        set("outboundQueueLength", outboundQueueLength.map(ConfigContent.int))
-        set("closeGrace", closeGrace.map(ConfigContent.double))
-        set("requestHeadTimeout", requestHeadTimeout.map(ConfigContent.double))
-        set("requestBodyTimeout", requestBodyTimeout.map(ConfigContent.double))
-        set("keepAliveTimeout", keepAliveTimeout.map(ConfigContent.double))
-        set("bcryptCost", bcryptCost.map(ConfigContent.int))
-        set("logLevel", logLevel.map(ConfigContent.string))
-        set("locationRateLimit", locationRateLimit.map(ConfigContent.double))
-        set("messageRateLimit", messageRateLimit.map(ConfigContent.double))
-        set("cellSize", cellSize.map(ConfigContent.double))
-        set("dispatchRadius", dispatchRadius.map(ConfigContent.double))
-        set("dispatchMaxRadius", dispatchMaxRadius.map(ConfigContent.double))
-        set("dispatchDrivers", dispatchDrivers.map(ConfigContent.int))
-        set("tripHistoryLength", tripHistoryLength.map(ConfigContent.int))
-        set("benchRoutes", benchRoutes ? .bool(true) : nil)
-        set("loginRatePerAddress", loginRatePerAddress.map(ConfigContent.double))
-        set("loginRatePerUsername", loginRatePerUsername.map(ConfigContent.double))
-        set("maxPasswordChecks", maxPasswordChecks.map(ConfigContent.int))
-        set("passwordHashingClass", passwordHashingClass.map(ConfigContent.string))
-        set("corsOrigins", corsOrigins.map(ConfigContent.string))
-        set("tileUrl", tileURL.map(ConfigContent.string))
-        set("webRoot", webRoot.map(ConfigContent.string))
-        set("operatorFeedInterval", operatorFeedInterval.map(ConfigContent.double))
-        return values
+    /// The configuration these flags, `environment` and the config file give.
+    func configuration(environment: [String: String]) async throws -> HubConfiguration {
+        try HubConfiguration(reader: try await configReader(environment: environment))
     }
 
     /// Flags over `TAXI_HUB_*` environment variables over the config file over defaults in code.
-    static func configReader(
-        flags: [AbsoluteConfigKey: ConfigValue], environment: [String: String], file: String?
-    ) async throws -> ConfigReader {
-        var providers: [any ConfigProvider] = [
-            InMemoryProvider(name: "flags", values: flags),
-            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["TAXI_HUB_JWT_SECRET"]))
-                .prefixKeys(with: "taxiHub"),
-        ]
-        let path = file ?? "config/taxi-hub.json"
-        guard file == nil || FileManager.default.fileExists(atPath: path) else {
+    func configReader(environment: [String: String]) async throws -> ConfigReader {
+        let path = configFile ?? "config/taxi-hub.json"
+        guard configFile == nil || FileManager.default.fileExists(atPath: path) else {
             throw ValidationError("Configuration file \(path) does not exist.")
         }
-        providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path), allowMissing: true))
-        return ConfigReader(providers: providers)
+        let secrets = HubConfiguration.settings.filter(\.isSecret)
+        return try HubConfiguration.reader(providers: [
+            // The provider skips its first argument, the program's name.
+            CommandLineArgumentsProvider(
+                arguments: ["taxi-hub"] + (try Self.settingFlags(settingArguments)), secretsSpecifier: .specific(Set(secrets.compactMap(Self.flag(for:))))
+            ),
+            Self.environmentProvider(environment, secrets: Set(secrets.map(Self.environmentVariable(for:)))),
+            try await FileProvider<JSONSnapshot>(filePath: FilePath(path), allowMissing: true),
+        ])
+    }
+
+    /// `TAXI_HUB_` and the key in upper snake case (`TAXI_HUB_DATA_DIR`).
+    static func environmentProvider(_ environment: [String: String], secrets: Set<String> = []) -> some ConfigProvider {
+        EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(secrets)).prefixKeys(with: "taxiHub")
+    }
+
+    /// The flag a setting is given by (`--data-dir`), as `CommandLineArgumentsProvider` names it;
+    /// nil for one only the environment or the file may give.
+    static func flag(for setting: SettingDefinition) -> String? {
+        setting.hasFlag ? flagName(of: setting) : nil
+    }
+
+    private static func flagName(of setting: SettingDefinition) -> String {
+        encodedKey(of: setting, in: CommandLineArgumentsProvider(arguments: []))
+    }
+
+    /// The environment variable a setting is given by (`TAXI_HUB_DATA_DIR`).
+    static func environmentVariable(for setting: SettingDefinition) -> String {
+        encodedKey(of: setting, in: environmentProvider([:]))
+    }
+
+    private static func encodedKey(of setting: SettingDefinition, in provider: some ConfigProvider) -> String {
+        (try? provider.value(forKey: AbsoluteConfigKey([setting.key]), type: .string).encodedKey) ?? setting.key
+    }
+
+    /// The setting flags as `CommandLineArgumentsProvider` gets them: each as `--name=value`
+    /// (`--name` for an on/off one), once, the last one given winning as with any option.
+    /// Refuses what the provider would misread or ignore: an unknown flag, a flag without its
+    /// value, a value without a flag.
+    static func settingFlags(_ arguments: [String]) throws -> [String] {
+        let settings = Dictionary(
+            HubConfiguration.settings.compactMap { setting in flag(for: setting).map { ($0, setting) } }, uniquingKeysWith: { first, _ in first }
+        )
+        var flags: [(name: String, argument: String)] = []
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            guard argument.hasPrefix("--") else {
+                throw ValidationError(argument.hasPrefix("-") ? "Unknown option '\(argument)'." : "Unexpected argument '\(argument)'.")
+            }
+            let name = String(argument.prefix { $0 != "=" })
+            guard let setting = settings[name] else {
+                if let unflagged = HubConfiguration.settings.first(where: { flagName(of: $0) == name }) {
+                    throw ValidationError(
+                        "\(unflagged.key) has no flag: set \(environmentVariable(for: unflagged)) or \(unflagged.key) in the config file."
+                    )
+                }
+                throw ValidationError("Unknown option '\(name)'. `taxi-hub serve --help` lists every setting.")
+            }
+            var given = argument
+            if name == argument {
+                if setting.isBool {
+                    if let value = rest.first, ["true", "false"].contains(value) { given += "=" + rest.removeFirst() }
+                } else {
+                    guard let value = rest.first, !value.hasPrefix("--") else {
+                        throw ValidationError("Missing value for '\(name) \(setting.placeholder)'.")
+                    }
+                    given += "=" + rest.removeFirst()
+                }
+            }
+            flags.removeAll { $0.name == name }
+            flags.append((name, given))
+        }
+        return flags.map(\.argument)
+    }
+
+    /// Every setting with its flag, variable, default and help, for `--help`.
+    static let settingsHelp: String = {
+        // ArgumentParser indents this by 8 and rewraps lines of 72 or more in 80 columns.
+        let width = 70
+        var lines = ["Each is also a TAXI_HUB_* variable and a key of the config file", "(docs/configuration.md)."]
+        for group in [nil] + SettingGroup.allCases.map(Optional.some) {
+            lines += ["", (group?.rawValue.capitalized ?? "General") + ":"]
+            for setting in HubConfiguration.settings where setting.group == group {
+                let variable = environmentVariable(for: setting)
+                let name = flag(for: setting).map { [$0, setting.placeholder].filter { !$0.isEmpty }.joined(separator: " ") } ?? "\(variable) (no flag)"
+                var facts = flag(for: setting) == nil ? [] : [variable]
+                if let value = setting.defaultValue { facts.append("default: \(value.isEmpty ? "empty" : value)") }
+                lines.append(name)
+                lines += wrap(setting.help + (facts.isEmpty ? "" : " (\(facts.joined(separator: "; ")))"), width: width, indent: 4)
+            }
+        }
+        return lines.joined(separator: "\n")
+    }()
+
+    /// `text` in lines of at most `width` characters (longer words stay whole), each indented.
+    static func wrap(_ text: String, width: Int, indent: Int) -> [String] {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty, indent + line.count + 1 + word.count > width {
+                lines.append(line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines.map { String(repeating: " ", count: indent) + $0 }
     }
 }
