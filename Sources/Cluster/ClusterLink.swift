@@ -4,7 +4,7 @@ import NATSClient
 import Synchronization
 
 /// This node's NATS connection, counting what crosses it by kind (for `/metrics` and the
-/// cross-node cost per message in BENCHMARKS.md).
+/// cross-node cost per message in docs/benchmarks-history.md).
 final class ClusterLink: Sendable {
     /// What a message carries, as counted.
     enum Kind: String, CaseIterable, Sendable {

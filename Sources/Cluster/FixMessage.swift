@@ -2,7 +2,7 @@ import Hub
 
 /// A driver's GPS fix on its way to the owner of the trip it drives: the one cluster message
 /// sent per fix, so it has a fixed binary layout rather than JSON (JSON took about half of a
-/// cross-node fix's CPU, BENCHMARKS.md). Little-endian: a tag byte, lat, lng, heading, speed,
+/// cross-node fix's CPU, docs/benchmarks-history.md). Little-endian: a tag byte, lat, lng, heading, speed,
 /// accuracy (IEEE doubles, NaN for none), time stamp (µs), driver id, incarnation, connection
 /// (64-bit integers), then the origin node's id as UTF-8.
 struct FixMessage: Equatable {

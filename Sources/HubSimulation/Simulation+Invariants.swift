@@ -3,7 +3,7 @@ import Foundation
 
 import Persistence
 
-/// The invariants of issue 13, checked after every step, when a connection ends, around each
+/// The simulator's invariants (docs/simulation.md), checked after every step, when a connection ends, around each
 /// crash and at the end of a run.
 extension Simulation {
     /// After every step: trips move forward with one winner, the driver map agrees with the

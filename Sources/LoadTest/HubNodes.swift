@@ -1,6 +1,6 @@
 import Foundation
 
-/// The hubs under test: one `--url` each. A single hub, or the nodes of a cluster (issue 14),
+/// The hubs under test: one `--url` each. A single hub, or the nodes of a cluster (docs/cluster.md),
 /// or separate hubs whose users were made alike. Client `i` starts on node `i % count`; its
 /// HTTP calls (tokens, log-ins, sign-ups) go to the node it uses.
 struct HubNodes: Sendable {

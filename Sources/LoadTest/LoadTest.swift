@@ -1,7 +1,7 @@
 import BenchSupport
 import NIOPosix
 
-/// The load generator of issue 6, as a library: `taxi-hub loadtest` and the smoke test both run it.
+/// The load generator, as a library: `taxi-hub loadtest` and the smoke test both run it.
 ///
 /// In one run, in this order: the hub load (simulated drivers and riders) when there are
 /// drivers; the same frames at the same rate through the bare echo route with `baseline` (the

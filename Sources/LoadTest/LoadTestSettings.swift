@@ -67,7 +67,7 @@ public struct LoadTestSettings: Sendable {
     /// Share of the open sockets each drop closes abruptly, mostly of users mid-trip.
     public var dropShare = 0.05
     /// Write what the hub acknowledged, once a second the load, and the drops to this file as
-    /// JSON lines (docs/soak-record.md).
+    /// JSON lines (docs/soak.md, "The load generator's record").
     public var recordPath: String?
 
     public init() {}

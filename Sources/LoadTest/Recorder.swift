@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// `--record PATH`: what the hub acknowledged to the simulated clients, as JSON lines
-/// (docs/soak-record.md). Trip states and locations are written the first time any client
+/// (docs/soak.md, "The load generator's record"). Trip states and locations are written the first time any client
 /// receives their `(trip, seq)`; lines collect in memory and a background task writes them out
 /// every half second, so the message path only formats a line under a short lock.
 final class Recorder: Sendable {
@@ -89,7 +89,7 @@ final class Recorder: Sendable {
         append(#"{"kind":"start","t":\#(Self.now),"settings":\#(json ?? "{}")}"#)
     }
 
-    /// One second of the load (docs/soak-record.md: `window`).
+    /// One second of the load (docs/soak.md, the record's `window` line).
     func window(sent: Int, received: Int, latency: LatencySummary, open: Int, reconnects: Int, errors: Int, drops: Int) {
         func ms(_ value: Double) -> String { latency.count > 0 ? "\(value)" : "null" }
         append(

@@ -48,7 +48,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         configuration.label = "TaxiHub"
         configuration.prepareDatabase { db in
             // A snapshot touches a page per live trip (its track's newest points) and per block
-            // of drivers. Measured at 5,000 track points/s (BENCHMARKS.md, "Where the CPU went"):
+            // of drivers. Measured at 5,000 track points/s (docs/benchmarks-history.md, "Where the CPU went"):
             // a multi-row upsert keeps a statement journal, the old content of every page it
             // changes, in a temporary file by default (kept in memory here); and the default
             // page cache (2 MB) read most of those pages back from the file at every snapshot.
@@ -318,7 +318,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
 /// Runs the SQLite store's snapshot writes on one thread of its own, niced by 10. A write is a
 /// burst of CPU work (thousands of rows once a second under load) with nobody waiting on it;
 /// on the same cores as the event loops it held GPS frames up for its whole length, which made
-/// most of the location p99 (BENCHMARKS.md). At the lower priority the event loops take the
+/// most of the location p99 (docs/benchmarks-history.md). At the lower priority the event loops take the
 /// cores first whenever both want them, and the write runs in full otherwise.
 ///
 /// GRDB's synchronous `write` runs its closure on the calling thread when the database is not

@@ -21,7 +21,7 @@ struct SQLiteUpsert: Sendable {
     /// Values are bound with SQLite's own calls on GRDB's prepared statement: GRDB's arguments
     /// (an array of values per statement, checked against the statement's parameters, bound one by
     /// one through existentials) took a third of the snapshot writer's time at 9,000 rows a second
-    /// (BENCHMARKS.md).
+    /// (docs/benchmarks-history.md).
     func execute(_ rows: [[DatabaseValue]], in db: Database) throws {
         for start in stride(from: 0, to: rows.count, by: rowsPerStatement) {
             let chunk = rows[start..<min(start + rowsPerStatement, rows.count)]

@@ -384,7 +384,7 @@ private final class LibPQConnection {
 /// Streams rows into a running `COPY … FROM STDIN (FORMAT binary)`; handed out by
 /// `PostgresConnection.copyIn(_:_:)`. Each field goes as the bytes of its column type
 /// (`PostgresBinaryEncodable`), nil as NULL, so the server parses no text: for 100,000 trips that
-/// took the backend's and this thread's CPU during a snapshot down by half (BENCHMARKS.md).
+/// took the backend's and this thread's CPU during a snapshot down by half (docs/benchmarks-history.md).
 ///
 /// It cannot be copied, so it cannot outlive the `copyIn` call that lent it.
 public struct PostgresCopyWriter: ~Copyable {
@@ -433,7 +433,7 @@ public struct PostgresCopyWriter: ~Copyable {
     /// Ends the current row. Rows are sent when the body is done, not while it encodes: encoding
     /// and the server's parsing then never take a core each at the same time, which keeps a
     /// large snapshot from crowding the threads that serve sockets on a small machine (it halved
-    /// the WebSocket p99 during 100k-trip snapshots, see BENCHMARKS.md). The price is memory:
+    /// the WebSocket p99 during 100k-trip snapshots, see docs/benchmarks-history.md). The price is memory:
     /// the whole COPY is held at once, about 20 MB for 100,000 trips.
     public mutating func endRow() throws {
         let start = beginRowIfNeeded()

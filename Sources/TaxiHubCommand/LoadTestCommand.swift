@@ -4,7 +4,7 @@ import Foundation
 import LoadTest
 
 /// `taxi-hub loadtest`: drives a running hub with simulated drivers and riders and reports latency,
-/// throughput, CPU and memory (issue 6).
+/// throughput, CPU and memory (docs/load-test.md).
 struct LoadTestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loadtest",
@@ -76,7 +76,7 @@ struct LoadTestCommand: AsyncParsableCommand {
     var dropEvery = 0.0
     @Option(name: .customLong("drop-share"), help: "Share of the open sockets each drop closes, mostly of users mid-trip.")
     var dropShare = 0.05
-    @Option(help: "Write every acknowledged trip event and location, a line a second, and the drops as JSON lines (docs/soak-record.md).")
+    @Option(help: "Write every acknowledged trip event and location, a line a second, and the drops as JSON lines (docs/soak.md).")
     var record: String?
 
     func run() async throws {

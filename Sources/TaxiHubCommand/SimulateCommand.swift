@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import HubSimulation
 
-/// `taxi-hub simulate`: runs the real hub under the deterministic simulator (issue 13), seed after
+/// `taxi-hub simulate`: runs the real hub under the deterministic simulator (docs/simulation.md), seed after
 /// seed, and reports every broken invariant with the seed that replays it.
 struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,4 +1,4 @@
-"""Several hubs as one (issue 14): the page gets their origins in `?hubs=` and uses the next
+"""Several hubs as one: the page gets their origins in `?hubs=` and uses the next
 one when the current hub cannot be reached or its socket drops, keeping its token and resuming.
 
 These run against ordinary single hubs: a closed port before a live hub, and one hub reached

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// Three `taxi-hub serve` processes acting as one hub over a real `nats-server` and one real
-/// PostgreSQL database (issue 14): accept races across nodes, GPS from one node to another, and
+/// PostgreSQL database: accept races across nodes, GPS from one node to another, and
 /// a node killed with SIGKILL whose trips another node takes over.
 @Suite(
     "Cluster of three nodes", .serialized, MachineLoad.exclusive,

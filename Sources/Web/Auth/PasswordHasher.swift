@@ -10,7 +10,7 @@ import Synchronization
 /// The threads are in Linux's `SCHED_IDLE` class: they get only the cycles the event loops that
 /// carry GPS fixes leave, so a flood of log-ins slows log-ins, not locations (nice +10 was not
 /// enough: 50 log-ins/s at cost 12 took location p99 from 25 to 135 ms; `SCHED_IDLE`, from 6–8
-/// to 13–16 ms; BENCHMARKS.md, "Log-ins under load"). A hash asked for
+/// to 13–16 ms; docs/benchmarks-history.md, "Log-ins under load"). A hash asked for
 /// while `maxWaiting` are already queued or running is refused at once with `Busy` (the routes
 /// answer `503` with `Retry-After`) rather than queued for seconds.
 struct PasswordHasher: Sendable {

@@ -97,7 +97,7 @@ final class ClientConnection: Mailbox {
 
     /// Drains on the socket's event loop: at once when already there (a trip actor running on
     /// this loop delivers straight to the socket), otherwise as one event-loop job. No task is
-    /// made per frame (BENCHMARKS.md: tasks per write cost more than the writes).
+    /// made per frame (docs/benchmarks-history.md: tasks per write cost more than the writes).
     private func startDrain() {
         if channel.eventLoop.inEventLoop {
             drain()

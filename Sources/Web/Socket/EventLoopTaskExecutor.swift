@@ -4,7 +4,7 @@ import NIOCore
 /// on the thread that read them, and frames it writes go out without a hop between threads. (The
 /// trip actors it awaits run on event loops too, see `EventLoopTripExecutors`.)
 ///
-/// Measured under load (BENCHMARKS.md), waking a thread of Swift's pool for every message and
+/// Measured under load (docs/benchmarks-history.md), waking a thread of Swift's pool for every message and
 /// hopping back to the event loop for every write took more of the hub's CPU than its own work.
 final class EventLoopTaskExecutor: TaskExecutor {
     let eventLoop: any EventLoop

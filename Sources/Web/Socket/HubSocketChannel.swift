@@ -14,7 +14,7 @@ import NIOWebSocket
 /// An upgraded connection keeps no task of its own: frames are handled on the event loop, and
 /// short tasks run only while a client's messages or outbound events wait. (Hummingbird's
 /// WebSocket layer keeps a chain of suspended async frames and a ping task per socket, about
-/// 30 KB of an idle connection's 35 KB here; see BENCHMARKS.md.)
+/// 30 KB of an idle connection's 35 KB here; see docs/benchmarks-history.md.)
 struct HubSocketChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
         /// The socket handler is in the pipeline and owns the connection.

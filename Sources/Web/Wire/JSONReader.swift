@@ -2,7 +2,7 @@
 /// UTF-8 bytes in one pass.
 ///
 /// Every WebSocket frame is parsed, and Foundation's `JSONDecoder` took a fifth of the hub's CPU
-/// at 20,000 messages/s (BENCHMARKS.md, "Where the CPU went"). This reader accepts exactly what
+/// at 20,000 messages/s (docs/benchmarks-history.md, "Where the CPU went"). This reader accepts exactly what
 /// `JSONDecoder` accepts (tests compare the two on generated and mutated documents), one trailing
 /// comma before a closing bracket included, except that it refuses nesting deeper than `maxDepth`.
 struct JSONReader {
