@@ -98,26 +98,10 @@ extension Double: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEn
 extension UUID: PostgresTextEncodable, PostgresTextDecodable, PostgresBinaryEncodable {
     public func appendPostgresBinary(to buffer: inout [UInt8]) { withUnsafeBytes(of: uuid) { buffer.append(contentsOf: $0) } }
 
-    /// Lowercase `8-4-4-4-12` hex, as PostgreSQL prints a uuid. Written directly from the bytes:
-    /// Foundation's `uuidString` formats with `snprintf` and `lowercased()` copies again.
-    public var postgresText: String {
-        let hex: StaticString = "0123456789abcdef"
-        return withUnsafeBytes(of: uuid) { bytes in
-            String(unsafeUninitializedCapacity: 36) { text in
-                var position = 0
-                for (index, byte) in bytes.enumerated() {
-                    if index == 4 || index == 6 || index == 8 || index == 10 {
-                        text[position] = UInt8(ascii: "-")
-                        position += 1
-                    }
-                    text[position] = hex.utf8Start[Int(byte >> 4)]
-                    text[position + 1] = hex.utf8Start[Int(byte & 0x0F)]
-                    position += 2
-                }
-                return position
-            }
-        }
-    }
+    /// Lowercase `8-4-4-4-12` hex, as PostgreSQL prints a uuid: for parameters, including the
+    /// multi-row upserts of small snapshots (large ones send ids in binary COPY), where a
+    /// microsecond per id does not show.
+    public var postgresText: String { uuidString.lowercased() }
 
     public init?(postgresText text: String) { self.init(uuidString: text) }
 }
