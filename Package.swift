@@ -241,6 +241,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "LoadTestTests",
+            dependencies: ["LoadTest", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "WebTests",
             dependencies: [
                 "Web",
