@@ -125,9 +125,7 @@ struct SimulationTests {
         let failure = try #require(found)
         print("planted bug found: \(failure)")
         #expect(!failure.trace.isEmpty)
-        // The same seed without the bug passes: the bug, not the harness, failed the run.
-        let clean = await Simulator.run(seed: failure.seed, options: Self.options())
-        #expect(clean.failure == nil, "\(clean.failure.map { "\($0)" } ?? "")")
+        await Self.expectPasses(seed: failure.seed, options: Self.options())
     }
 
     @Test("A slip in the one path every GPS fix takes (its sender dropped on the way) is found within 20 seeds")
@@ -137,8 +135,13 @@ struct SimulationTests {
         let failure = try #require(await Self.firstFailure(options: options))
         print("planted fix-path bug found: \(failure)")
         #expect(failure.message.contains("sent back its own fix"), "\(failure)")
-        let clean = await Simulator.run(seed: failure.seed, options: Self.options())
-        #expect(clean.failure == nil, "\(clean.failure.map { "\($0)" } ?? "")")
+        await Self.expectPasses(seed: failure.seed, options: Self.options())
+    }
+
+    /// The seed that found a planted bug passes without it: the bug, not the harness, failed the run.
+    static func expectPasses(seed: UInt64, options: SimulationOptions, sourceLocation: SourceLocation = #_sourceLocation) async {
+        let clean = await Simulator.run(seed: seed, options: options)
+        #expect(clean.failure == nil, "\(clean.failure.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
     }
 
     /// Runs seeds 1, 2, … under `options` until one fails (at most `limit`); returns its failure.
@@ -157,8 +160,7 @@ struct SimulationTests {
         print("planted commit bug found: \(failure)")
         // Caught the moment a client is answered, or handed a state, not yet durable.
         #expect(failure.message.contains(" before ") && failure.message.contains(" durable"), "\(failure)")
-        let clean = await Simulator.run(seed: failure.seed, options: Self.options())
-        #expect(clean.failure == nil, "\(clean.failure.map { "\($0)" } ?? "")")
+        await Self.expectPasses(seed: failure.seed, options: Self.options())
     }
 
     @Test("Without the check at delivery, the crash check finds an acknowledged change lost within 20 seeds")
@@ -171,8 +173,7 @@ struct SimulationTests {
         #expect(failure.message.hasPrefix("lost "), "\(failure)")
         var clean = Self.options()
         clean.checksDurabilityOnDelivery = false
-        let result = await Simulator.run(seed: failure.seed, options: clean)
-        #expect(result.failure == nil, "\(result.failure.map { "\($0)" } ?? "")")
+        await Self.expectPasses(seed: failure.seed, options: clean)
     }
 
     /// Regression: `TripActor` once handed a held offer twice to a driver who took the trip before
