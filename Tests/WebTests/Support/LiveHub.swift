@@ -59,6 +59,34 @@ struct LiveHub: Sendable {
         try await hub.stop()
     }
 
+    /// Runs `body` against a fresh hub whose HTTP calls go straight to its router, in Hummingbird's
+    /// `.router` test mode: no server, no socket, no port, while the hub's services (the snapshot
+    /// loop) run. For tests of REST routes and middleware; a test that opens a WebSocket, or
+    /// depends on the connection (keep-alive, time-outs), needs `run`.
+    static func routes(
+        configure: (inout HubConfiguration) -> Void = { _ in },
+        _ body: @escaping @Sendable (LiveHub) async throws -> Void
+    ) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = TestHub.configuration(in: directory)
+        configure(&configuration)
+        let server = try await buildHub(configuration: configuration, logger: Logger(label: "taxi-hub") { _ in SwiftLogNoOpLogHandler() })
+        do {
+            try await server.application.test(.router) { client in
+                let hub = LiveHub(port: 0, directory: directory) { uri, method, headers, body in
+                    let response = try await client.executeRequest(uri: uri, method: method, headers: headers, body: body)
+                    return HTTPResult(status: response.status, headers: response.headers, body: response.body)
+                }
+                try await body(hub)
+            }
+        } catch {
+            try? await server.shutdownEventLoops()
+            throw error
+        }
+        try await server.shutdownEventLoops()
+    }
+
     /// What every test hub starts from (`TestHub.configuration(in:)`).
     static func configuration(in directory: URL) -> HubConfiguration {
         TestHub.configuration(in: directory)
