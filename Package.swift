@@ -196,7 +196,12 @@ let package = Package(
             dependencies: [
                 "TestSupport",
                 "Web",
+                "SocketClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/HubLauncher",
@@ -242,23 +247,32 @@ let package = Package(
         ),
         .testTarget(
             name: "LoadTestTests",
-            dependencies: ["LoadTest", "TestSupport"],
+            dependencies: ["LoadTest", "HubLauncher", "TestSupport", "Web"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "WebTests",
             dependencies: [
                 "Web",
-                "Cluster",
-                "LoadTest",
                 "BenchSupport",
-                "TaxiHubCommand",
                 "HubLauncher",
-                "SocketClient",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TaxiHubCommandTests",
+            dependencies: [
+                "TaxiHubCommand",
+                "Web",
+                "Cluster",
+                "HubLauncher",
+                "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
