@@ -264,6 +264,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "DedicatedThreadTests",
+            dependencies: ["DedicatedThread", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BenchSupportTests",
+            dependencies: ["BenchSupport", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "TaxiHubCommandTests",
             dependencies: [
                 "TaxiHubCommand",
