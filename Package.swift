@@ -269,6 +269,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "SocketClientTests",
+            dependencies: [
+                "SocketClient",
+                "HubLauncher",
+                "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "BenchSupportTests",
             dependencies: ["BenchSupport", "TestSupport"],
             swiftSettings: strict
