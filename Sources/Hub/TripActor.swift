@@ -480,7 +480,9 @@ public actor TripActor {
             // A driver offered the trip may have joined its group since (by taking it): once is enough.
             for driver in offered where members[driver.connectionID] == nil { driver.deliver(event) }
         case .direct(let events):
-            for (mailbox, event) in events { mailbox.deliver(event) }
+            // A driver that joined the group since (by taking the trip) hears it there: an offer
+            // held for a commit must not reach it a second time.
+            for (mailbox, event) in events where members[mailbox.connectionID] == nil { mailbox.deliver(event) }
         }
     }
 
