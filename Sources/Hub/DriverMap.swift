@@ -33,6 +33,9 @@ public final class DriverMap: Sendable {
         var lastFix: Timestamp?
         /// Its own node's word (a driver of another cluster node, see `report`); nil for this hub's.
         var reported: Report?
+        /// Not found by offer rounds yet: a connecting driver, until it took up the offers it
+        /// holds without a frame (`Hub.connect`), so that no tick offers it one of those first.
+        var hidden = false
     }
 
     /// What a cluster node says of one of its drivers.
@@ -90,12 +93,18 @@ public final class DriverMap: Sendable {
         self.staleAfter = staleAfter.microseconds
     }
 
-    /// Adds a connected driver, without a position yet.
-    public func join(_ mailbox: any Mailbox, driverID: Int) {
+    /// Adds a connected driver, without a position yet. A `hidden` one is found by no offer round
+    /// until `reveal`.
+    public func join(_ mailbox: any Mailbox, driverID: Int, hidden: Bool = false) {
         state.withLock { state in
             state.drivers[mailbox.connectionID] = Driver(mailbox: mailbox, driverID: driverID)
-            state.places[mailbox.connectionID] = Place(driverID: driverID)
+            state.places[mailbox.connectionID] = Place(driverID: driverID, hidden: hidden)
         }
+    }
+
+    /// Lets offer rounds find a driver that joined `hidden`.
+    public func reveal(_ connection: ConnectionID) {
+        state.withLock { $0.places[connection]?.hidden = false }
     }
 
     /// Removes a driver and returns the trips it holds offers of. A driver whose last connection
@@ -179,7 +188,8 @@ public final class DriverMap: Sendable {
             let staleAfter = self.staleAfter
             guard let pickUp else {
                 let chosen = state.places.filter { connection, place in
-                    !excluding.contains(place.driverID) && state.isAvailable(place, needsPosition: false, now: now, staleAfter: staleAfter)
+                    !place.hidden && !excluding.contains(place.driverID)
+                        && state.isAvailable(place, needsPosition: false, now: now, staleAfter: staleAfter)
                 }.keys.sorted { $0.rawValue < $1.rawValue }.prefix(limit)
                 return chosen.compactMap { connection in
                     guard let driver = state.drivers[connection] else { return nil }
@@ -190,7 +200,7 @@ public final class DriverMap: Sendable {
             let nearest = NearbySearch.nearest(to: pickUp, policy: policy, grid: grid) { (cell: CellID) -> [(point: GeoPoint, candidate: ConnectionID)] in
                 guard let members = state.cells[cell] else { return [] }
                 return members.sorted { $0.rawValue < $1.rawValue }.compactMap { connection -> (point: GeoPoint, candidate: ConnectionID)? in
-                    guard let place = state.places[connection], let point = place.point, !excluding.contains(place.driverID),
+                    guard let place = state.places[connection], let point = place.point, !place.hidden, !excluding.contains(place.driverID),
                         state.isAvailable(place, needsPosition: true, now: now, staleAfter: staleAfter)
                     else { return nil }
                     return (point: point, candidate: connection)
@@ -220,7 +230,7 @@ public final class DriverMap: Sendable {
 
     /// Whether a connection's driver may be offered a trip now (connected, online, not busy, and
     /// with `needsPosition` a fresh position).
-    func isAvailable(_ connection: ConnectionID, needsPosition: Bool, now: Timestamp) -> Bool {
+    public func isAvailable(_ connection: ConnectionID, needsPosition: Bool, now: Timestamp) -> Bool {
         state.withLock { state in
             state.places[connection].map { state.isAvailable($0, needsPosition: needsPosition, now: now, staleAfter: staleAfter) } ?? false
         }

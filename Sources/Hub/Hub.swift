@@ -133,7 +133,8 @@ public final class Hub: Sendable {
     /// point need its position: the first dispatch tick after its first fix offers them.
     public func connect(_ principal: Principal, mailbox: any Mailbox) async -> Set<UUID> {
         if principal.group == .driver {
-            drivers.join(mailbox, driverID: principal.userID)
+            // Hidden from offer rounds until it holds those offers, so no tick sends it one first.
+            drivers.join(mailbox, driverID: principal.userID, hidden: true)
         }
         let joined = await joinTrips(of: principal, mailbox: mailbox)
         cluster?.connected(principal, mailbox: mailbox)
@@ -141,6 +142,7 @@ public final class Hub: Sendable {
             for id in index.waitingTrips(withPickUp: false) {
                 await tripActor(id: id)?.holdOffer(for: mailbox, driverID: principal.userID)
             }
+            drivers.reveal(mailbox.connectionID)
         }
         return joined
     }
@@ -149,18 +151,30 @@ public final class Hub: Sendable {
     /// its offer rounds on (`TripActor.dispatchTick`): offers that expired or whose driver is no
     /// longer available are withdrawn, the next round starts where one ended, late drivers are
     /// offered the trip, and a trip past `dispatchTimeout` ends without a driver. The server calls
-    /// it about twice a second (`DispatchService`), the simulator at its steps; trips are visited
-    /// in id order, one at a time.
+    /// it about twice a second (`DispatchService`), the simulator at its steps.
+    ///
+    /// With `TripExecutors`, each trip's tick is a plain job queued on the trip's executor (as a
+    /// GPS fix is), all at once, so trips on different event loops tick side by side and nothing
+    /// waits for them; returns once they are queued. Without, the trips tick one after another, in
+    /// id order, and it returns once all did (tests on a manual clock).
     public func dispatchTick() async {
-        for id in index.waitingTrips() {
-            await tripActor(id: id)?.dispatchTick()
-        }
+        await tick(index.waitingTrips())
     }
 
     /// Offers the waiting trips without a pick-up point to whoever became available for them.
     private func offerWaitingTripsWithoutPickUp() async {
-        for id in index.waitingTrips(withPickUp: false) {
-            await tripActor(id: id)?.dispatchTick()
+        await tick(index.waitingTrips(withPickUp: false))
+    }
+
+    private func tick(_ trips: [UUID]) async {
+        for id in trips {
+            guard let trip = tripActor(id: id) else { continue }
+            if let jobs = trip.jobs {
+                // No job of the actor runs meanwhile: it runs as a whole job of its own executor.
+                jobs.enqueue { trip.assumeIsolated { $0.dispatchTick() } }
+            } else {
+                await trip.dispatchTick()
+            }
         }
     }
 

@@ -94,20 +94,29 @@ final class OperatorFeed: Service, Sendable {
         }
     }
 
-    /// `{"data":{"drivers":[[id,lat,lng,busy,state],…]},"type":"operator.drivers"}`, written by
-    /// hand: thousands of drivers, several times a second. Coordinates are rounded to 5 decimals
-    /// (about a metre, plenty for a map), which prints them in half the digits. `state` is
-    /// `"online"`, `"offline"` or `"stale"` (`DriverState`).
+    /// `{"data":{"drivers":[[id,lat,lng,busy],…],"offline":[id,…],"stale":[id,…]},"type":"operator.drivers"}`,
+    /// written by hand: thousands of drivers, several times a second. Coordinates are rounded to 5
+    /// decimals (about a metre, plenty for a map), which prints them in half the digits. Drivers
+    /// online with a fresh position, nearly all, are in neither list (`DriverState`).
     func driversFrame() -> String {
         let sightings = hub.drivers.positions(at: hub.clock.now())
         var text = #"{"data":{"drivers":["#
-        text.reserveCapacity(40 + sightings.count * 40)
+        text.reserveCapacity(60 + sightings.count * 30)
+        var offline: [Int] = []
+        var stale: [Int] = []
         for (index, sighting) in sightings.enumerated() {
             if index > 0 { text += "," }
             let lat = (sighting.point.lat * 100_000).rounded() / 100_000
             let lng = (sighting.point.lng * 100_000).rounded() / 100_000
-            text += "[\(sighting.driverID),\(lat),\(lng),\(sighting.isBusy ? 1 : 0),\"\(sighting.state.rawValue)\"]"
+            text += "[\(sighting.driverID),\(lat),\(lng),\(sighting.isBusy ? 1 : 0)]"
+            switch sighting.state {
+            case .online: break
+            case .offline: offline.append(sighting.driverID)
+            case .stale: stale.append(sighting.driverID)
+            }
         }
+        text += #"],"offline":["# + offline.map(String.init).joined(separator: ",")
+        text += #"],"stale":["# + stale.map(String.init).joined(separator: ",")
         text += #"]},"type":"operator.drivers"}"#
         return text
     }
