@@ -434,9 +434,10 @@ public actor TripActor {
         }
         let updated = view
         // The offers end with the trip's wait: their holders hear its new state.
-        let offered = wasRequested ? offeredTo.sorted { $0.key.rawValue < $1.key.rawValue }.compactMap { id, driver in members[id] == nil ? driver : nil } : []
+        let withdraws = wasRequested && plantedBug != .offersOutliveTheirTrip
+        let offered = withdraws ? offeredTo.sorted { $0.key.rawValue < $1.key.rawValue }.compactMap { id, driver in members[id] == nil ? driver : nil } : []
         emit(.trip(updated), offered: offered)
-        if wasRequested {
+        if withdraws {
             drivers.withdraw(trip.id, from: Array(offeredTo.keys))
             offeredTo = [:]
             rounds = nil

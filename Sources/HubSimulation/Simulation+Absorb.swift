@@ -35,6 +35,8 @@ extension Simulation {
             case .flushed(let succeeded):
                 flushInFlight = false
                 log("snapshot \(succeeded ? "written" : "failed")")
+            case .ticked:
+                tickInFlight = false
             case .signedUp(let result):
                 try absorbSignUp(result)
             default:
@@ -93,7 +95,11 @@ extension Simulation {
         case .disconnected:
             clients[index].disconnecting = false
             log("\(who) disconnected")
-        case .flushed, .actorStates, .signedUp:
+        case .availability(let online):
+            log("\(who) is \(online ? "online" : "offline")")
+        case .declined:
+            log("\(who) declined")
+        case .flushed, .actorStates, .signedUp, .ticked:
             break
         }
     }
