@@ -151,7 +151,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger, cluster: C
     } else {
         logger.warning("the browser client's files were not found next to the executable; set webRoot to serve them")
     }
-    ClientController(tileURL: configuration.tileURL).addRoutes(to: router)
+    ClientController(tileURL: configuration.tileURL, pickupRadius: configuration.pickupRadius).addRoutes(to: router)
     AuthController(
         users: hub.users, cluster: member, tokens: tokens, passwords: passwords,
         photos: PhotoStore(mediaDirectory: configuration.mediaDirectory), maxUploadSize: configuration.maxUploadSize,

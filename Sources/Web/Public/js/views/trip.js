@@ -7,6 +7,7 @@ import { h, avatar, fullName, formatTime, STATUS_LABELS, FINISHED } from '../dom
 import { MapView } from '../map.js';
 import { isTrip } from '../socket.js';
 import { driverControls, offerControls } from './driver.js';
+import { haversine } from '../simulator.js';
 
 const TAKEN = 'This trip was taken by another driver.';
 
@@ -52,6 +53,16 @@ export function render(outlet, ctx, tripId) {
   let eta = null;
   let round = null;
   let retrying = null;
+  let pickupRadius = 0;
+  ctx.config().then((c) => { pickupRadius = Number(c.pickup_radius) || 0; draw(); });
+  // Metres still to the pick-up while the hub would refuse "picked up" (pickupRadius); null: allowed.
+  const tooFar = () => {
+    if (!trip || trip.status !== 'STARTED' || !trip.pick_up_location || !(pickupRadius > 0)) return null;
+    const pos = ctx.driver.lastPosition;
+    if (!pos) return Infinity;
+    const d = haversine(pos, trip.pick_up_location);
+    return d > pickupRadius ? d : null;
+  };
   const info = h('p', { class: 'muted small trip-times' });
   const mapEl = h('div', { id: 'map', class: 'map-box' });
   const back = h('a', { href: ctx.home(me), class: 'button ghost' }, 'Back to dashboard');
@@ -149,9 +160,11 @@ export function render(outlet, ctx, tripId) {
       const can = next && !other && (trip.status === 'REQUESTED' || mine());
       action.hidden = !can;
       if (can) {
-        action.textContent = next[0];
+        const far = mine() ? tooFar() : null;
+        action.textContent = far === null ? next[0]
+          : Number.isFinite(far) ? `Drive to the pick-up (${Math.round(far)} m to go)` : 'Share your position to pick the rider up';
         action.dataset.next = next[1];
-        action.disabled = busy;
+        action.disabled = busy || far !== null;
       }
       const pos = ctx.driver.lastPosition;
       if (pos && (mine() || trip.status === 'REQUESTED')) map.setMarker('car', pos, { heading: pos.heading, title: 'You' });
@@ -230,6 +243,7 @@ export function render(outlet, ctx, tripId) {
     const pos = ev.detail;
     if (mine() || trip.status === 'REQUESTED') map.setMarker('car', pos, { heading: pos.heading, title: 'You' });
     if (mine() && !FINISHED.has(trip.status) && trip.status !== 'REQUESTED') map.addRoutePoint(pos);
+    if (mine() && trip.status === 'STARTED') draw();
   };
   ctx.driver.addEventListener('position', onPosition);
 
