@@ -97,7 +97,9 @@ public enum WithdrawalReason: String, Sendable, Codable, CaseIterable {
 /// - A trip with a pick-up point goes round by round (`OfferPolicy`): a round ends when none of
 ///   its offers is live any more (each expired, was declined or withdrawn), and the next one starts
 ///   at once, reaching one `radiusStep` farther. A round that finds nobody to ask is skipped at
-///   once while the radius can still grow; at the largest radius the trip keeps looking there.
+///   once while the radius can still grow. At the largest radius, once every driver found there
+///   was asked and no offer is live, no driver is left in range and the trip ends without one; a
+///   trip that never found anyone to ask keeps looking there until its deadline.
 ///   While a round has made fewer than `driverCount` offers, drivers who became available within
 ///   its radius since (late drivers) are offered the trip too.
 /// - A trip without a pick-up point is offered to every available driver, as the reference app
@@ -129,7 +131,8 @@ struct OfferRounds: Sendable, Equatable {
         var offers: [(candidate: Candidate, offer: Offer)] = []
         /// The round the trip moved to, when it moved (the rider is told).
         var newRound: Int?
-        /// The deadline passed: the trip ends without a driver.
+        /// The trip ends without a driver: its deadline passed, or every driver in range was asked
+        /// and none is left to ask.
         var timedOut = false
 
         static func == (lhs: Step, rhs: Step) -> Bool {
@@ -174,7 +177,8 @@ struct OfferRounds: Sendable, Equatable {
 
     /// One step at `now`: ends the offers that expired and those whose drivers are `unavailable`,
     /// then moves to the next round when the current one has no live offer left, and makes the
-    /// offers the current round has room for. Past the deadline it only reports `timedOut`.
+    /// offers the current round has room for. Past the deadline it only reports `timedOut`; it
+    /// reports it too when no driver is left in range (see the type).
     mutating func advance(now: Timestamp, unavailable: Set<ConnectionID> = [], search find: Search) -> Step {
         var step = Step()
         guard now < deadline else {
@@ -212,6 +216,13 @@ struct OfferRounds: Sendable, Equatable {
             // A round that found nobody is skipped while the radius can still grow.
             guard madeThisRound == 0, radius < search.maxRadius else { break }
             nextRound()
+        }
+        // At the largest radius with no offer live and nobody new to ask, while drivers in range
+        // were asked (each declined, let it expire or became unavailable): no driver is left.
+        // A request that never found anyone keeps looking until its deadline instead (late drivers).
+        if live.isEmpty, madeThisRound == 0, !asked.isEmpty, radius >= search.maxRadius {
+            step.timedOut = true
+            return step
         }
         if round != startRound { step.newRound = round }
         return step

@@ -178,11 +178,13 @@ public actor TripActor {
             }
         }
         self.rounds = rounds
+        // Offers that ended in this step are withdrawn first, also when the trip ends with it (no
+        // driver left in range): each driver hears one of the two, never both.
+        withdraw(step.withdrawn)
         if step.timedOut {
             endWithoutDriver(at: now)
             return
         }
-        withdraw(step.withdrawn)
         if let round = step.newRound, round > 1 {
             trip.seq += 1
             emit(.notice(TripNotice(tripID: trip.id, driverID: nil, kind: .searching(round: round, radius: rounds.radius), seq: trip.seq)))

@@ -201,14 +201,33 @@ struct DispatchTests {
         #expect(world.hub.drivers.offeredTrips().values.allSatisfy { !$0.contains(trip) })
     }
 
+    @Test("when every driver in range let the offer expire or declined, no driver is left: the trip ends at once, each driver hears one thing")
+    func noDriverLeftInRange() async throws {
+        let world = try await World(Self.settings(dispatchTimeout: 120))
+        let ignoring = try await world.driver("ignoring", at: 300)
+        let declining = try await world.driver("declining", at: 600)
+        let trip = try await world.request()
+        #expect(ignoring.mailbox.offers(of: trip).count == 1 && declining.mailbox.offers(of: trip).count == 1)
+        _ = try await world.hub.declineTrip(id: trip, by: declining.principal, from: declining.mailbox)
+        try await world.tick(after: 1)
+        #expect(await world.hub.tripActor(id: trip)?.current.status == .requested, "an offer is still live")
+        try await world.tick(after: 14)
+        let ended = try #require(world.rider.mailbox.states(of: trip).last)
+        #expect(ended.status == .canceled && ended.cancelReason == .noDriverFound, "long before dispatchTimeout")
+        #expect(ignoring.mailbox.withdrawals(of: trip) == [.expired])
+        #expect(ignoring.mailbox.states(of: trip).map(\.status) == [.requested], "withdrawn, so not told the end too")
+        #expect(declining.mailbox.withdrawals(of: trip) == [.declined])
+        #expect(world.hub.drivers.offeredTrips().values.allSatisfy { !$0.contains(trip) })
+    }
+
     @Test("after dispatchTimeout the trip ends CANCELED with no_driver_found: the rider and every driver holding its offer hear it")
     func noDriverFound() async throws {
         let world = try await World(Self.settings(dispatchTimeout: 40))
-        let ignoring = try await world.driver("ignoring", at: 300)
+        // Nobody near: the request keeps looking (late drivers), and so does one without a pick-up.
         let trip = try await world.request()
         let plain = try await world.request(withPickUp: false)
         try await world.tick(after: 15)
-        #expect(ignoring.mailbox.withdrawals(of: trip) == [.expired])
+        #expect(await world.hub.tripActor(id: trip)?.current.status == .requested)
         // A driver who comes along later holds the offer when time runs out.
         let late = try await world.driver("late", at: 2_000)
         try await world.tick(after: 20)
@@ -223,7 +242,6 @@ struct DispatchTests {
             #expect(ended.status == .canceled && ended.cancelReason == .noDriverFound && ended.driverID == nil)
             #expect(late.mailbox.states(of: id).last?.cancelReason == .noDriverFound, "a holder learns it at once")
         }
-        #expect(ignoring.mailbox.states(of: trip).map(\.status) == [.requested], "its offer had ended: nothing more")
         #expect(world.hub.drivers.offeredTrips().values.allSatisfy { $0.isEmpty })
         let outcomes = world.hub.dispatchOutcomes.noDriverFound(before: world.clock.now())
         #expect(outcomes.count == 2 && outcomes.contains(Self.pickUp) && outcomes.contains(nil))

@@ -159,6 +159,30 @@ struct OfferRoundsTests {
         #expect(end.timedOut && end.offers.isEmpty && end.withdrawn.isEmpty)
     }
 
+    @Test("at the largest radius, once every driver in range was asked and none holds an offer, no driver is left: the trip ends")
+    func noDriverLeftInRange() {
+        let world = World([Driver(id: 1, distance: 300), Driver(id: 2, distance: 2_500)])
+        var rounds = Self.rounds()
+        #expect(Self.offered(rounds.advance(now: Self.at(0), search: world.search)) == [1])
+        // 1 declines: round 2 finds nobody new within 2,000 m and is skipped; round 3 reaches 2.
+        _ = rounds.decline(driverID: 1)
+        let last = rounds.advance(now: Self.at(1), search: world.search)
+        #expect(Self.offered(last) == [2] && rounds.radius == 3_000 && !last.timedOut)
+        // While 2's offer is live the trip waits.
+        #expect(!rounds.advance(now: Self.at(10), search: world.search).timedOut)
+        // It expires, nobody else is in range: the step ends the trip (long before dispatchTimeout).
+        let end = rounds.advance(now: Self.at(16), search: world.search)
+        #expect(end.timedOut && end.withdrawn.map(\.connection) == [ConnectionID(2)])
+        // A request that never found anyone keeps looking at the largest radius until its deadline.
+        var lonely = Self.rounds()
+        let empty = World([])
+        #expect(!lonely.advance(now: Self.at(0), search: empty.search).timedOut)
+        #expect(!lonely.advance(now: Self.at(60), search: empty.search).timedOut)
+        empty.drivers.append(Driver(id: 3, distance: 2_900))
+        #expect(Self.offered(lonely.advance(now: Self.at(61), search: empty.search)) == [3], "a late driver still gets it")
+        #expect(lonely.advance(now: Self.at(120), search: empty.search).timedOut)
+    }
+
     @Test("without a pick-up point: every available driver, no expiry, late drivers too, nobody asked twice")
     func withoutPickUp() {
         let world = World([Driver(id: 1, distance: 50_000), Driver(id: 2, distance: 90_000, available: false)])
