@@ -385,7 +385,10 @@ final class Simulation {
         journalFaults = SimJournalWriter.Faults()
         var idleRounds = 0
         while idleRounds < 50 {
-            if scheduler.readyCount == 0 && pendingOperations == 0 && !flushInFlight && exitCountdown == nil { break }
+            // A change no client waits for (a dispatch tick's "no driver found") counts too: its
+            // events go out once the journal has it.
+            let atRest = scheduler.readyCount == 0 && pendingOperations == 0 && !flushInFlight && exitCountdown == nil
+            if atRest && commitLog.pendingCount == 0 { break }
             let before = scheduler.jobsRun
             try advance(workload: false)
             idleRounds = scheduler.jobsRun == before ? idleRounds + 1 : 0

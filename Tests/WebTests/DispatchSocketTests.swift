@@ -140,7 +140,10 @@ struct DispatchSocketTests {
             let trip = try #require((try await riderSocket.receiveJSON()["data"] as? [String: Any])?["id"] as? String)
             let started = ContinuousClock.now
             let ended = try await Self.next("echo.message", on: riderSocket) { $0["status"] as? String == "CANCELED" }
-            #expect(ContinuousClock.now - started < .seconds(4))
+            // Not before its time; the bound above is loose on purpose (the exact timing is the hub
+            // tests' business, on a manual clock): a busy machine delays the half-second tick.
+            let waited = ContinuousClock.now - started
+            #expect(waited > .milliseconds(1_500) && waited < .seconds(15))
             let data = try #require(ended["data"] as? [String: Any])
             #expect(data["id"] as? String == trip && data["cancel_reason"] as? String == "no_driver_found")
             let told = try await Self.next("echo.message", on: driver) { $0["status"] as? String == "CANCELED" }
