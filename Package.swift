@@ -8,11 +8,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "taxi-hub", targets: ["TaxiHubCommand"]),
-        .executable(name: "snapshot-bench", targets: ["SnapshotBenchmark"]),
-        .executable(name: "hub-bench", targets: ["HubBenchmark"]),
         .library(name: "Hub", targets: ["Hub"]),
         .library(name: "Persistence", targets: ["Persistence"]),
         .library(name: "Web", targets: ["Web"]),
+        // For the micro-benchmarks under Benchmarks/, a package of their own.
+        .library(name: "BenchSupport", targets: ["BenchSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -142,30 +142,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
-            ],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "SnapshotBenchmark",
-            dependencies: [
-                "BenchSupport",
-                "Hub",
-                "Persistence",
-                "Web",
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "HubBenchmark",
-            dependencies: [
-                "BenchSupport",
-                "Hub",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
         ),

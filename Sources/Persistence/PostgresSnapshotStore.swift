@@ -463,12 +463,7 @@ struct PostgresUpsert<Row: Sendable>: Sendable {
         let staging = "staging_\(table)"
         try connection.execute(script: "CREATE TEMP TABLE \(staging) (LIKE \(table)) ON COMMIT DROP")
         let copied = try connection.copyIn("COPY \(staging) (\(columnList)) FROM STDIN (FORMAT binary)") { writer in
-            for row in rows {
-                for value in fields(row) {
-                    try writer.append(value)
-                }
-                try writer.endRow()
-            }
+            try encode(rows, into: &writer)
         }
         guard copied == rows.count else {
             throw PostgresError(kind: .client, message: "COPY into \(staging) took \(copied) of \(rows.count) rows")
@@ -479,5 +474,32 @@ struct PostgresUpsert<Row: Sendable>: Sendable {
             upsertSQL(source: "SELECT \(columnList) FROM \(staging) ORDER BY \(keyList)")
         )
         return merged.affectedRows ?? 0
+    }
+
+    /// The rows as binary COPY rows, one field per column (in `columns` order).
+    func encode(_ rows: [Row], into writer: inout PostgresCopyWriter) throws {
+        for row in rows {
+            for value in fields(row) {
+                try writer.append(value)
+            }
+            try writer.endRow()
+        }
+    }
+}
+
+extension PostgresSnapshotStore {
+    /// The CPU work of a large `write(_:)` short of the database, for the micro-benchmarks under
+    /// `Benchmarks/`: every table of `changes` copied out of the set and encoded as the binary
+    /// COPY rows `write` streams from `copyThreshold` rows on (single-node trip rows). The rows
+    /// go into a `PostgresCopyWriter` that is never sent. Returns the rows encoded.
+    @_spi(Benchmarks)
+    public static func encodeCopyRows(of changes: ChangeSet) throws -> Int {
+        // Never sent (`finish` is never called), so the writer never touches the connection.
+        var writer = PostgresCopyWriter(handle: OpaquePointer(bitPattern: 1)!)
+        try users.encode(Array(changes.users.values), into: &writer)
+        try trips.encode(Array(changes.trips.values), into: &writer)
+        try driverPositions.encode(Array(changes.driverPositions.values), into: &writer)
+        try trackPoints.encode(changes.trackPoints, into: &writer)
+        return writer.rowCount
     }
 }

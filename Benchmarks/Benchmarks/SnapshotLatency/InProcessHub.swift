@@ -17,13 +17,13 @@ struct InProcessHub: Sendable {
 
     /// Builds and starts the hub, and returns once `/readyz` answers 200.
     static func start(databaseURL: String) async throws -> InProcessHub {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("snapshot-bench-hub-\(UUID())")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxi-hub-latency-bench-\(UUID())")
         var configuration = HubConfiguration()
         configuration.port = try FreePort.find()
         configuration.dataDirectory = directory.appendingPathComponent("data").path
         configuration.mediaDirectory = directory.appendingPathComponent("media").path
         configuration.databaseURL = databaseURL
-        configuration.jwtSecret = "snapshot-bench-secret-that-is-32-bytes-or-more"
+        configuration.jwtSecret = "latency-bench-secret-that-is-32-bytes-or-more!"
         configuration.bcryptCost = 4
         var logger = Logger(label: "taxi-hub")
         logger.logLevel = .warning

@@ -11,7 +11,7 @@ struct EchoLoad: Sendable {
     /// Opens `count` WebSockets to `url` (all at once) whose replies go to `recorder`.
     static func open(count: Int, rate: Int, url: String, recorder: LatencyRecorder) async throws -> EchoLoad {
         let logger = {
-            var logger = Logger(label: "snapshot-bench-client")
+            var logger = Logger(label: "latency-bench-client")
             logger.logLevel = .warning
             return logger
         }()
