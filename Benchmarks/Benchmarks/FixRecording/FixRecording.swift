@@ -14,7 +14,7 @@ let benchmarks: @Sendable () -> Void = {
     for (drivers, driving) in [(10_000, false), (1_000, true), (10_000, true)] {
         let fleet = Fleet()
         Benchmark(
-            driving ? "\(drivers) drivers driving trips" : "\(drivers) drivers without trips",
+            driving ? "\(drivers)-drivers-driving" : "\(drivers)-drivers-without-trips",
             configuration: HotPath.configuration(),
             closure: { benchmark in
                 let hub = fleet.hub!

@@ -1,4 +1,5 @@
 import Benchmark
+import BenchmarkWorkloads
 import NIOCore
 @_spi(Benchmarks) import Web
 

@@ -12,7 +12,7 @@ let benchmarks: @Sendable () -> Void = {
     for (area, drivers) in [(DriverArea.city, 1_000), (.city, 10_000), (.city, 100_000), (.world, 100_000)] {
         let state = SearchState()
         Benchmark(
-            "\(area.rawValue) \(drivers) drivers", configuration: HotPath.configuration(),
+            "\(area.rawValue)-\(drivers)-drivers", configuration: HotPath.configuration(),
             closure: { benchmark in
                 let map = state.map!
                 for _ in benchmark.scaledIterations {

@@ -12,7 +12,7 @@ import Hub
 let benchmarks: @Sendable () -> Void = {
     let sets: [(name: String, make: @Sendable () -> ChangeSet)] = [
         (
-            "10000 trips",
+            "10000-trips",
             {
                 SnapshotWorkload.advanced(
                     SnapshotWorkload.requestedTrips(count: 10_000, seed: 10_000), to: .started,
@@ -20,12 +20,12 @@ let benchmarks: @Sendable () -> Void = {
                 )
             }
         ),
-        ("20000 track points", { SnapshotWorkload.trackPoints(trips: 4_000, pointsPerTrip: 5, seed: 20_000) }),
+        ("20000-track-points", { SnapshotWorkload.trackPoints(trips: 4_000, pointsPerTrip: 5, seed: 20_000) }),
     ]
     for (name, make) in sets {
         let postgres = EncodingState()
         Benchmark(
-            "PostgreSQL COPY \(name)", configuration: HotPath.configuration(scalingFactor: .one),
+            "postgres-copy-\(name)", configuration: HotPath.configuration(scalingFactor: .one),
             closure: { benchmark in
                 do {
                     blackHole(try PostgresSnapshotStore.encodeCopyRows(of: postgres.changes))
@@ -37,7 +37,7 @@ let benchmarks: @Sendable () -> Void = {
         )
         let sqlite = EncodingState()
         Benchmark(
-            "SQLite rows \(name)", configuration: HotPath.configuration(scalingFactor: .one),
+            "sqlite-rows-\(name)", configuration: HotPath.configuration(scalingFactor: .one),
             closure: { _ in blackHole(SQLiteSnapshotStore.encodeRows(of: sqlite.changes)) },
             setup: { sqlite.changes = make() }
         )

@@ -32,7 +32,7 @@ let benchmarks: @Sendable () -> Void = {
             var postgresConfiguration = configuration
             postgresConfiguration.skip = serverURL == nil
             Benchmark(
-                "PostgreSQL \(kind.rawValue) \(size) trips", configuration: postgresConfiguration,
+                "postgres-\(kind.rawValue)-\(size)-trips", configuration: postgresConfiguration,
                 closure: { benchmark in
                     do {
                         try await postgres.sample(kind, benchmark)
@@ -45,7 +45,7 @@ let benchmarks: @Sendable () -> Void = {
             )
             let sqlite = SQLiteFlush(size: size)
             Benchmark(
-                "SQLite \(kind.rawValue) \(size) trips", configuration: configuration,
+                "sqlite-\(kind.rawValue)-\(size)-trips", configuration: configuration,
                 closure: { benchmark in
                     do {
                         try await sqlite.sample(kind, benchmark)

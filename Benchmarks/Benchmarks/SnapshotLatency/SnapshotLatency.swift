@@ -33,7 +33,7 @@ let benchmarks: @Sendable () -> Void = {
     )
     let metrics = LatencyMetrics(sizes: sizes)
     Benchmark(
-        "echo while snapshots run",
+        "echo-while-snapshots-run",
         configuration: Benchmark.Configuration(
             metrics: metrics.all, warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(3_600),
             maxIterations: 1, skip: serverURL == nil, thresholds: [:]
