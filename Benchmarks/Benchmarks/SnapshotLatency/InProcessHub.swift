@@ -25,6 +25,8 @@ struct InProcessHub: Sendable {
         configuration.databaseURL = databaseURL
         configuration.jwtSecret = "latency-bench-secret-that-is-32-bytes-or-more!"
         configuration.bcryptCost = 4
+        // Every echo socket belongs to the one rider the benchmark signs up.
+        configuration.maxConnectionsPerUser = 10_000
         var logger = Logger(label: "taxi-hub")
         logger.logLevel = .warning
         let built = try await buildHub(configuration: configuration, logger: logger)
