@@ -174,7 +174,12 @@ let package = Package(
             dependencies: [
                 "TestSupport",
                 "Web",
+                "SocketClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/HubLauncher",
@@ -220,23 +225,53 @@ let package = Package(
         ),
         .testTarget(
             name: "LoadTestTests",
-            dependencies: ["LoadTest", "TestSupport"],
+            dependencies: ["LoadTest", "HubLauncher", "TestSupport", "Web"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "WebTests",
             dependencies: [
                 "Web",
-                "Cluster",
-                "LoadTest",
                 "BenchSupport",
-                "TaxiHubCommand",
                 "HubLauncher",
-                "SocketClient",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DedicatedThreadTests",
+            dependencies: ["DedicatedThread", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SocketClientTests",
+            dependencies: [
+                "SocketClient",
+                "HubLauncher",
+                "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BenchSupportTests",
+            dependencies: ["BenchSupport", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TaxiHubCommandTests",
+            dependencies: [
+                "TaxiHubCommand",
+                "Web",
+                "Cluster",
+                "HubLauncher",
+                "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -65,10 +65,12 @@ extension ClusterNode {
         link.publish(Subject.takeovers, TakeoverNotice(from: node, incarnation: taken.incarnation, by: settings.nodeID, users: users.sorted()), kind: .notice)
     }
 
-    /// Publishes this node's drivers every `driverGossipInterval`: those that joined, changed cell
-    /// or trip since the last notice, and the ones that left; every fifth notice lists all.
+    /// Publishes this node's drivers every `driverGossipInterval`: those that joined, changed cell,
+    /// trip or availability (online, a fresh position) since the last notice, and the ones that
+    /// left; every fifth notice lists all.
     func gossipDrivers() async {
-        var published: [UInt64: (cell: CellID?, trip: UUID?)] = [:]
+        typealias Published = (cell: CellID?, trip: UUID?, online: Bool, fresh: Bool)
+        var published: [UInt64: Published] = [:]
         var round = 0
         while !Task.isCancelled {
             try? await Task.sleep(for: settings.driverGossipInterval)
@@ -76,14 +78,23 @@ extension ClusterNode {
             round += 1
             let current = hub.drivers.connections { $0.rawValue & RemoteMailbox.idBit == 0 }
             var entries: [DriverNotice.Entry] = []
-            var now: [UInt64: (cell: CellID?, trip: UUID?)] = [:]
+            var now: [UInt64: Published] = [:]
+            let clock = hub.clock.now().microseconds
             for driver in current {
                 let cell = driver.point.map(hub.drivers.grid.cell(containing:))
-                let state = (cell: cell, trip: driver.activeTrip)
+                let fresh = driver.lastFix.map { clock - $0.microseconds < hub.drivers.staleAfter } ?? false
+                let state: Published = (cell: cell, trip: driver.activeTrip, online: driver.isOnline, fresh: fresh)
                 now[driver.connection.rawValue] = state
                 let before = published[driver.connection.rawValue]
-                if isFull || before == nil || before!.cell != cell || before!.trip != driver.activeTrip {
-                    entries.append(.init(connection: driver.connection.rawValue, driverID: driver.driverID, point: driver.point, activeTrip: driver.activeTrip))
+                if isFull || before == nil || before!.cell != cell || before!.trip != driver.activeTrip || before!.online != driver.isOnline
+                    || before!.fresh != fresh
+                {
+                    entries.append(
+                        .init(
+                            connection: driver.connection.rawValue, driverID: driver.driverID, point: driver.point, activeTrip: driver.activeTrip,
+                            online: driver.isOnline, fresh: fresh
+                        )
+                    )
                 }
             }
             let left = published.keys.filter { now[$0] == nil }

@@ -51,7 +51,7 @@ extension ClusterNode {
             }
             if mailbox.enterDriverMap() { hub.drivers.join(mailbox, driverID: entry.driverID) }
             if let point = entry.point { hub.drivers.move(mailbox.connectionID, to: point) }
-            hub.drivers.report(mailbox.connectionID, busy: entry.activeTrip != nil)
+            hub.drivers.report(mailbox.connectionID, busy: entry.activeTrip != nil, online: entry.online ?? true, fresh: entry.fresh ?? true)
         }
         var gone = notice.left.compactMap { remotes.remove(Origin(node: notice.node, incarnation: notice.incarnation, connection: $0)) }
         if notice.isFull {

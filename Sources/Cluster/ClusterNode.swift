@@ -155,6 +155,12 @@ public final class ClusterNode: RemoteTrips, ClusterMember {
         try await ask(trip, .cancel(by: sender, origin: origin(of: mailbox))).view()
     }
 
+    public func decline(trip: UUID, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) {
+        if case .refused(let code, let message) = try await ask(trip, .decline(by: sender, origin: origin(of: mailbox))) {
+            throw HubError(HubError.Code(rawValue: code) ?? .invalid, message)
+        }
+    }
+
     public func resume(trip: UUID, after lastSeen: Int64, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) {
         if case .refused(let code, let message) = try await ask(trip, .resume(after: lastSeen, by: sender, origin: origin(of: mailbox))) {
             throw HubError(HubError.Code(rawValue: code) ?? .invalid, message)
@@ -277,6 +283,10 @@ public final class ClusterNode: RemoteTrips, ClusterMember {
                     guard let mailbox = remotes.mailbox(for: origin, principal: principal) else { throw Self.closed }
                     _ = try await hub.resume(tripID: trip, after: lastSeen, by: principal, from: mailbox)
                     mailbox.joined([trip])
+                    reply = .resumed
+                case .decline(let principal, let origin):
+                    guard let mailbox = remotes.mailbox(for: origin, principal: principal) else { throw Self.closed }
+                    try await hub.declineTrip(id: trip, by: principal, from: mailbox)
                     reply = .resumed
                 }
             } catch {

@@ -30,11 +30,13 @@ enum TripCommand: Codable, Sendable {
     case update(TripUpdate, by: Principal, origin: Origin)
     case cancel(by: Principal, origin: Origin)
     case resume(after: Int64, by: Principal, origin: Origin)
+    case decline(by: Principal, origin: Origin)
 }
 
 /// The owner's answer to a `TripCommand` request.
 enum TripReply: Codable, Sendable {
     case trip(TripView)
+    /// A `resume` or a `decline` was carried out.
     case resumed
     case refused(code: String, message: String)
 
@@ -92,6 +94,10 @@ struct DriverNotice: Codable, Sendable {
         let driverID: Int
         let point: GeoPoint?
         let activeTrip: UUID?
+        /// Online (`update.availability`), by its own node's word; nil is online.
+        var online: Bool? = nil
+        /// A fix within `stalePositionAfter`, by its own node's clock; nil is fresh.
+        var fresh: Bool? = nil
     }
 
     let node: String

@@ -2,15 +2,22 @@ import Foundation
 import Synchronization
 
 /// The registry of live state: finds trip actors, holds the driver map and the user
-/// directory, and runs the flows that span several actors (create, update, cancel, locations,
-/// connect, resume).
+/// directory, and runs the flows that span several actors (create, update, cancel, decline,
+/// locations, connect, resume, and the dispatch tick that moves waiting trips' offers on).
 ///
 /// Trip look-ups go through sharded locks held only for a dictionary access, so the hot
 /// path never queues behind one global lock or actor.
 public final class Hub: Sendable {
     /// How the hub dispatches and how much it remembers per trip.
     public struct Settings: Sendable {
+        /// The search of each offer round: its first radius, largest radius and drivers per round.
         public var dispatch = DispatchPolicy()
+        /// Offer rounds: the radius step, offer and dispatch time-outs, stale positions.
+        public var offers = OfferPolicy()
+        /// The ETA of offers and of a driver on its way.
+        public var eta = ETAModel()
+        /// Arrival notices and the pick-up radius of `IN_PROGRESS`.
+        public var pickUp = PickUpPolicy()
         public var grid = CellGrid()
         /// Events per trip kept for `resume`.
         public var historyLength = 256
@@ -29,6 +36,8 @@ public final class Hub: Sendable {
     public let settings: Settings
     /// Where the hub reads the time.
     public let clock: any HubClock
+    /// Requests that ended without a driver (the operators' supply and demand).
+    public let dispatchOutcomes = DispatchOutcomes()
     /// Makes the id of each new trip.
     private let newTripID: @Sendable () -> UUID
     /// Where trip actors run; nil: each on a queue of its own.
@@ -55,7 +64,7 @@ public final class Hub: Sendable {
         self.executors = executors
         self.users = UserDirectory(changes: changes, commitLog: commitLog)
         self.index = TripIndex()
-        self.drivers = DriverMap(grid: settings.grid)
+        self.drivers = DriverMap(grid: settings.grid, staleAfter: settings.offers.stalePositionAfter)
         self.shards = (0..<max(1, shardCount)).map { _ in TripShard() }
     }
 
@@ -116,13 +125,89 @@ public final class Hub: Sendable {
 
     /// Joins a new connection to its groups: drivers to the driver map, everyone to each
     /// unfinished trip it takes part in. Returns the trips joined.
+    ///
+    /// An available driver also takes up the offers of the waiting trips without a pick-up point,
+    /// without being sent them: it lists them over REST (`GET /api/trip/`) as it connects, as the
+    /// reference's dashboard does, and holding their offers it hears when each is taken, canceled or
+    /// ends without a driver, so its list never keeps a trip that is gone. Trips with a pick-up
+    /// point need its position: the first dispatch tick after its first fix offers them.
     public func connect(_ principal: Principal, mailbox: any Mailbox) async -> Set<UUID> {
         if principal.group == .driver {
-            drivers.join(mailbox, driverID: principal.userID)
+            // Hidden from offer rounds until it holds those offers, so no tick sends it one first.
+            drivers.join(mailbox, driverID: principal.userID, hidden: true)
         }
         let joined = await joinTrips(of: principal, mailbox: mailbox)
         cluster?.connected(principal, mailbox: mailbox)
+        if principal.group == .driver {
+            for id in index.waitingTrips(withPickUp: false) {
+                await tripActor(id: id)?.holdOffer(for: mailbox, driverID: principal.userID)
+            }
+            drivers.reveal(mailbox.connectionID)
+        }
         return joined
+    }
+
+    /// One dispatch tick at the hub's clock: every trip of this hub that waits for a driver moves
+    /// its offer rounds on (`TripActor.dispatchTick`): offers that expired or whose driver is no
+    /// longer available are withdrawn, the next round starts where one ended, late drivers are
+    /// offered the trip, and a trip past `dispatchTimeout` ends without a driver. The server calls
+    /// it about twice a second (`DispatchService`), the simulator at its steps.
+    ///
+    /// With `TripExecutors`, each trip's tick is a plain job queued on the trip's executor (as a
+    /// GPS fix is), all at once, so trips on different event loops tick side by side and nothing
+    /// waits for them; returns once they are queued. Without, the trips tick one after another, in
+    /// id order, and it returns once all did (tests on a manual clock).
+    public func dispatchTick() async {
+        await tick(index.waitingTrips())
+    }
+
+    /// Offers the waiting trips without a pick-up point to whoever became available for them.
+    private func offerWaitingTripsWithoutPickUp() async {
+        await tick(index.waitingTrips(withPickUp: false))
+    }
+
+    private func tick(_ trips: [UUID]) async {
+        for id in trips {
+            guard let trip = tripActor(id: id) else { continue }
+            if let jobs = trip.jobs {
+                // No job of the actor runs meanwhile: it runs as a whole job of its own executor.
+                jobs.enqueue { trip.assumeIsolated { $0.dispatchTick() } }
+            } else {
+                await trip.dispatchTick()
+            }
+        }
+    }
+
+    /// A driver declines its live offer of a trip (`decline.trip`): the offer ends and the trip
+    /// moves on at once. Refused, changing nothing, unless the sender is a driver holding a live
+    /// offer of it (`no_offer`; `forbidden` for a rider or an operator; `not_found` for no live trip).
+    public func declineTrip(id: UUID, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) {
+        guard sender.group == .driver else {
+            throw HubError(.forbidden, "Only drivers decline offers.")
+        }
+        if let actor = tripActor(id: id) {
+            try await actor.decline(by: sender, from: mailbox)
+            return
+        }
+        guard let cluster else { throw Self.notFound(id) }
+        try await cluster.decline(trip: id, by: sender, from: mailbox)
+    }
+
+    /// A driver goes offline (a break: no offers, its trip goes on as before) or back online
+    /// (`update.availability`). Going offline takes effect for new offers at once; the offers it
+    /// holds are withdrawn at the next dispatch tick. Back online, it is offered the waiting trips
+    /// without a pick-up point at once, the others at the next tick (with a fresh fix). Returns
+    /// whether the driver is online now.
+    @discardableResult
+    public func setAvailability(online: Bool, by sender: Principal) async throws(HubError) -> Bool {
+        guard sender.group == .driver else {
+            throw HubError(.forbidden, "Only drivers go online or offline.")
+        }
+        guard drivers.setOnline(online, driverID: sender.userID) else {
+            throw HubError(.invalid, "This driver has no connection to the hub.")
+        }
+        if online { await offerWaitingTripsWithoutPickUp() }
+        return online
     }
 
     /// Joins a connection to each unfinished trip of this hub its user takes part in (the part of
@@ -164,9 +249,8 @@ public final class Hub: Sendable {
         changes.record(trip)
         let position = commitLog.append(.trip(trip))
         let actor = register(trip, track: [], openedBy: mailbox, createdAt: position)
-        let alerted = drivers.driversToAlert(for: trip.id, near: trip.pickUpLocation, policy: settings.dispatch)
         // One hop to the actor, not three: under load each hop waits a full turn of the event loop.
-        await actor.open(creator: mailbox, alerting: alerted)
+        await actor.open(creator: mailbox)
         try await commitLog.waitUntilDurable(position)
         // The trip as created, not the actor's state by now: a change that reached it first
         // may not be durable yet.
@@ -209,7 +293,7 @@ public final class Hub: Sendable {
             throw HubError(.forbidden, "Only drivers send locations.")
         }
         try LocationRules.validate(fix, now: clock.now())
-        let activeTrip = drivers.move(mailbox.connectionID, to: fix.point)
+        let activeTrip = drivers.move(mailbox.connectionID, to: fix.point, at: clock.now())
         changes.record(DriverPosition(driverID: sender.userID, fix: fix))
         guard let activeTrip else { return .settled }
         guard let trip = tripActor(id: activeTrip) else {
@@ -290,7 +374,7 @@ public final class Hub: Sendable {
         return change.view
     }
 
-    private static func notFound(_ id: UUID) -> HubError {
+    static func notFound(_ id: UUID) -> HubError {
         HubError(.notFound, "Trip \(id.lowercasedText) does not exist.")
     }
 
@@ -300,7 +384,10 @@ public final class Hub: Sendable {
             trip: trip, track: track, historyLength: settings.historyLength, clock: clock,
             plantedBug: settings.plantedBug, placement: executors?.placement(forTripOpenedBy: creator),
             commitLog: commitLog, createdAt: createdAt,
-            users: users, index: index, changes: changes, drivers: drivers
+            users: users, index: index, changes: changes, drivers: drivers,
+            dispatch: DispatchSettings(
+                search: settings.dispatch, offers: settings.offers, eta: settings.eta, pickUp: settings.pickUp, outcomes: dispatchOutcomes
+            )
         )
         shard(for: trip.id).actors.withLock { $0[trip.id] = actor }
         index.upsert(trip)

@@ -8,6 +8,10 @@ public struct HubError: Error, Sendable, Equatable {
         case invalidTransition = "invalid_transition"
         /// In a cluster: the node that owns the trip cannot be reached now (it is being replaced).
         case unavailable
+        /// `decline.trip` of a trip the driver holds no live offer of.
+        case noOffer = "no_offer"
+        /// `IN_PROGRESS` farther than `pickupRadius` from the trip's pick-up point.
+        case tooFarFromPickUp = "too_far_from_pickup"
     }
 
     public let code: Code

@@ -15,12 +15,15 @@ public struct TripLocation: Sendable, Equatable, Codable {
     public let driverID: Int
     public let fix: LocationFix
     public let seq: Int64
+    /// While the trip is `STARTED` and has a pick-up point: how far the driver is from it.
+    public var pickUp: PickUpProgress?
 
-    public init(tripID: UUID, driverID: Int, fix: LocationFix, seq: Int64) {
+    public init(tripID: UUID, driverID: Int, fix: LocationFix, seq: Int64, pickUp: PickUpProgress? = nil) {
         self.tripID = tripID
         self.driverID = driverID
         self.fix = fix
         self.seq = seq
+        self.pickUp = pickUp
     }
 }
 
@@ -31,18 +34,38 @@ public enum HubEvent: Sendable, Equatable, Codable {
     case trip(TripView)
     /// The trip's driver moved. A mailbox may coalesce these: only the latest per trip matters.
     case location(TripLocation)
+    /// A trip with a pick-up point offered to one driver: its state, as `.trip`, and the terms of
+    /// the offer for that driver. Sent to that driver only, never kept for `resume`.
+    case offer(TripView, OfferTerms)
+    /// A driver's offer of a trip that still waits ended. Sent to that driver only; its `seq` is
+    /// the trip's at the time, not an event's of its own.
+    case offerWithdrawn(OfferWithdrawal)
+    /// A new offer round, the driver arriving or arrived: to the trip's group, with a `seq` of its own.
+    case notice(TripNotice)
 
     public var tripID: UUID {
         switch self {
-        case .trip(let view): view.trip.id
+        case .trip(let view), .offer(let view, _): view.trip.id
         case .location(let location): location.tripID
+        case .offerWithdrawn(let withdrawal): withdrawal.tripID
+        case .notice(let notice): notice.tripID
         }
     }
 
     public var seq: Int64 {
         switch self {
-        case .trip(let view): view.trip.seq
+        case .trip(let view), .offer(let view, _): view.trip.seq
         case .location(let location): location.seq
+        case .offerWithdrawn(let withdrawal): withdrawal.seq
+        case .notice(let notice): notice.seq
+        }
+    }
+
+    /// The trip state it carries: a state change, or an offer.
+    public var tripState: TripView? {
+        switch self {
+        case .trip(let view), .offer(let view, _): view
+        case .location, .offerWithdrawn, .notice: nil
         }
     }
 }

@@ -10,4 +10,7 @@ public enum PlantedBug: Sendable, Equatable {
     /// A GPS fix is handed to its trip without its sender's connection, so the driver that sent
     /// it is sent it back (`Hub.recordFix`): a slip in the path every fix takes.
     case fixEchoedToSender
+    /// When a trip stops waiting (taken, canceled, no driver found), the drivers holding its
+    /// offers are neither told nor forgotten (`TripActor.commit`): offers outlive their trip.
+    case offersOutliveTheirTrip
 }

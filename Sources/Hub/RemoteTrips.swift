@@ -9,6 +9,8 @@ public protocol RemoteTrips: Sendable {
     /// Cancels the trip on the node that owns it; the sender's connection joins the trip's group
     /// there, so it hears the cancel.
     func cancel(trip: UUID, by sender: Principal, from mailbox: any Mailbox) async throws(HubError) -> TripView
+    /// Declines the sender's offer of the trip on the node that owns it; answers as `Hub.declineTrip`.
+    func decline(trip: UUID, by sender: Principal, from mailbox: any Mailbox) async throws(HubError)
     /// Has the owner replay what `mailbox` missed after `lastSeen`; the events reach the mailbox.
     func resume(trip: UUID, after lastSeen: Int64, by sender: Principal, from mailbox: any Mailbox) async throws(HubError)
     /// Hands a driver's fix to the node that owns the trip it drives; never waits.

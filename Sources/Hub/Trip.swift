@@ -29,6 +29,14 @@ public enum TripStatus: String, Sendable, Codable, CaseIterable, Comparable {
     public static func < (lhs: TripStatus, rhs: TripStatus) -> Bool { lhs.rank < rhs.rank }
 }
 
+/// Why a trip ended `CANCELED`.
+public enum CancelReason: String, Sendable, Codable, CaseIterable {
+    /// Its rider canceled it (`cancel.trip`).
+    case riderCanceled = "rider_canceled"
+    /// No driver took it within `dispatchTimeout` (docs/protocol.md §3.3).
+    case noDriverFound = "no_driver_found"
+}
+
 /// A trip's stored state: what the snapshot loop persists and the start-up loads.
 public struct Trip: Sendable, Hashable, Codable {
     public let id: UUID
@@ -44,11 +52,14 @@ public struct Trip: Sendable, Hashable, Codable {
     public var dropOffLocation: GeoPoint?
     /// The number of the trip's latest event (state change or location); only ever grows.
     public var seq: Int64
+    /// Why a `CANCELED` trip ended; nil for every other status (and for trips canceled before the
+    /// reason was kept).
+    public var cancelReason: CancelReason?
 
     public init(
         id: UUID, created: Timestamp, updated: Timestamp, pickUpAddress: String, dropOffAddress: String,
         status: TripStatus, riderID: Int?, driverID: Int?,
-        pickUpLocation: GeoPoint? = nil, dropOffLocation: GeoPoint? = nil, seq: Int64 = 0
+        pickUpLocation: GeoPoint? = nil, dropOffLocation: GeoPoint? = nil, seq: Int64 = 0, cancelReason: CancelReason? = nil
     ) {
         self.id = id
         self.created = created
@@ -61,6 +72,7 @@ public struct Trip: Sendable, Hashable, Codable {
         self.pickUpLocation = pickUpLocation
         self.dropOffLocation = dropOffLocation
         self.seq = seq
+        self.cancelReason = cancelReason
     }
 }
 

@@ -16,6 +16,8 @@ public final class TripIndex: Sendable {
         var released: [UUID: Trip] = [:]
         /// Trips whose released state is `REQUESTED`.
         var requested: Set<UUID> = []
+        /// Trips whose latest state is `REQUESTED`: they wait for a driver (dispatch ticks visit them).
+        var waiting: Set<UUID> = []
         /// From the latest states (a superset of the released ones' users).
         var byUser: [Int: Set<UUID>] = [:]
     }
@@ -31,6 +33,7 @@ public final class TripIndex: Sendable {
                 Self.unlinkUsers(of: old, from: &state)
             }
             state.latest[trip.id] = trip
+            if trip.status == .requested { state.waiting.insert(trip.id) } else { state.waiting.remove(trip.id) }
             for user in [trip.riderID, trip.driverID].compactMap({ $0 }) {
                 state.byUser[user, default: []].insert(trip.id)
             }
@@ -57,6 +60,7 @@ public final class TripIndex: Sendable {
             }
             state.released[id] = nil
             state.requested.remove(id)
+            state.waiting.remove(id)
         }
     }
 
@@ -77,6 +81,14 @@ public final class TripIndex: Sendable {
     /// checks of the actors' own state; never for showing.
     @_spi(Simulation) public func latestTrips() -> [Trip] {
         state.withLock { Array($0.latest.values) }
+    }
+
+    /// The trips that wait for a driver (latest state `REQUESTED`), in id order; with `withPickUp`,
+    /// only those with (true) or without (false) a pick-up point.
+    func waitingTrips(withPickUp: Bool? = nil) -> [UUID] {
+        state.withLock { state in
+            state.waiting.filter { id in withPickUp.map { (state.latest[id]?.pickUpLocation != nil) == $0 } ?? true }.sorted()
+        }
     }
 
     /// The released state of a live trip.

@@ -34,6 +34,19 @@ public struct TripRequest: Sendable, Equatable {
     }
 }
 
+/// Where the driver is when it asks to pick its rider up (`IN_PROGRESS`), and how close to the
+/// pick-up point it must be (`PickUpPolicy.pickUpRadius`; 0: not checked).
+public struct PickUpCheck: Sendable, Equatable {
+    public var radius: Double
+    /// The driver's latest known position; nil when none is known.
+    public var driverPosition: GeoPoint?
+
+    public init(radius: Double, driverPosition: GeoPoint?) {
+        self.radius = radius
+        self.driverPosition = driverPosition
+    }
+}
+
 /// The trip state machine and its authorization rules, as pure functions so that every
 /// status pair and role can be checked in a table. `TripActor` is their only caller at run time.
 public enum TripRules {
@@ -68,7 +81,7 @@ public enum TripRules {
     /// anything else is `forbidden`. Only drivers move trips, only forward; the first driver
     /// to move a `REQUESTED` trip becomes its driver and every other driver gets `trip_taken`.
     public static func apply(
-        _ update: TripUpdate, by sender: Principal, to trip: Trip, at now: Timestamp = .now()
+        _ update: TripUpdate, by sender: Principal, to trip: Trip, at now: Timestamp = .now(), pickUp: PickUpCheck? = nil
     ) throws(HubError) -> Trip {
         if let rider = update.riderID, rider != sender.userID, rider != trip.riderID {
             throw HubError(.forbidden, "The rider of a trip cannot be changed to user \(rider).")
@@ -91,6 +104,20 @@ public enum TripRules {
                 .invalidTransition, "A trip moves forward only: \(trip.status.rawValue) cannot become \(target.rawValue)."
             )
         }
+        if target == .inProgress, let pickUp, pickUp.radius > 0, let point = trip.pickUpLocation {
+            guard let position = pickUp.driverPosition else {
+                throw HubError(
+                    .tooFarFromPickUp, "Your position is not known: send your location at the pick-up before picking the rider up."
+                )
+            }
+            let distance = position.distance(to: point)
+            guard distance <= pickUp.radius else {
+                throw HubError(
+                    .tooFarFromPickUp,
+                    "You are \(Int(distance.rounded())) m from the pick-up; pick the rider up within \(Int(pickUp.radius.rounded())) m of it."
+                )
+            }
+        }
         var next = trip
         next.status = target
         next.driverID = sender.userID
@@ -111,6 +138,20 @@ public enum TripRules {
         }
         var next = trip
         next.status = .canceled
+        next.cancelReason = .riderCanceled
+        next.updated = max(now, trip.updated)
+        next.seq = trip.seq + 1
+        return next
+    }
+
+    /// Ends a trip that no driver took: `CANCELED` with `no_driver_found`, only from `REQUESTED`.
+    public static func endWithoutDriver(_ trip: Trip, at now: Timestamp = .now()) throws(HubError) -> Trip {
+        guard trip.status == .requested else {
+            throw HubError(.invalidTransition, "Only a trip that waits for a driver can end without one, not \(trip.status.rawValue).")
+        }
+        var next = trip
+        next.status = .canceled
+        next.cancelReason = .noDriverFound
         next.updated = max(now, trip.updated)
         next.seq = trip.seq + 1
         return next

@@ -17,6 +17,12 @@ enum Outcome: Sendable {
     case signedUp(Result<User?, HubError>)
     /// The actors' own state, read at the end of a run.
     case actorStates([Trip])
+    /// A dispatch tick ended (`Hub.dispatchTick`).
+    case ticked
+    /// A driver went online or offline (`Hub.setAvailability`).
+    case availability(online: Bool)
+    /// A driver declined an offer (`Hub.declineTrip`).
+    case declined
 }
 
 /// One `resume` a reconnecting client made.

@@ -48,7 +48,7 @@ final class SimMailbox: Mailbox {
     /// Notes a trip state that was not durable when it was handed over (call with the lock held,
     /// the mailbox open).
     private func check(_ event: HubEvent, _ state: inout State) {
-        guard let journal, case .trip(let view) = event, !journal.isDurable(view.trip) else { return }
+        guard let journal, let view = event.tripState, !journal.isDurable(view.trip) else { return }
         state.early.append(view.trip)
     }
 

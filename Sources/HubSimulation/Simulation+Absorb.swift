@@ -35,6 +35,8 @@ extension Simulation {
             case .flushed(let succeeded):
                 flushInFlight = false
                 log("snapshot \(succeeded ? "written" : "failed")")
+            case .ticked:
+                tickInFlight = false
             case .signedUp(let result):
                 try absorbSignUp(result)
             default:
@@ -93,7 +95,11 @@ extension Simulation {
         case .disconnected:
             clients[index].disconnecting = false
             log("\(who) disconnected")
-        case .flushed, .actorStates, .signedUp:
+        case .availability(let online):
+            log("\(who) is \(online ? "online" : "offline")")
+        case .declined:
+            log("\(who) declined")
+        case .flushed, .actorStates, .signedUp, .ticked:
             break
         }
     }
@@ -176,6 +182,11 @@ extension Simulation {
                 try absorbResumeEnded(trip: id, through: through, connection: number, client: index)
                 continue
             }
+            if case .offerWithdrawn(let withdrawal) = event {
+                // No event of the trip's own (its `seq` is the trip's at the time): outside the streams.
+                try absorb(withdrawal, connection: number, client: index)
+                continue
+            }
             let id = event.tripID
             let seq = event.seq
             var stream = connections[number]?.streams[id] ?? Stream()
@@ -202,13 +213,15 @@ extension Simulation {
             }
             connections[number]?.streams[id] = stream
             invariantChecks += 1
-            if let earlier = delivered[id]?[seq], earlier != event {
+            // An offer is its trip's state under that state's `seq`, with terms for one driver.
+            let named = event.tripState.map(HubEvent.trip) ?? event
+            if let earlier = delivered[id]?[seq], earlier != named {
                 throw Failure(
                     message: "c\(number) (\(name(index))) got \(name(id)) seq \(seq) as \(summary(event)); it was delivered before as \(summary(earlier))",
                     trip: id
                 )
             }
-            delivered[id, default: [:]][seq] = event
+            delivered[id, default: [:]][seq] = named
             clients[index].lastSeen[id] = max(clients[index].lastSeen[id] ?? 0, seq)
             clients[index].have[id, default: []].insert(seq)
             if let owed = clients[index].owed[id]?.removeValue(forKey: seq) {
@@ -216,7 +229,7 @@ extension Simulation {
                 if clients[index].owed[id]!.isEmpty { clients[index].owed[id] = nil }
                 log("c\(number) (\(name(index))) made up for \(name(id)) seq \(seq), lost with c\(owed.connection)", trip: id)
             }
-            switch event {
+            switch named {
             case .trip(let view):
                 ensure(id)
                 // Heard: it must survive every crash, as an answer must (a restored state stands
@@ -243,8 +256,21 @@ extension Simulation {
                 }
                 trips[id]!.seenLocations.append((step, seq))
                 log("c\(number) <- \(name(id)) location \(seq)", trip: id, quiet: true)
+            case .notice(let notice):
+                ensure(id)
+                log("c\(number) <- \(name(id)) \(summary(.notice(notice)))", trip: id)
+            case .offer, .offerWithdrawn:
+                // Offers were made `.trip` above; withdrawals never reach here.
+                break
             }
         }
+    }
+
+    /// A driver's offer of a trip that still waited ended: it drops the trip from its offers.
+    func absorb(_ withdrawal: OfferWithdrawal, connection number: UInt64, client index: Int) throws {
+        ensure(withdrawal.tripID)
+        clients[index].offers.removeAll { $0 == withdrawal.tripID }
+        log("c\(number) <- \(name(withdrawal.tripID)) offer withdrawn (\(withdrawal.reason.rawValue))", trip: withdrawal.tripID)
     }
 
     /// The end mark of one trip's `resume` on a connection (`Mailbox.resumeEnded`): it comes once,
@@ -346,6 +372,14 @@ extension Simulation {
         switch event {
         case .trip(let view): "the state \(describe(view.trip))"
         case .location(let location): "a location (\(location.fix.point.lat), \(location.fix.point.lng))"
+        case .offer(let view, let terms): "an offer of \(describe(view.trip)) (round \(terms.round))"
+        case .offerWithdrawn(let withdrawal): "the withdrawal of its offer (\(withdrawal.reason.rawValue))"
+        case .notice(let notice):
+            switch notice.kind {
+            case .searching(let round, _): "round \(round) of offers"
+            case .arriving: "driver arriving"
+            case .arrived: "driver arrived"
+            }
         }
     }
 }

@@ -28,6 +28,7 @@ extension Simulation {
             trips[id]?.last = nil
         }
         try checkDriverMap(live)
+        try checkOffers(live)
         invariantChecks += 1
         var counted: [TripStatus: Int] = [:]
         for trip in hub.index.allTrips() {
@@ -128,6 +129,39 @@ extension Simulation {
             throw Failure(message: "\(name(id)) changed without a new seq: \(describe(old)) -> \(describe(trip))", trip: id)
         }
         trips[id]!.stateChanges.insert(trip.seq)
+    }
+
+    /// Offers (docs/protocol.md §3.3): none outlives its trip's wait (taken, canceled, no driver
+    /// found), none is made to a driver that is busy, offline or (for a trip with a pick-up point)
+    /// stale, and no request waits longer than its `dispatchTimeout` (and a tick).
+    func checkOffers(_ live: [Trip]) throws {
+        let waiting = Dictionary(uniqueKeysWithValues: live.filter { $0.status == .requested }.map { ($0.id, $0) })
+        let offers = hub.drivers.offeredTrips()
+        let now = clock.now()
+        for (connection, trips) in offers.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            for trip in trips.sorted() {
+                invariantChecks += 1
+                guard let request = waiting[trip] else {
+                    let state = live.first { $0.id == trip }.map(describe) ?? "gone"
+                    throw Failure(message: "connection \(connection.rawValue) still holds an offer of \(name(trip)), which is \(state)", trip: trip)
+                }
+                guard heldOffers[connection]?.contains(trip) != true else { continue }
+                invariantChecks += 1
+                guard hub.drivers.isAvailable(connection, needsPosition: request.pickUpLocation != nil, now: now) else {
+                    throw Failure(message: "connection \(connection.rawValue) was offered \(name(trip)) while busy, offline or stale", trip: trip)
+                }
+            }
+        }
+        heldOffers = offers
+        for trip in waiting.values.sorted(by: { $0.id < $1.id }) {
+            invariantChecks += 1
+            let timeout = trip.created.microseconds + Self.offers.dispatchTimeout.components.seconds * 1_000_000
+            let deadline = max(timeout, recoveredAt.microseconds) + Self.endSlack
+            // A hub that stops (its journal failed) runs no more ticks; its successor ends the trip.
+            guard now.microseconds <= deadline || exitCountdown != nil else {
+                throw Failure(message: "\(describe(trip)) still waits for a driver past its dispatchTimeout", trip: trip.id)
+            }
+        }
     }
 
     func checkDriverMap(_ live: [Trip]) throws {

@@ -10,6 +10,9 @@ extension Simulation {
         stepCounter.value = step
         clock.advance(byMicroseconds: Int64(random.index(20_000)))
         scheduler.wakeSleepers(at: step)
+        if !tickInFlight, clock.now().microseconds - lastTick.microseconds >= Self.tickInterval {
+            startTick()
+        }
         if workload && (scheduler.readyCount == 0 || random.chance(0.3)) {
             try startOperation()
         } else if let lane = scheduler.runOne(choice: random.index(1 << 30)) {
@@ -97,9 +100,29 @@ extension Simulation {
         let client = clients[index]
         let driverID = client.principal.userID
         let choice = random.index(100)
-        if choice < 40, let trip = client.offers.last {
+        if choice < 34, let trip = client.offers.last {
             clients[index].offers.removeAll { $0 == trip }
             update(index, trip: trip, TripUpdate(status: .started, driverID: driverID), "accepts")
+        } else if choice < 40, let trip = client.offers.first {
+            // Says no; refused (no_offer) when the offer ended meanwhile.
+            clients[index].offers.removeAll { $0 == trip }
+            perform(index, "declines \(name(trip))", trip: trip) { hub, principal, mailbox in
+                do throws(HubError) {
+                    try await hub.declineTrip(id: trip, by: principal, from: mailbox)
+                    return .declined
+                } catch {
+                    return .refused(error)
+                }
+            }
+        } else if choice < 43 {
+            let online = !hub.drivers.isOnline(driverID)
+            perform(index, online ? "goes online" : "goes offline") { hub, principal, _ in
+                do throws(HubError) {
+                    return .availability(online: try await hub.setAvailability(online: online, by: principal))
+                } catch {
+                    return .refused(error)
+                }
+            }
         } else if choice < 65 {
             let driving = trips.filter { $0.value.last?.driverID == driverID && !($0.value.last?.status.isFinished ?? true) }
             let known = trips.keys.sorted { trips[$0]!.number < trips[$1]!.number }
@@ -166,6 +189,17 @@ extension Simulation {
         let ledger = self.ledger
         Task(executorPreference: scheduler.makeTaskExecutor()) {
             ledger.add(Ledger.Entry(client: client, outcome: await body()))
+        }
+    }
+
+    /// A dispatch tick, as the server's `DispatchService` runs one every half second.
+    func startTick() {
+        tickInFlight = true
+        lastTick = clock.now()
+        log("dispatch tick", quiet: true)
+        spawn(client: nil) { [hub = hub!] in
+            await hub.dispatchTick()
+            return .ticked
         }
     }
 
@@ -250,7 +284,7 @@ extension Simulation {
         connections[connectionNumbers]?.resuming = Set(resumeFrom.keys)
         log("\(name(index)) connects as c\(connectionNumbers)")
         let owedTrips = Set(clients[index].owed.keys)
-        spawn(client: index) { [hub = hub!, store = store!, principal = clients[index].principal, resumeFrom] in
+        spawn(client: index) { [hub = hub!, store = store!, journal, principal = clients[index].principal, resumeFrom] in
             let joined = await hub.connect(principal, mailbox: mailbox)
             var resumes: [ResumeResult] = []
             for trip in joined.sorted() {
@@ -283,6 +317,9 @@ extension Simulation {
                     }
                     let reply: TripActor.ResumeReply
                     if stored.seq > seen {
+                        // Read from the store: durable, whether or not its journal record was (a
+                        // snapshot may write a change before its commit, and a crash then lose the latter).
+                        journal.markRestored(stored)
                         let state = HubEvent.trip(hub.users.view(of: stored))
                         mailbox.replay([state])
                         reply = .currentState(state)

@@ -113,6 +113,18 @@ final class Simulation {
 
     static let center = GeoPoint(lat: 52.52, lng: 13.405)
 
+    /// Offer rounds in simulated time: a run of 1,000 steps lasts about ten seconds, so offers
+    /// expire, rounds widen, positions go stale and requests end without a driver within it.
+    static let offers = OfferPolicy(
+        radiusStep: 400, offerTimeout: .seconds(1), dispatchTimeout: .seconds(4), stalePositionAfter: .seconds(3)
+    )
+    /// How often the harness runs a dispatch tick, as the server's `DispatchService` does.
+    static let tickInterval: Int64 = 500_000
+    /// How late a request may end after its `dispatchTimeout` (or after the recovery that restored
+    /// it past that): the tick's interval plus the steps its job may wait for the trip's lane (many
+    /// lanes are ready after a recovery, when every client reconnects and resumes).
+    static let endSlack: Int64 = 3_000_000
+
     let seed: UInt64
     let options: SimulationOptions
     var random: SimRandom
@@ -151,6 +163,14 @@ final class Simulation {
     var connections: [UInt64: Connection] = [:]
     var trips: [UUID: TripModel] = [:]
     var flushInFlight = false
+    /// A dispatch tick runs (the server's `DispatchService`), and when the last one started.
+    var tickInFlight = false
+    var lastTick = Timestamp(microseconds: 0)
+    /// When the current hub was built from the store (its restored trips tick from then on).
+    var recoveredAt = Timestamp(microseconds: 0)
+    /// Each driver connection's offers after the last step (`DriverMap.offeredTrips`): an offer
+    /// new in a step was made in that step's one job, so its driver was available then as now.
+    var heldOffers: [ConnectionID: Set<UUID>] = [:]
     var pendingOperations = 0
     var lastSuccessfulDrain = 0
     var writes = 0
@@ -280,6 +300,8 @@ final class Simulation {
         var settings = Hub.Settings()
         settings.plantedBug = options.plantedBug
         settings.historyLength = 64
+        settings.offers = Self.offers
+        settings.dispatch = DispatchPolicy(initialRadius: 200, maxRadius: 1_000, driverCount: 2)
         let ids = self.ids
         hub = Hub(
             commitLog: log, settings: settings, executors: SimTripExecutors(scheduler: scheduler), clock: clock,
@@ -327,6 +349,8 @@ final class Simulation {
             scheduler.wakeAllSleepers()
         } while scheduler.runOne(choice: 0) != nil
         flushInFlight = false
+        tickInFlight = false
+        heldOffers = [:]
         pendingOperations = 0
         signUpsInFlight = 0
         refusedAccounts = 0
@@ -343,6 +367,7 @@ final class Simulation {
         // which must then be past every `seq` the crashed hub issued (at most one per step).
         clock.advance(byMicroseconds: 500_000)
         buildHub()
+        recoveredAt = clock.now()
         // As the server starts: the store rebuilds the hub (`SnapshotStore.restore(into:)`).
         let stored = try BlockingBridge.run { [hub = hub!] in try await real.restore(into: hub) }
         try checkNothingLost(replayed: replayed)

@@ -191,7 +191,9 @@ final class SimulatedDriver: SimulatedUser {
                 if state.fixes.count > Self.keptFixes { state.fixes.removeFirst() }
             }
             let milliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
-            frames.append(ClientFrames.location(point, heading: state.vehicle.heading, speed: speed, timestamp: milliseconds))
+            // The fix first: a driver says "picked up" from where it is (the hub refuses
+            // IN_PROGRESS farther than `pickupRadius` from the pick-up, by the driver's last fix).
+            frames.insert(ClientFrames.location(point, heading: state.vehicle.heading, speed: speed, timestamp: milliseconds), at: 0)
             return (state.client, frames)
         }
         guard let client else { return }

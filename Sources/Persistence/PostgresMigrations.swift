@@ -112,6 +112,14 @@ public enum PostgresMigrations {
                 CREATE INDEX trips_owner_node ON trips (owner_node);
                 """
         ),
+        PostgresMigration(
+            version: 5, name: "why a trip was canceled",
+            sql: """
+                -- rider_canceled or no_driver_found for a CANCELED trip; NULL otherwise (and for
+                -- trips canceled before the reason was kept).
+                ALTER TABLE trips ADD COLUMN cancel_reason TEXT;
+                """
+        ),
     ]
 
     /// The newest version this build knows.

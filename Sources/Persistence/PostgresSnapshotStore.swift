@@ -39,13 +39,13 @@ public final class PostgresSnapshotStore: SnapshotStore {
             ("id", "uuid"), ("created", "bigint"), ("updated", "bigint"), ("pick_up_address", "text"),
             ("drop_off_address", "text"), ("status", "text"), ("rider_id", "bigint"), ("driver_id", "bigint"),
             ("seq", "bigint"), ("pick_up_lat", "float8"), ("pick_up_lng", "float8"), ("drop_off_lat", "float8"),
-            ("drop_off_lng", "float8"),
+            ("drop_off_lng", "float8"), ("cancel_reason", "text"),
         ]
     ) { trip in
         [
             trip.id, trip.created.microseconds, trip.updated.microseconds, trip.pickUpAddress, trip.dropOffAddress,
             trip.status.rawValue, trip.riderID, trip.driverID, trip.seq, trip.pickUpLocation?.lat,
-            trip.pickUpLocation?.lng, trip.dropOffLocation?.lat, trip.dropOffLocation?.lng,
+            trip.pickUpLocation?.lng, trip.dropOffLocation?.lat, trip.dropOffLocation?.lng, trip.cancelReason?.rawValue,
         ]
     }
 
@@ -277,7 +277,8 @@ public final class PostgresSnapshotStore: SnapshotStore {
                 "drop_off", lat: try row.decodeIfPresent(Double.self, at: 11),
                 lng: try row.decodeIfPresent(Double.self, at: 12), tripID: id.lowercasedText
             ),
-            seq: try row.decode(Int64.self, at: 8)
+            seq: try row.decode(Int64.self, at: 8),
+            cancelReason: try .stored(try row.decodeIfPresent(String.self, at: 13), tripID: id.lowercasedText)
         )
     }
 

@@ -22,7 +22,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
         table: "trips",
         columns: [
             "id", "created", "updated", "pick_up_address", "drop_off_address", "status", "rider_id", "driver_id",
-            "seq", "pick_up_lat", "pick_up_lng", "drop_off_lat", "drop_off_lng",
+            "seq", "pick_up_lat", "pick_up_lng", "drop_off_lat", "drop_off_lng", "cancel_reason",
         ]
     )
     private static let driverPositions = SQLiteUpsert(
@@ -214,6 +214,11 @@ public final class SQLiteSnapshotStore: SnapshotStore {
             // unfinished trips with NOT IN), and every status change had to update it.
             try db.execute(sql: "DROP INDEX IF EXISTS trips_status")
         }
+        migrator.registerMigration("v4") { db in
+            // As PostgreSQL's migration 5: why a CANCELED trip ended (rider_canceled,
+            // no_driver_found); NULL otherwise.
+            try db.execute(sql: "ALTER TABLE trips ADD COLUMN cancel_reason TEXT")
+        }
         return migrator
     }
 
@@ -234,7 +239,7 @@ public final class SQLiteSnapshotStore: SnapshotStore {
             trip.dropOffAddress.databaseValue, trip.status.rawValue.databaseValue, trip.riderID.databaseValue,
             trip.driverID.databaseValue, trip.seq.databaseValue, (trip.pickUpLocation?.lat).databaseValue,
             (trip.pickUpLocation?.lng).databaseValue, (trip.dropOffLocation?.lat).databaseValue,
-            (trip.dropOffLocation?.lng).databaseValue,
+            (trip.dropOffLocation?.lng).databaseValue, (trip.cancelReason?.rawValue).databaseValue,
         ]
     }
 
@@ -292,7 +297,8 @@ public final class SQLiteSnapshotStore: SnapshotStore {
                 "drop_off", lat: try row.decode(forColumn: "drop_off_lat"),
                 lng: try row.decode(forColumn: "drop_off_lng"), tripID: id
             ),
-            seq: try row.decode(forColumn: "seq")
+            seq: try row.decode(forColumn: "seq"),
+            cancelReason: try .stored(try row.decode(forColumn: "cancel_reason"), tripID: id)
         )
     }
 

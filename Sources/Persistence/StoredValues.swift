@@ -8,6 +8,17 @@ package enum ConflictAction: Sendable {
     case keep
 }
 
+extension CancelReason {
+    /// A trip's `cancel_reason` column: nil when NULL; throws on a value no store writes.
+    static func stored(_ value: String?, tripID: String) throws -> CancelReason? {
+        guard let value else { return nil }
+        guard let reason = CancelReason(rawValue: value) else {
+            throw SnapshotStoreError.unreadableValue(table: "trips", column: "cancel_reason", rowID: tripID, value: value)
+        }
+        return reason
+    }
+}
+
 extension GeoPoint {
     /// A trip's location from its nullable columns `<prefix>_lat` and `<prefix>_lng` of `trips`:
     /// nil when both are NULL; throws when only one is, which no store writes.

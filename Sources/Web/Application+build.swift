@@ -151,7 +151,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger, cluster: C
     } else {
         logger.warning("the browser client's files were not found next to the executable; set webRoot to serve them")
     }
-    ClientController(tileURL: configuration.tileURL).addRoutes(to: router)
+    ClientController(tileURL: configuration.tileURL, pickupRadius: configuration.pickupRadius).addRoutes(to: router)
     AuthController(
         users: hub.users, cluster: member, tokens: tokens, passwords: passwords,
         photos: PhotoStore(mediaDirectory: configuration.mediaDirectory), maxUploadSize: configuration.maxUploadSize,
@@ -161,6 +161,7 @@ public func buildHub(configuration: HubConfiguration, logger: Logger, cluster: C
     OperatorController(users: hub.users, tokens: tokens, passwords: passwords)
         .addRoutes(to: router)
     TripController(hub: hub, store: store, auth: auth, cluster: member).addRoutes(to: router)
+    DemandController(hub: hub, auth: auth).addRoutes(to: router)
     HealthController(
         hub: hub, cluster: member, startup: startup, snapshot: snapshotStatus, metrics: metrics, connections: connections,
         maxSnapshotLag: max(30, 10 * configuration.snapshotInterval.seconds)
@@ -192,7 +193,8 @@ public func buildHub(configuration: HubConfiguration, logger: Logger, cluster: C
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "taxi-hub"),
-        services: [StoreService(startup: startup, snapshots: snapshots), operators] + (member.map { [ClusterDutiesService(node: $0)] } ?? []),
+        services: [StoreService(startup: startup, snapshots: snapshots), operators, DispatchService(hub: hub, startup: startup)]
+            + (member.map { [ClusterDutiesService(node: $0)] } ?? []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             logger.info("taxi-hub listening on \(configuration.host):\(port)")

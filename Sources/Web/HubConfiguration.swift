@@ -123,13 +123,36 @@ public struct HubConfiguration: Sendable {
     /// Edge of a geo cell in metres.
     @Setting("cellSize", help: "Edge of a geo cell in metres.", check: SettingCheck("must be at least 1 metre") { $0 >= 1 })
     public var cellSize = 1_000.0
-    /// Nearby dispatch: first search radius, largest radius and how many drivers to alert.
-    @Setting("dispatchRadius", help: "First radius in metres searched for drivers near a pick-up.", check: .positive)
+    /// Offer rounds (docs/protocol.md §3.3): the first round's radius, the step each later round
+    /// adds, the largest radius, and how many drivers each round asks.
+    @Setting("dispatchRadius", help: "Radius in metres of the first offer round around a pick-up.", check: .positive)
     public var dispatchRadius = 1_000.0
-    @Setting("dispatchMaxRadius", help: "Largest radius in metres searched for drivers.", check: .positive)
+    @Setting("dispatchRadiusStep", help: "Metres each later offer round reaches farther than the one before (0: every round the same).", check: .within(0...100_000))
+    public var dispatchRadiusStep = 1_000.0
+    @Setting("dispatchMaxRadius", help: "Largest radius in metres an offer round reaches.", check: .positive)
     public var dispatchMaxRadius = 10_000.0
-    @Setting("dispatchDrivers", help: "Drivers alerted of a trip with a pick-up location.", check: .positive)
+    @Setting("dispatchDrivers", help: "Drivers each offer round of a trip with a pick-up location asks at most.", check: .positive)
     public var dispatchDrivers = 10
+    /// How long a driver has to accept or decline an offer; then the offer expires.
+    @Setting("offerTimeout", help: "Seconds a driver has to accept or decline an offer.", check: .within(.seconds(1) ... .seconds(600)))
+    public var offerTimeout: Duration = .seconds(15)
+    /// How long a request waits for a driver before it ends CANCELED with no_driver_found.
+    @Setting("dispatchTimeout", help: "Seconds a request waits for a driver before it ends as no_driver_found.", check: .within(.seconds(1) ... .seconds(3600)))
+    public var dispatchTimeout: Duration = .seconds(120)
+    /// A driver without a fix for this long gets no offers of trips with a pick-up point.
+    @Setting("stalePositionAfter", help: "Seconds without a fix after which a driver gets no offers of trips with a pick-up point.", check: .within(.seconds(1) ... .seconds(3600)))
+    public var stalePositionAfter: Duration = .seconds(30)
+    /// Within this of the pick-up the rider hears "driver arriving", and "arrived" once it waits.
+    @Setting("arrivalRadius", help: "Metres from the pick-up within which the rider hears that the driver is arriving, then arrived.", check: .within(1...10_000))
+    public var arrivalRadius = 50.0
+    /// IN_PROGRESS is refused farther than this from the pick-up point; 0 switches the check off.
+    @Setting("pickupRadius", help: "Metres from the pick-up beyond which IN_PROGRESS is refused (0: not checked).", check: .within(0...100_000))
+    public var pickupRadius = 150.0
+    /// The ETA model: straight-line distance × detourFactor ÷ speed (the driver's recent speed, or this).
+    @Setting("citySpeed", help: "Average city speed in km/h for ETAs when a driver's own speed is not known.", check: .within(1...200))
+    public var citySpeed = 25.0
+    @Setting("detourFactor", help: "Road distance over straight-line distance, for ETAs.", check: .within(1...5))
+    public var detourFactor = 1.3
     /// Events per trip kept for `resume`.
     @Setting("tripHistoryLength", help: "Events per trip kept for resume.", check: .positive)
     public var tripHistoryLength = 256
@@ -191,6 +214,11 @@ public struct HubConfiguration: Sendable {
         var settings = Hub.Settings()
         settings.grid = CellGrid(cellSize: cellSize)
         settings.dispatch = DispatchPolicy(initialRadius: dispatchRadius, maxRadius: dispatchMaxRadius, driverCount: dispatchDrivers)
+        settings.offers = OfferPolicy(
+            radiusStep: dispatchRadiusStep, offerTimeout: offerTimeout, dispatchTimeout: dispatchTimeout, stalePositionAfter: stalePositionAfter
+        )
+        settings.eta = ETAModel(citySpeed: citySpeed, detourFactor: detourFactor)
+        settings.pickUp = PickUpPolicy(arrivalRadius: arrivalRadius, pickUpRadius: pickupRadius)
         settings.historyLength = tripHistoryLength
         return settings
     }
@@ -211,6 +239,11 @@ public struct HubConfiguration: Sendable {
         }
         guard dispatchMaxRadius >= dispatchRadius else {
             throw ConfigurationError("dispatchMaxRadius (\(dispatchMaxRadius)) must be at least dispatchRadius (\(dispatchRadius)).")
+        }
+        guard dispatchTimeout >= offerTimeout else {
+            throw ConfigurationError(
+                "dispatchTimeout (\(dispatchTimeout.settingDescription) seconds) must be at least offerTimeout (\(offerTimeout.settingDescription) seconds): a request must outlive its first offers."
+            )
         }
     }
 }

@@ -26,11 +26,9 @@ final class TestMailbox: Mailbox {
     /// Every event received so far.
     var events: [HubEvent] { received.withLock { $0 } }
 
-    /// The trip states received so far, in delivery order.
+    /// The trip states received so far (offers too), in delivery order.
     var trips: [TripView] {
-        events.compactMap { event in
-            if case .trip(let view) = event { view } else { nil }
-        }
+        events.compactMap(\.tripState)
     }
 
     /// The locations received so far, in delivery order.

@@ -223,7 +223,7 @@ struct PostgresSnapshotStoreTests {
                 try await group.waitForAll()
             }
             #expect(try await stores[0].schemaVersions() == PostgresMigrations.all.map(\.version))
-            #expect(PostgresMigrations.latestVersion == 4)
+            #expect(PostgresMigrations.latestVersion == 5)
 
             let check = PostgresConnection(url: url)
             let columns = try await check.query(
@@ -252,7 +252,7 @@ struct PostgresSnapshotStoreTests {
                     "trips.drop_off_address text", "trips.status text", "trips.rider_id bigint NULL",
                     "trips.driver_id bigint NULL", "trips.seq bigint", "trips.pick_up_lat double precision NULL",
                     "trips.pick_up_lng double precision NULL", "trips.drop_off_lat double precision NULL",
-                    "trips.drop_off_lng double precision NULL", "trips.owner_node text NULL",
+                    "trips.drop_off_lng double precision NULL", "trips.owner_node text NULL", "trips.cancel_reason text NULL",
                     "users.id bigint", "users.username text", "users.first_name text", "users.last_name text",
                     "users.grp text", "users.photo text NULL", "users.password_hash text",
                 ]

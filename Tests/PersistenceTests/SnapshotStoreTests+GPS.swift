@@ -270,7 +270,7 @@ extension SnapshotStoreTests {
                 "trip_track_points": ["trip_id", "seq", "lat", "lng", "heading", "speed", "accuracy", "recorded"],
                 "trips": [
                     "id", "created", "updated", "pick_up_address", "drop_off_address", "status", "rider_id", "driver_id",
-                    "seq", "pick_up_lat", "pick_up_lng", "drop_off_lat", "drop_off_lng",
+                    "seq", "pick_up_lat", "pick_up_lng", "drop_off_lat", "drop_off_lng", "cancel_reason",
                 ],
                 "users": ["id", "username", "first_name", "last_name", "grp", "photo", "password_hash"],
             ]

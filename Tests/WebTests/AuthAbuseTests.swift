@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

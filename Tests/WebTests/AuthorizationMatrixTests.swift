@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 import Hummingbird
 import Logging
 import Synchronization
@@ -94,6 +95,9 @@ struct AuthorizationMatrixTests {
             let body = ["username": "new-operator", "password": LiveHub.password]
             return String(try await http(world, role, "/api/operators/", method: .post, json: body).status.code)
         },
+        Row(request: "`GET /api/demand/`") { world, role in
+            String(try await http(world, role, "/api/demand/").status.code)
+        },
         Row(request: "WebSocket `/taxi/?token=`") { world, role in
             guard let account = world.accounts[role] else {
                 return (try? await TestSocket.connect(port: world.hub.port, token: nil)) == nil ? "401" : "open"
@@ -122,6 +126,12 @@ struct AuthorizationMatrixTests {
         },
         Row(request: "`resume` (a started trip)") { world, role in
             try await message(world, role, ["type": "resume", "data": ["trips": [world.startedTrip: 0]]])
+        },
+        Row(request: "`decline.trip` (the requested trip)") { world, role in
+            try await message(world, role, ["type": "decline.trip", "data": ["id": world.requestedTrip]])
+        },
+        Row(request: "`update.availability`") { world, role in
+            try await message(world, role, ["type": "update.availability", "data": ["online": false]])
         },
     ]
 

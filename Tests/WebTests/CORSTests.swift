@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 import Hummingbird
 import Testing
 import TestSupport
@@ -10,7 +11,7 @@ struct CORSTests {
 
     @Test("by default no origin gets CORS headers: browsers keep the same-origin rule")
     func sameOriginByDefault() async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             let options = try await hub.request("/api/trip/", method: .options, headers: Self.preflight)
             #expect(options.headers[.accessControlAllowOrigin] == nil)
             let get = try await hub.request("/api/client/", headers: [.origin: "https://app.example.com"])
@@ -21,7 +22,7 @@ struct CORSTests {
 
     @Test("a listed origin gets preflights and answers with its CORS headers; any other origin none")
     func listedOrigins() async throws {
-        try await LiveHub.run { $0.corsOrigins = ["https://app.example.com", "http://localhost:3000"] } _: { hub in
+        try await LiveHub.routes { $0.corsOrigins = ["https://app.example.com", "http://localhost:3000"] } _: { hub in
             let options = try await hub.request("/api/trip/", method: .options, headers: Self.preflight)
             #expect(options.status == .noContent)
             #expect(options.headers[.accessControlAllowOrigin] == "https://app.example.com")

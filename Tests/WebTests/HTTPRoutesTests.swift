@@ -1,10 +1,12 @@
 import Foundation
+import HubLauncher
 import Hummingbird
 import Testing
 import TestSupport
 
-/// The REST half of the compatible API over real sockets: what the reference's
-/// `test_http.py` checks, plus the DRF-style errors for bad input.
+/// The REST half of the compatible API: what the reference's `test_http.py` checks, plus the
+/// DRF-style errors for bad input. Requests go to the router (`LiveHub.routes`); the tests that
+/// create trips over a WebSocket, or read health and metrics beside one, use a live hub.
 @Suite("HTTP routes", MachineLoad.shared, .timeLimit(.minutes(4)))
 struct HTTPRoutesTests {
     /// A 1×1 PNG.
@@ -35,7 +37,7 @@ struct HTTPRoutesTests {
 
     @Test("sign up with a photo (multipart) returns the user and serves the photo")
     func signUpWithPhoto() async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             let response = try await hub.request(
                 "/api/sign_up/", method: .post, headers: [.contentType: "multipart/form-data; boundary=TaxiHubBoundary"],
                 body: Self.multipart(Self.signUpFields, photo: Self.png)
@@ -59,7 +61,7 @@ struct HTTPRoutesTests {
 
     @Test("sign up with JSON and no photo")
     func signUpJSON() async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             let user = try await hub.signUp("driver@example.com", group: "driver")
             #expect(user["group"] as? String == "driver")
             #expect(user["photo"] is NSNull)
@@ -70,7 +72,7 @@ struct HTTPRoutesTests {
 
     @Test("bad sign-ups get 400 with field errors and create nothing")
     func badSignUps() async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             _ = try await hub.signUp("taken@example.com")
             let base: [String: Any] = [
                 "username": "new@example.com", "password1": LiveHub.password, "password2": LiveHub.password, "group": "rider",
@@ -111,7 +113,7 @@ struct HTTPRoutesTests {
 
     @Test("log in returns access and refresh tokens carrying the user's claims")
     func logInClaims() async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             let user = try await hub.signUp("user@example.com", firstName: "Ada", lastName: "Lovelace")
             let tokens = try await hub.logIn("user@example.com")
             let access = try jwtPayload(tokens.access)
@@ -141,7 +143,7 @@ struct HTTPRoutesTests {
 
     @Test("wrong credentials get 401, missing ones 400")
     func badLogIn() async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             _ = try await hub.signUp("user@example.com")
             for body in [["username": "user@example.com", "password": "wrong"], ["username": "nobody", "password": "x"]] {
                 let response = try await hub.request("/api/log_in/", method: .post, json: body)
@@ -159,7 +161,7 @@ struct HTTPRoutesTests {
 
     @Test("a refresh token buys a new access token; anything else gets 401 token_not_valid")
     func refresh() async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             let account = try await hub.account("user@example.com")
             let response = try await hub.request("/api/token/refresh/", method: .post, json: ["refresh": account.refresh])
             #expect(response.status == .ok)

@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 import Hummingbird
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 import Hummingbird
 import Testing
 import TestSupport
@@ -36,7 +37,7 @@ struct UploadTests {
 
     @Test("PNG, JPEG and WebP are stored under a server-chosen name, whatever the file was called")
     func acceptedFormats() async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             for (index, (bytes, ext)) in [(Self.png, "png"), (Self.jpeg, "jpg"), (Self.webp, "webp")].enumerated() {
                 let response = try await Self.signUp(hub, "u\(index)", photo: bytes, filename: "../../../etc/evil.\(ext)")
                 #expect(response.status == .created, "\(ext): \(String(buffer: response.body))")
@@ -57,7 +58,7 @@ struct UploadTests {
         ("empty", []),
     ])
     func refusedFormats(kind: String, bytes: [UInt8]) async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             let response = try await Self.signUp(hub, "refused", photo: bytes)
             #expect(response.status == .badRequest, "\(kind)")
             #expect(String(buffer: response.body).contains("Upload a valid image"), "\(kind)")
@@ -68,7 +69,7 @@ struct UploadTests {
 
     @Test("a photo over maxPhotoSize is refused with the limit, and nothing is stored")
     func photoSizeLimit() async throws {
-        try await LiveHub.run { $0.maxPhotoSize = 1000 } _: { hub in
+        try await LiveHub.routes { $0.maxPhotoSize = 1000 } _: { hub in
             let large = Self.png + Array(repeating: 0, count: 1000)
             let response = try await Self.signUp(hub, "big", photo: large)
             #expect(response.status == .badRequest)
@@ -80,7 +81,7 @@ struct UploadTests {
 
     @Test("/media/ cannot leave its folder: dot-dot, encoded slashes, NUL, other names and symbolic links get 404")
     func mediaStaysInItsFolder() async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             let photo = try #require(
                 try parseJSONObject(String(buffer: try await Self.signUp(hub, "owner", photo: Self.png).body))["photo"] as? String
             )

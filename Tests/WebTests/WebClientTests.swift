@@ -1,4 +1,5 @@
 import Foundation
+import HubLauncher
 import Hummingbird
 import Testing
 import Web
@@ -25,7 +26,7 @@ struct WebClientTests {
     func servesTheClient() async throws {
         let root = try Self.makeWebRoot()
         defer { try? FileManager.default.removeItem(at: root) }
-        try await LiveHub.run { $0.webRoot = root.path } _: { hub in
+        try await LiveHub.routes { $0.webRoot = root.path } _: { hub in
             let index = try await hub.request("/")
             #expect(index.status == .ok)
             #expect(String(buffer: index.body).contains("<title>TaxiHub</title>"))
@@ -47,7 +48,7 @@ struct WebClientTests {
     func rangesAreIgnored() async throws {
         let root = try Self.makeWebRoot()
         defer { try? FileManager.default.removeItem(at: root) }
-        try await LiveHub.run { $0.webRoot = root.path } _: { hub in
+        try await LiveHub.routes { $0.webRoot = root.path } _: { hub in
             for range in ["bytes=5000-6000", "bytes=0-3", "bytes=abc"] {
                 let response = try await hub.request("/index.html", headers: [.range: range])
                 #expect(response.status == .ok, "Range: \(range)")
@@ -61,7 +62,7 @@ struct WebClientTests {
     func nulInPath() async throws {
         let root = try Self.makeWebRoot()
         defer { try? FileManager.default.removeItem(at: root) }
-        try await LiveHub.run { $0.webRoot = root.path } _: { hub in
+        try await LiveHub.routes { $0.webRoot = root.path } _: { hub in
             for path in ["/index.html%00", "/js%00", "/js%00/app.js", "/%00"] {
                 let response = try await hub.request(path)
                 #expect(response.status == .notFound, "\(path)")
@@ -75,7 +76,7 @@ struct WebClientTests {
     func apiPathsAreNotShadowed() async throws {
         let root = try Self.makeWebRoot()
         defer { try? FileManager.default.removeItem(at: root) }
-        try await LiveHub.run { $0.webRoot = root.path } _: { hub in
+        try await LiveHub.routes { $0.webRoot = root.path } _: { hub in
             #expect(String(buffer: try await hub.request("/healthz").body) == #"{"status":"ok"}"#)
             let client = try parseJSONObject(String(buffer: try await hub.request("/api/client/").body))
             #expect(client["tile_url"] as? String == HubConfiguration().tileURL)
@@ -84,7 +85,7 @@ struct WebClientTests {
 
     @Test("GET /api/client/ gives the configured tile URL, empty for the plain map")
     func tileURL() async throws {
-        try await LiveHub.run { $0.tileURL = "" } _: { hub in
+        try await LiveHub.routes { $0.tileURL = "" } _: { hub in
             let response = try await hub.request("/api/client/")
             #expect(response.status == .ok)
             #expect(try parseJSONObject(String(buffer: response.body))["tile_url"] as? String == "")
@@ -93,7 +94,7 @@ struct WebClientTests {
 
     @Test("the files built into the binary are the browser client")
     func bundledClient() async throws {
-        try await LiveHub.run { hub in
+        try await LiveHub.routes { hub in
             let index = try await hub.request("/")
             #expect(index.status == .ok)
             let html = String(buffer: index.body)

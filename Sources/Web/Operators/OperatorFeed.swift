@@ -5,8 +5,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// Sends the operators' sockets the hub's live picture without being asked: every connected
-/// driver's position a few times a second (`operator.drivers`, one frame for all of them, not one
-/// per fix) and counts, health and recent trips once a second (`operator.stats`). Each frame is
+/// driver's position and state a few times a second (`operator.drivers`, one frame for all of
+/// them, not one per fix), and once a second counts, health and recent trips (`operator.stats`)
+/// and supply and demand per cell (`operator.demand`). Each frame is
 /// built once and queued to every operator socket; with no operator connected, nothing is built.
 final class OperatorFeed: Service, Sendable {
     /// Trips that finished since the hub started, as the snapshot loop let them go.
@@ -81,6 +82,7 @@ final class OperatorFeed: Service, Sendable {
             if sendStats {
                 let perSecond = rates.advance(to: metrics.messageTotals(), at: .now)
                 send(statsFrame(rates: perSecond), type: "operator.stats", to: targets)
+                send(demandFrame(), type: "operator.demand", to: targets)
             }
         }
     }
@@ -92,19 +94,29 @@ final class OperatorFeed: Service, Sendable {
         }
     }
 
-    /// `{"data":{"drivers":[[id,lat,lng,busy],…]},"type":"operator.drivers"}`, written by hand:
-    /// thousands of drivers, several times a second. Coordinates are rounded to 5 decimals (about
-    /// a metre, plenty for a map), which prints them in half the digits.
+    /// `{"data":{"drivers":[[id,lat,lng,busy],…],"offline":[id,…],"stale":[id,…]},"type":"operator.drivers"}`,
+    /// written by hand: thousands of drivers, several times a second. Coordinates are rounded to 5
+    /// decimals (about a metre, plenty for a map), which prints them in half the digits. Drivers
+    /// online with a fresh position, nearly all, are in neither list (`DriverState`).
     func driversFrame() -> String {
-        let sightings = hub.drivers.positions()
+        let sightings = hub.drivers.positions(at: hub.clock.now())
         var text = #"{"data":{"drivers":["#
-        text.reserveCapacity(40 + sightings.count * 30)
+        text.reserveCapacity(60 + sightings.count * 30)
+        var offline: [Int] = []
+        var stale: [Int] = []
         for (index, sighting) in sightings.enumerated() {
             if index > 0 { text += "," }
             let lat = (sighting.point.lat * 100_000).rounded() / 100_000
             let lng = (sighting.point.lng * 100_000).rounded() / 100_000
             text += "[\(sighting.driverID),\(lat),\(lng),\(sighting.isBusy ? 1 : 0)]"
+            switch sighting.state {
+            case .online: break
+            case .offline: offline.append(sighting.driverID)
+            case .stale: stale.append(sighting.driverID)
+            }
         }
+        text += #"],"offline":["# + offline.map(String.init).joined(separator: ",")
+        text += #"],"stale":["# + stale.map(String.init).joined(separator: ",")
         text += #"]},"type":"operator.drivers"}"#
         return text
     }
@@ -121,8 +133,11 @@ final class OperatorFeed: Service, Sendable {
         let current = snapshot.current
         let storeState: String =
             if !startup.isReady { "loading" } else if current.consecutiveFailures > 0 { "failing" } else { "ready" }
+        let driverCounts = hub.drivers.counts(at: hub.clock.now())
         let stats = OperatorStatsJSON(
-            connections: connections.count, driversOnline: hub.drivers.count, users: hub.users.count,
+            connections: connections.count, driversOnline: hub.drivers.count,
+            drivers: .init(connected: driverCounts.connected, busy: driverCounts.busy, offline: driverCounts.offline, stale: driverCounts.stale),
+            users: hub.users.count,
             messagesInPerSecond: rates.in, messagesOutPerSecond: rates.out,
             store: .init(
                 kind: storeKind, state: storeState, lagSeconds: (snapshot.lagSeconds(now: .now()) * 1000).rounded() / 1000,
@@ -131,6 +146,11 @@ final class OperatorFeed: Service, Sendable {
             trips: trips, recentTrips: recent.map { TripJSON(view: hub.users.view(of: $0)) }
         )
         return WireEncoding.encode(Frame(type: "operator.stats", data: stats))
+    }
+
+    /// `{"data": <supply and demand per cell, as GET /api/demand/>, "type": "operator.demand"}`.
+    func demandFrame() -> String {
+        WireEncoding.encode(Frame(type: "operator.demand", data: DemandJSON(hub.supplyAndDemand(), grid: hub.drivers.grid, at: hub.clock.now())))
     }
 
     private struct Frame<Payload: Encodable>: Encodable {
@@ -183,8 +203,17 @@ struct OperatorStatsJSON: Encodable {
         }
     }
 
+    /// Connected drivers (each once) by availability.
+    struct Drivers: Encodable {
+        let connected: Int
+        let busy: Int
+        let offline: Int
+        let stale: Int
+    }
+
     let connections: Int
     let driversOnline: Int
+    let drivers: Drivers
     let users: Int
     let messagesInPerSecond: Double
     let messagesOutPerSecond: Double
@@ -193,7 +222,7 @@ struct OperatorStatsJSON: Encodable {
     let recentTrips: [TripJSON]
 
     enum CodingKeys: String, CodingKey {
-        case connections, users, store, trips
+        case connections, users, store, trips, drivers
         case driversOnline = "drivers_online"
         case messagesInPerSecond = "messages_in_per_second"
         case messagesOutPerSecond = "messages_out_per_second"

@@ -177,6 +177,27 @@ final class ClientSession: Sendable {
             for (id, lastSeen) in trips.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
                 await resume(id, after: lastSeen)
             }
+        case .declineTrip(let id):
+            // Answered by the offer's withdrawal (`trip.offer_withdrawn`, reason `declined`).
+            metrics.received(type: "decline.trip")
+            do throws(HubError) {
+                try await hub.declineTrip(id: id, by: principal, from: connection)
+            } catch {
+                if error.code == .notFound, (try? await store.trip(id: id)) != nil {
+                    reject(HubError(.noOffer, "The trip is finished: there is no offer of it to decline."), requestType: "decline.trip")
+                } else {
+                    reject(error, requestType: "decline.trip")
+                }
+            }
+        case .updateAvailability(let online):
+            metrics.received(type: "update.availability")
+            do throws(HubError) {
+                let now = try await hub.setAvailability(online: online, by: principal)
+                connection.enqueue(.text(OutboundEncoding.encodeAvailability(online: now)))
+                metrics.sent(type: "driver.availability")
+            } catch {
+                reject(error, requestType: "update.availability")
+            }
         case .echo, .updateLocation:
             // `handleNow` carries these out whole.
             break

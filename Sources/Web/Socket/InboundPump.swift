@@ -8,9 +8,9 @@ import Synchronization
 /// A message that arrives while nothing else of the socket waits is handled at once, on the
 /// event loop that read it (`ClientSession.handleNow`); only what has to await an actor goes on
 /// to a task. Tasks exist only while something waits, so an idle socket costs none, and GPS
-/// fixes none either (a fix for a trip is recorded without one, `ClientSession.record`). When `pauseAt` messages wait, `push` asks the
-/// caller to stop reading the socket (TCP then slows the client down); reading resumes once the
-/// backlog is down to `resumeAt`.
+/// fixes none either (`Hub.recordFix` never suspends). When `pauseAt` messages wait, `push` asks
+/// the caller to stop reading the socket (TCP then slows the client down); reading resumes once
+/// the backlog is down to `resumeAt`.
 final class InboundPump: Sendable {
     static let pauseAt = 64
     static let resumeAt = 16

@@ -32,7 +32,10 @@ final class HubMetrics: Sendable {
     private let commitMicroseconds: Counter
 
     static let inboundTypes = ClientMessage.knownTypes + ["other"]
-    static let outboundTypes = ["echo.message", "trip.location", "error", "operator.drivers", "operator.stats"]
+    static let outboundTypes = [
+        "echo.message", "trip.location", "error", "operator.drivers", "operator.stats", "operator.demand", "trip.offer_withdrawn",
+        "trip.searching", "trip.driver_arriving", "trip.driver_arrived", "driver.availability",
+    ]
     /// HTTP statuses counted one by one; any other status of 400 and above counts as "other".
     static let refusalStatuses = [400, 401, 403, 404, 405, 408, 409, 413, 415, 429, 500, 503].map(String.init) + ["other"]
     /// Why the hub closed a socket it refused to keep (slow readers count in their own counter).
@@ -48,7 +51,7 @@ final class HubMetrics: Sendable {
     }
     static let errorCodes = [
         "bad_message", "unknown_type", "invalid", "forbidden", "not_found", "trip_taken", "invalid_transition",
-        "rate_limited", "too_large", "unavailable",
+        "rate_limited", "too_large", "unavailable", "no_offer", "too_far_from_pickup",
     ]
 
     init() {

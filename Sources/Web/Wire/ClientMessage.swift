@@ -11,8 +11,14 @@ enum ClientMessage: Equatable {
     case updateLocation(LocationFix)
     /// The last `seq` the client saw of each trip.
     case resume([UUID: Int64])
+    /// A driver declines its offer of a trip.
+    case declineTrip(id: UUID)
+    /// A driver goes online or offline.
+    case updateAvailability(online: Bool)
 
-    static let knownTypes = ["echo.message", "create.trip", "update.trip", "cancel.trip", "update.location", "resume"]
+    static let knownTypes = [
+        "echo.message", "create.trip", "update.trip", "cancel.trip", "update.location", "resume", "decline.trip", "update.availability",
+    ]
 
     /// The `type` the message came with.
     var type: String {
@@ -23,6 +29,8 @@ enum ClientMessage: Equatable {
         case .cancelTrip: "cancel.trip"
         case .updateLocation: "update.location"
         case .resume: "resume"
+        case .declineTrip: "decline.trip"
+        case .updateAvailability: "update.availability"
         }
     }
 }
@@ -88,6 +96,10 @@ enum ClientMessageParser {
                 )
             case "cancel.trip":
                 return .success(.cancelTrip(id: try fields.tripID(in: try fields.object())))
+            case "decline.trip":
+                return .success(.declineTrip(id: try fields.tripID(in: try fields.object())))
+            case "update.availability":
+                return .success(.updateAvailability(online: try fields.requiredBool("online", in: try fields.object())))
             case "update.location":
                 let data = try fields.object()
                 let point = GeoPoint(lat: try fields.requiredNumber("lat", in: data), lng: try fields.requiredNumber("lng", in: data))
@@ -182,6 +194,14 @@ enum ClientMessageParser {
             case nil, .null?: return nil
             case .string(let value)?: return value
             default: throw WireError(code: .badMessage, message: "\"\(key)\" must be a string.", requestType: type)
+            }
+        }
+
+        func requiredBool(_ key: String, in object: JSONObject) throws(WireError) -> Bool {
+            switch object[key] {
+            case nil, .null?: throw WireError(code: .invalid, message: "\"\(key)\" is required.", requestType: type)
+            case .bool(let value)?: return value
+            default: throw WireError(code: .badMessage, message: "\"\(key)\" must be true or false.", requestType: type)
             }
         }
 

@@ -32,6 +32,7 @@ struct TripJSON: Encodable {
         case dropOffAddress = "drop_off_address"
         case pickUpLocation = "pick_up_location"
         case dropOffLocation = "drop_off_location"
+        case cancelReason = "cancel_reason"
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -48,6 +49,8 @@ struct TripJSON: Encodable {
         // Extensions: present only when the rider sent coordinates, so reference trips keep their shape.
         try container.encodeIfPresent(trip.pickUpLocation.map(PointJSON.init), forKey: .pickUpLocation)
         try container.encodeIfPresent(trip.dropOffLocation.map(PointJSON.init), forKey: .dropOffLocation)
+        // Present only on a CANCELED trip whose reason is known: rider_canceled or no_driver_found.
+        try container.encodeIfPresent(trip.cancelReason?.rawValue, forKey: .cancelReason)
     }
 }
 
@@ -90,6 +93,8 @@ struct TripLocationJSON: Encodable {
     enum CodingKeys: String, CodingKey {
         case tripID = "trip_id"
         case driverID = "driver_id"
+        case pickUpDistance = "pickup_distance"
+        case pickUpETA = "pickup_eta"
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -97,6 +102,9 @@ struct TripLocationJSON: Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(location.tripID.lowercasedText, forKey: .tripID)
         try container.encode(location.driverID, forKey: .driverID)
+        // While the trip is STARTED with a pick-up point: whole metres and seconds to it.
+        try container.encodeIfPresent(location.pickUp.map { Int($0.distance.rounded()) }, forKey: .pickUpDistance)
+        try container.encodeIfPresent(location.pickUp?.eta, forKey: .pickUpETA)
     }
 }
 

@@ -29,6 +29,9 @@ class DriverServices extends EventTarget {
     this.watchId = null;
     this.sim = null;
     this.speed = 15;
+    this.online = true;
+    // Live offers of trips with a pick-up point: trip id → {expiresAt (ms, this clock), round, distance, eta}.
+    this.offers = new Map();
   }
 
   get sharing() { return this.watchId !== null; }
@@ -54,6 +57,38 @@ class DriverServices extends EventTarget {
     this.userId = null;
     this.lastPosition = null;
     this.activeTrip = null;
+    this.online = true;
+    this.offers.clear();
+  }
+
+  /** Goes offline (no offers; a trip under way goes on) or back online (docs/protocol.md §3.7). */
+  setOnline(on) {
+    this.online = !!on;
+    if (!on) this.offers.clear();
+    socket.send('update.availability', { online: this.online });
+    this.changed();
+  }
+
+  /** An offer's frame (`echo.message` with `offer`), a withdrawal, or a trip that stopped waiting. */
+  noteOffer(t, offer) {
+    if (offer && t.status === 'REQUESTED') {
+      const seconds = Number(offer.expires_in);
+      this.offers.set(t.id, { ...offer, expiresAt: Date.now() + (Number.isFinite(seconds) ? seconds * 1000 : 0) });
+    } else if (!offer && t.status !== 'REQUESTED') {
+      this.offers.delete(t.id);
+    } else {
+      return;
+    }
+    this.dispatchEvent(new Event('offers'));
+  }
+
+  offerEnded(tripId) {
+    if (this.offers.delete(tripId)) this.dispatchEvent(new Event('offers'));
+  }
+
+  /** Says no to a live offer; the withdrawal frame takes it off the list. */
+  decline(tripId) {
+    return socket.send('decline.trip', { id: tripId });
   }
 
   changed() { this.dispatchEvent(new Event('change')); }
@@ -74,6 +109,7 @@ class DriverServices extends EventTarget {
   }
 
   report(loc, { send = true } = {}) {
+    this.lastSent = Date.now();
     this.lastPosition = { lat: loc.lat, lng: loc.lng, heading: loc.heading ?? null };
     try { localStorage.setItem(`taxihub.position.${this.userId}`, JSON.stringify(this.lastPosition)); } catch { /* full */ }
     if (send) socket.send('update.location', loc);
@@ -99,9 +135,20 @@ class DriverServices extends EventTarget {
         toast(`Your position is not available: ${err.message || 'permission denied'}.`, 'warning');
         if (err.code === 1) this.setSharing(false);
       }, { enableHighAccuracy: true, maximumAge: 2000, timeout: 20000 });
+      // A device standing still reports no new fix; the hub takes a driver without one for
+      // `stalePositionAfter` (30 s) as stale and offers it nothing: say it is still there.
+      this.keepAlive = setInterval(() => {
+        if (this.sim || !this.lastPosition || Date.now() - (this.lastSent || 0) < 10000) return;
+        const p = this.lastPosition;
+        const loc = { lat: p.lat, lng: p.lng, timestamp: Date.now() };
+        if (Number.isFinite(p.heading)) loc.heading = p.heading;
+        this.report(loc);
+      }, 5000);
     } else if (!on && this.watchId !== null) {
       navigator.geolocation.clearWatch(this.watchId);
       this.watchId = null;
+      clearInterval(this.keepAlive);
+      this.keepAlive = null;
     }
     this.changed();
   }
@@ -203,7 +250,11 @@ function tripToast(t) {
       else if (me.group === 'driver') text = `A trip${to} was taken by another driver.`;
       break;
     case 'CANCELED':
-      text = mineAsRider ? `Your trip${to} was canceled.` : `The rider canceled the trip${to}.`;
+      if (t.cancel_reason === 'no_driver_found') {
+        text = mineAsRider ? `No driver found for your trip${to}. You can try again.` : `No driver took the trip${to}.`;
+      } else {
+        text = mineAsRider ? `Your trip${to} was canceled.` : `The rider canceled the trip${to}.`;
+      }
       kind = 'warning';
       break;
     default:
@@ -214,8 +265,25 @@ function tripToast(t) {
 
 socket.on('echo.message', (frame) => {
   if (!isTrip(frame.data)) return; // an echo reply
-  if (!frame.stale) driverServices.noteTrip(frame.data);
+  if (!frame.stale) {
+    driverServices.noteTrip(frame.data);
+    driverServices.noteOffer(frame.data, frame.offer || null);
+  }
   tripToast(frame.data);
+});
+
+socket.on('trip.offer_withdrawn', (frame) => {
+  const d = frame.data || {};
+  driverServices.offerEnded(d.trip_id);
+  if (d.reason === 'expired') toast('An offer expired.', 'info');
+});
+
+socket.on('trip.driver_arriving', () => toast('Your driver is arriving.', 'success'));
+socket.on('trip.driver_arrived', () => toast('Your driver has arrived at the pick-up.', 'success'));
+
+// A hub forgets a driver's break when its last connection closes: say it again on every connect.
+socket.addEventListener('open', () => {
+  if (api.user && api.user.group === 'driver' && !driverServices.online) socket.send('update.availability', { online: false });
 });
 
 socket.on('error', (frame) => {

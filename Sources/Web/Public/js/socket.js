@@ -19,11 +19,14 @@ export function isTrip(data) {
   return !!data && typeof data === 'object' && typeof data.id === 'string' && typeof data.status === 'string';
 }
 
+/** Frames about a trip whose `data.trip_id` names it (each with a `seq` but the withdrawal). */
+export const TRIP_EVENTS = new Set(['trip.location', 'trip.searching', 'trip.driver_arriving', 'trip.driver_arrived', 'trip.offer_withdrawn']);
+
 /** The trip a frame is about, or null. */
 export function frameTripId(frame) {
   if (!frame || typeof frame !== 'object') return null;
   if (frame.type === 'echo.message' && isTrip(frame.data)) return frame.data.id;
-  if (frame.type === 'trip.location' && frame.data && typeof frame.data.trip_id === 'string') return frame.data.trip_id;
+  if (TRIP_EVENTS.has(frame.type) && frame.data && typeof frame.data.trip_id === 'string') return frame.data.trip_id;
   return null;
 }
 
@@ -99,7 +102,8 @@ export class SeqBook {
 /**
  * Events: 'state' (detail: connected|reconnecting|offline), 'frame' (detail: frame, after seq
  * filtering), 'open', and one event per frame type ('echo.message', 'trip.location', 'error',
- * 'operator.drivers', 'operator.stats').
+ * 'trip.searching', 'trip.driver_arriving', 'trip.driver_arrived', 'trip.offer_withdrawn',
+ * 'driver.availability', 'operator.drivers', 'operator.stats', 'operator.demand').
  */
 export class HubSocket extends EventTarget {
   constructor(api) {
@@ -244,7 +248,7 @@ export class HubSocket extends EventTarget {
         if (this.seqs.noteState(tripId, frame.seq)) frame.stale = true;
         const uid = this.userId;
         if ((t.rider && t.rider.id === uid) || (t.driver && t.driver.id === uid)) this.seqs.markMine(tripId);
-      } else if (frame.data.driver_id === this.userId) {
+      } else if (frame.type === 'trip.location' && frame.data.driver_id === this.userId) {
         this.seqs.markMine(tripId);
       }
     }

@@ -1,5 +1,6 @@
-// Driver dashboard: requested trips (nearest first), the current trip, completed trips, the
-// position-sharing and route-simulation switches, and a map with the driver's car.
+// Driver dashboard: requested trips (nearest first; an offer with its countdown and a Decline
+// button), the current trip, completed trips, the online, position-sharing and route-simulation
+// switches, and a map with the driver's car.
 
 import { h, statusBadge, fullName, formatDistance, syncList, ACTIVE } from '../dom.js';
 import { MapView } from '../map.js';
@@ -7,14 +8,35 @@ import { isTrip } from '../socket.js';
 import { haversine } from '../simulator.js';
 import { tripItem } from './rider.js';
 
-/** The #share-position / #simulate-route / #sim-speed switches (also on the trip screen). */
+/** Seconds left of an offer, for its countdown. */
+export function secondsLeft(offer, now = Date.now()) {
+  return Math.max(0, Math.ceil((offer.expiresAt - now) / 1000));
+}
+
+/** An offer's line: round, distance and ETA, the countdown, and #decline-<trip id>. */
+export function offerControls(ctx, tripId, offer) {
+  const countdown = h('span', { class: 'offer-countdown', dataset: { tripId } }, `${secondsLeft(offer)} s left`);
+  const decline = h('button', { type: 'button', class: 'ghost small decline-offer', id: `decline-${tripId}` }, 'Decline');
+  decline.addEventListener('click', (ev) => {
+    ev.preventDefault();
+    if (!ctx.driver.decline(tripId)) ctx.toast('Not connected to the hub; try again in a moment.', 'error');
+    else decline.disabled = true;
+  });
+  const eta = Number.isFinite(offer.eta) ? ` · about ${Math.max(1, Math.round(offer.eta / 60))} min away` : '';
+  return h('div', { class: 'offer', dataset: { tripId } },
+    h('span', { class: 'muted small' }, `Offer (round ${offer.round})${eta}`), ' ', countdown, ' ', decline);
+}
+
+/** The #share-position / #simulate-route / #sim-speed switches (also on the trip screen), and #driver-online. */
 export function driverControls(ctx) {
   const d = ctx.driver;
+  const online = h('input', { type: 'checkbox', id: 'driver-online', role: 'switch', class: 'switch' });
   const share = h('input', { type: 'checkbox', id: 'share-position', role: 'switch', class: 'switch' });
   const sim = h('input', { type: 'checkbox', id: 'simulate-route', role: 'switch', class: 'switch' });
   const speed = h('input', { type: 'number', id: 'sim-speed', name: 'sim_speed', min: 1, max: 100, step: 1, value: d.speed, inputmode: 'decimal' });
   const where = h('p', { class: 'muted small position-readout', 'aria-live': 'off' });
   const box = h('div', { class: 'driver-controls', role: 'group', 'aria-label': 'Position' },
+    h('label', { class: 'switch-label', for: 'driver-online' }, online, h('span', {}, 'Online (get offers)')),
     h('label', { class: 'switch-label', for: 'share-position' }, share, h('span', {}, 'Share my position')),
     h('label', { class: 'switch-label', for: 'simulate-route' }, sim, h('span', {}, 'Simulate a route')),
     h('span', { class: 'speed-field' }, h('label', { for: 'sim-speed' }, 'Speed (m/s)'), speed),
@@ -28,11 +50,13 @@ export function driverControls(ctx) {
       d.removeEventListener('position', sync);
       return;
     }
+    online.checked = d.online;
     share.checked = d.sharing;
     sim.checked = d.simulating || !!d.simPending;
     const p = d.lastPosition;
     where.textContent = p ? `Last position ${p.lat.toFixed(5)}, ${p.lng.toFixed(5)}` : 'No position shared yet.';
   };
+  online.addEventListener('change', () => d.setOnline(online.checked));
   share.addEventListener('change', () => d.setSharing(share.checked));
   sim.addEventListener('change', () => d.setSimulating(sim.checked));
   speed.addEventListener('input', () => {
@@ -85,9 +109,17 @@ export function render(outlet, ctx) {
     const all = [...trips.values()];
     const pos = ctx.driver.lastPosition;
     const req = sortByDistance(all.filter((t) => t.status === 'REQUESTED'), pos);
-    syncList(requested, req.map(({ t }) => ({
-      key: t.id, version: `${t.status}|${t.updated}`, build: () => tripItem(t, h('span', { class: 'distance' })),
-    })), h('li', { class: 'empty muted' }, loaded ? 'No requests right now. New ones appear here.' : 'Loading…'));
+    syncList(requested, req.map(({ t }) => {
+      const offer = ctx.driver.offers.get(t.id);
+      return {
+        key: t.id, version: `${t.status}|${t.updated}|${offer ? offer.expiresAt : '-'}`,
+        build: () => {
+          const item = tripItem(t, h('span', { class: 'distance' }));
+          if (offer) item.append(offerControls(ctx, t.id, offer));
+          return item;
+        },
+      };
+    }), h('li', { class: 'empty muted' }, loaded ? (ctx.driver.online ? 'No requests right now. New ones appear here.' : 'You are offline: no offers.') : 'Loading…'));
     for (const { t, d } of req) {
       const span = requested.querySelector(`li[data-trip-id="${t.id}"] .distance`);
       if (span) span.textContent = Number.isFinite(d) ? `${formatDistance(d)} away` : '';
@@ -137,11 +169,31 @@ export function render(outlet, ctx) {
   });
   const onPosition = () => { showCar(); draw(); };
   ctx.driver.addEventListener('position', onPosition);
+  // An offer that ended while the trip still waits (expired, declined, withdrawn) leaves the list.
+  const offWithdrawn = ctx.socket.on('trip.offer_withdrawn', (frame) => {
+    const id = frame.data && frame.data.trip_id;
+    const t = trips.get(id);
+    if (t && t.status === 'REQUESTED') trips.delete(id);
+    draw();
+  });
+  const onOffers = () => draw();
+  ctx.driver.addEventListener('offers', onOffers);
+  ctx.driver.addEventListener('change', onOffers);
+  const ticker = setInterval(() => {
+    for (const span of requested.querySelectorAll('.offer-countdown')) {
+      const offer = ctx.driver.offers.get(span.dataset.tripId);
+      span.textContent = offer ? `${secondsLeft(offer)} s left` : '';
+    }
+  }, 1000);
 
   return () => {
     alive = false;
     off();
+    offWithdrawn();
+    clearInterval(ticker);
     ctx.driver.removeEventListener('position', onPosition);
+    ctx.driver.removeEventListener('offers', onOffers);
+    ctx.driver.removeEventListener('change', onOffers);
     map.destroy();
   };
 }

@@ -92,6 +92,7 @@ export function render(outlet, ctx) {
   const health = h('dl', { id: 'health', class: 'health' },
     metric('connections', 'Connections'),
     metric('drivers_online', 'Drivers online'),
+    metric('drivers_availability', 'Busy · offline · stale'),
     metric('messages_in_per_second', 'Messages in / s'),
     metric('messages_out_per_second', 'Messages out / s'),
     metric('snapshot_lag', 'Snapshot lag'),
@@ -167,6 +168,8 @@ export function render(outlet, ctx) {
     const store = s.store || {};
     setMetric('connections', fmtNumber(s.connections));
     setMetric('drivers_online', fmtNumber(s.drivers_online));
+    const d = s.drivers || {};
+    setMetric('drivers_availability', `${fmtNumber(d.busy || 0)} · ${fmtNumber(d.offline || 0)} · ${fmtNumber(d.stale || 0)}`);
     setMetric('messages_in_per_second', fmtNumber(s.messages_in_per_second, 1));
     setMetric('messages_out_per_second', fmtNumber(s.messages_out_per_second, 1));
     setMetric('snapshot_lag', Number.isFinite(store.lag_seconds) ? `${store.lag_seconds.toFixed(2)} s` : '–',

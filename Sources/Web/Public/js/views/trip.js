@@ -1,10 +1,13 @@
 // Trip detail: status, people, the live map (pick-up, drop-off, car, recorded track) and the
-// one next action: cancel for the rider; accept / picked up / complete for the driver.
+// one next action: cancel (or, when no driver was found, try again) for the rider; accept or
+// decline an offer / picked up / complete for the driver. The rider sees the search round, the
+// driver's ETA, and when it is arriving and has arrived.
 
 import { h, avatar, fullName, formatTime, STATUS_LABELS, FINISHED } from '../dom.js';
 import { MapView } from '../map.js';
 import { isTrip } from '../socket.js';
-import { driverControls } from './driver.js';
+import { driverControls, offerControls } from './driver.js';
+import { haversine } from '../simulator.js';
 
 const TAKEN = 'This trip was taken by another driver.';
 
@@ -42,6 +45,24 @@ export function render(outlet, ctx, tripId) {
   const cancel = h('button', { type: 'button', id: 'cancel-trip', class: 'danger', hidden: true }, 'Cancel trip');
   const action = h('button', { type: 'button', id: 'trip-action', class: 'primary big', hidden: true }, '');
   const taken = h('p', { id: 'trip-taken', class: 'notice warning', role: 'alert', hidden: true }, TAKEN);
+  // The rider's live line: search round, ETA, arriving, arrived.
+  const progress = h('p', { id: 'trip-progress', class: 'muted', 'aria-live': 'polite', hidden: true });
+  const retry = h('button', { type: 'button', id: 'retry-trip', class: 'primary', hidden: true }, 'Try again');
+  const offerBox = h('div', { id: 'trip-offer' });
+  let arrival = null; // 'arriving' | 'arrived'
+  let eta = null;
+  let round = null;
+  let retrying = null;
+  let pickupRadius = 0;
+  ctx.config().then((c) => { pickupRadius = Number(c.pickup_radius) || 0; draw(); });
+  // Metres still to the pick-up while the hub would refuse "picked up" (pickupRadius); null: allowed.
+  const tooFar = () => {
+    if (!trip || trip.status !== 'STARTED' || !trip.pick_up_location || !(pickupRadius > 0)) return null;
+    const pos = ctx.driver.lastPosition;
+    if (!pos) return Infinity;
+    const d = haversine(pos, trip.pick_up_location);
+    return d > pickupRadius ? d : null;
+  };
   const info = h('p', { class: 'muted small trip-times' });
   const mapEl = h('div', { id: 'map', class: 'map-box' });
   const back = h('a', { href: ctx.home(me), class: 'button ghost' }, 'Back to dashboard');
@@ -49,8 +70,8 @@ export function render(outlet, ctx, tripId) {
     h('div', { class: 'split' },
       h('div', { class: 'card trip-card' },
         h('div', { class: 'page-head' }, h('h1', {}, 'Trip'), status),
-        statusText, route, people, taken,
-        h('div', { class: 'actions' }, isRider ? cancel : null, isDriver ? action : null, back),
+        statusText, progress, route, people, taken, isDriver ? offerBox : null,
+        h('div', { class: 'actions' }, isRider ? cancel : null, isRider ? retry : null, isDriver ? action : null, back),
         isDriver ? driverControls(ctx) : null,
         info),
       h('div', { class: 'map-wrap' }, mapEl)));
@@ -91,7 +112,20 @@ export function render(outlet, ctx, tripId) {
     status.textContent = trip.status;
     status.className = `badge badge-${trip.status.toLowerCase()}`;
     status.title = STATUS_LABELS[trip.status] || trip.status;
-    statusText.textContent = (isDriver ? DRIVER_TEXT : RIDER_TEXT)[trip.status] || '';
+    const noDriver = trip.status === 'CANCELED' && trip.cancel_reason === 'no_driver_found';
+    statusText.textContent = noDriver
+      ? (isRider ? 'No driver found. You can try again.' : 'No driver took this trip.')
+      : (isDriver ? DRIVER_TEXT : RIDER_TEXT)[trip.status] || '';
+    let line = '';
+    if (isRider && trip.status === 'REQUESTED' && round) line = `Looking for a driver (round ${round}).`;
+    if (isRider && trip.status === 'STARTED') {
+      if (arrival === 'arrived') line = 'Your driver has arrived at the pick-up.';
+      else if (arrival === 'arriving') line = 'Your driver is arriving.';
+      else if (Number.isFinite(eta)) line = `Your driver is about ${Math.max(1, Math.round(eta / 60))} min away.`;
+    }
+    progress.textContent = line;
+    progress.hidden = !line;
+    progress.dataset.arrival = arrival || '';
     route.replaceChildren(
       h('span', { class: 'pin-label pick' }, 'A'), ' ', h('span', { class: 'addr', id: 'trip-pick-up' }, trip.pick_up_address),
       h('br'),
@@ -112,6 +146,12 @@ export function render(outlet, ctx, tripId) {
       const canCancel = trip.status === 'REQUESTED' || trip.status === 'STARTED';
       cancel.hidden = !canCancel;
       cancel.disabled = busy;
+      retry.hidden = !noDriver;
+      retry.disabled = !!retrying;
+    }
+    if (isDriver) {
+      const offer = trip.status === 'REQUESTED' ? ctx.driver.offers.get(tripId) : null;
+      offerBox.replaceChildren(...(offer ? [offerControls(ctx, tripId, offer)] : []));
     }
     if (isDriver) {
       const other = takenByOther() || lostRace;
@@ -120,9 +160,11 @@ export function render(outlet, ctx, tripId) {
       const can = next && !other && (trip.status === 'REQUESTED' || mine());
       action.hidden = !can;
       if (can) {
-        action.textContent = next[0];
+        const far = mine() ? tooFar() : null;
+        action.textContent = far === null ? next[0]
+          : Number.isFinite(far) ? `Drive to the pick-up (${Math.round(far)} m to go)` : 'Share your position to pick the rider up';
         action.dataset.next = next[1];
-        action.disabled = busy;
+        action.disabled = busy || far !== null;
       }
       const pos = ctx.driver.lastPosition;
       if (pos && (mine() || trip.status === 'REQUESTED')) map.setMarker('car', pos, { heading: pos.heading, title: 'You' });
@@ -154,7 +196,7 @@ export function render(outlet, ctx, tripId) {
       status.textContent = 'Not found';
       if (isDriver) {
         taken.hidden = false;
-        taken.textContent = `${TAKEN} It is no longer available.`;
+        taken.textContent = 'This trip is no longer available: another driver took it, or it was canceled.';
       } else {
         statusText.textContent = 'This trip does not exist or is not yours.';
       }
@@ -173,9 +215,17 @@ export function render(outlet, ctx, tripId) {
     if (!hadDriver && t.driver && (isRider || mine())) loadTrack();
     draw();
   }));
+  const notice = (type, fn) => offs.push(ctx.socket.on(type, (frame) => {
+    if (frame.data && frame.data.trip_id === tripId) { fn(frame.data); draw(); }
+  }));
+  notice('trip.searching', (d) => { round = d.round; });
+  notice('trip.driver_arriving', () => { arrival = arrival || 'arriving'; });
+  notice('trip.driver_arrived', () => { arrival = 'arrived'; });
+  notice('trip.offer_withdrawn', () => { /* the offer line goes: DriverServices forgot it */ });
   offs.push(ctx.socket.on('trip.location', (frame) => {
     const d = frame.data;
     if (!d || d.trip_id !== tripId) return;
+    if (Number.isFinite(d.pickup_eta)) { eta = d.pickup_eta; draw(); }
     if (Number.isFinite(d.heading)) carHeading = d.heading;
     track.set(d.seq ?? frame.seq, { lat: d.lat, lng: d.lng, heading: d.heading, seq: d.seq ?? frame.seq });
     drawTrack();
@@ -193,8 +243,34 @@ export function render(outlet, ctx, tripId) {
     const pos = ev.detail;
     if (mine() || trip.status === 'REQUESTED') map.setMarker('car', pos, { heading: pos.heading, title: 'You' });
     if (mine() && !FINISHED.has(trip.status) && trip.status !== 'REQUESTED') map.addRoutePoint(pos);
+    if (mine() && trip.status === 'STARTED') draw();
   };
   ctx.driver.addEventListener('position', onPosition);
+
+  // No driver found: the same request again, then its page.
+  retry.addEventListener('click', () => {
+    if (!trip || retrying) return;
+    const data = { pick_up_address: trip.pick_up_address, drop_off_address: trip.drop_off_address, rider: me.id };
+    if (trip.pick_up_location) data.pick_up_location = trip.pick_up_location;
+    if (trip.drop_off_location) data.drop_off_location = trip.drop_off_location;
+    if (!ctx.socket.send('create.trip', data)) { ctx.toast('Not connected to the hub; try again in a moment.', 'error'); return; }
+    retrying = { pick: data.pick_up_address, drop: data.drop_off_address };
+    draw();
+  });
+  offs.push(ctx.socket.on('echo.message', (frame) => {
+    const t = frame.data;
+    if (!retrying || !isTrip(t) || t.id === tripId || t.status !== 'REQUESTED' || !t.rider || t.rider.id !== me.id) return;
+    if (t.pick_up_address !== retrying.pick || t.drop_off_address !== retrying.drop) return;
+    retrying = null;
+    ctx.navigate(`#/trip/${t.id}`);
+  }));
+  const onOffers = () => draw();
+  ctx.driver.addEventListener('offers', onOffers);
+  const ticker = setInterval(() => {
+    const span = offerBox.querySelector('.offer-countdown');
+    const offer = ctx.driver.offers.get(tripId);
+    if (span && offer) span.textContent = `${Math.max(0, Math.ceil((offer.expiresAt - Date.now()) / 1000))} s left`;
+  }, 1000);
 
   cancel.addEventListener('click', () => {
     if (!trip || busy) return;
@@ -210,7 +286,9 @@ export function render(outlet, ctx, tripId) {
   return () => {
     alive = false;
     clearTimeout(busyTimer);
+    clearInterval(ticker);
     for (const off of offs) off();
+    ctx.driver.removeEventListener('offers', onOffers);
     ctx.driver.removeEventListener('position', onPosition);
     map.destroy();
   };

@@ -303,6 +303,13 @@ struct ConfigurationTests {
     }
 
     /// The config file's values, by key, as settings show them.
+    @Test("bench routes are off unless the flag, the environment or the file turns them on")
+    func benchRoutesKnob() async throws {
+        #expect(try await Self.resolve([]).benchRoutes == false)
+        #expect(try await Self.resolve(["--bench-routes"]).benchRoutes)
+        #expect(try await Self.resolve([], environment: ["TAXI_HUB_BENCH_ROUTES": "true"]).benchRoutes)
+    }
+
     static func shippedValues() throws -> [String: String] {
         enum Value: Decodable {
             case text(String), number(Double), flag(Bool)

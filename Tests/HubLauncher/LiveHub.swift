@@ -1,5 +1,4 @@
 import Foundation
-import HubLauncher
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -8,39 +7,52 @@ import Web
 
 /// The tests' helpers for a hub (`TestHub`, in this process or a child process) reached over
 /// real sockets: HTTP calls on one keep-alive connection, accounts, WebSockets, trips.
-struct LiveHub: Sendable {
+public struct LiveHub: Sendable {
     /// Status, headers and body of an HTTP response.
-    struct HTTPResult {
-        let status: HTTPResponse.Status
-        var headers: HTTPFields = [:]
-        let body: ByteBuffer
+    public struct HTTPResult: Sendable {
+        public let status: HTTPResponse.Status
+        public var headers: HTTPFields = [:]
+        public let body: ByteBuffer
+
+        public init(status: HTTPResponse.Status, headers: HTTPFields = [:], body: ByteBuffer) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
     }
 
-    typealias Transport = @Sendable (String, HTTPRequest.Method, HTTPFields, ByteBuffer?) async throws -> HTTPResult
+    public typealias Transport = @Sendable (String, HTTPRequest.Method, HTTPFields, ByteBuffer?) async throws -> HTTPResult
 
-    let transport: Transport
-    let port: Int
-    let directory: URL
+    public let transport: Transport
+    public let port: Int
+    public let directory: URL
 
-    static let password = "pAssw0rd!"
-    static let secret = TestHub.secret
+    public static let password = "pAssw0rd!"
+    public static let secret = TestHub.secret
 
-    init(port: Int, directory: URL, transport: @escaping Transport) {
+    public init(port: Int, directory: URL, transport: @escaping Transport) {
         self.port = port
         self.directory = directory
         self.transport = transport
     }
 
     /// A signed-up, logged-in user.
-    struct Account {
-        let id: Int
-        let username: String
-        let access: String
-        let refresh: String
+    public struct Account: Sendable {
+        public let id: Int
+        public let username: String
+        public let access: String
+        public let refresh: String
+
+        public init(id: Int, username: String, access: String, refresh: String) {
+            self.id = id
+            self.username = username
+            self.access = access
+            self.refresh = refresh
+        }
     }
 
     /// Runs `body` against a fresh hub in this process; `configure` may change any knob first.
-    static func run(
+    public static func run(
         configure: (inout HubConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (LiveHub) async throws -> Void
     ) async throws {
@@ -59,12 +71,40 @@ struct LiveHub: Sendable {
         try await hub.stop()
     }
 
+    /// Runs `body` against a fresh hub whose HTTP calls go straight to its router, in Hummingbird's
+    /// `.router` test mode: no server, no socket, no port, while the hub's services (the snapshot
+    /// loop) run. For tests of REST routes and middleware; a test that opens a WebSocket, or
+    /// depends on the connection (keep-alive, time-outs), needs `run`.
+    public static func routes(
+        configure: (inout HubConfiguration) -> Void = { _ in },
+        _ body: @escaping @Sendable (LiveHub) async throws -> Void
+    ) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = TestHub.configuration(in: directory)
+        configure(&configuration)
+        let server = try await buildHub(configuration: configuration, logger: Logger(label: "taxi-hub") { _ in SwiftLogNoOpLogHandler() })
+        do {
+            try await server.application.test(.router) { client in
+                let hub = LiveHub(port: 0, directory: directory) { uri, method, headers, body in
+                    let response = try await client.executeRequest(uri: uri, method: method, headers: headers, body: body)
+                    return HTTPResult(status: response.status, headers: response.headers, body: response.body)
+                }
+                try await body(hub)
+            }
+        } catch {
+            try? await server.shutdownEventLoops()
+            throw error
+        }
+        try await server.shutdownEventLoops()
+    }
+
     /// What every test hub starts from (`TestHub.configuration(in:)`).
-    static func configuration(in directory: URL) -> HubConfiguration {
+    public static func configuration(in directory: URL) -> HubConfiguration {
         TestHub.configuration(in: directory)
     }
 
-    func request(
+    public func request(
         _ uri: String, method: HTTPRequest.Method = .get, token: String? = nil, json: Any? = nil,
         headers: HTTPFields = [:], body: ByteBuffer? = nil
     ) async throws -> HTTPResult {
@@ -78,7 +118,7 @@ struct LiveHub: Sendable {
         return try await transport(uri, method, headers, body)
     }
 
-    func signUp(_ username: String, group: String = "rider", firstName: String = "Test", lastName: String = "User")
+    public func signUp(_ username: String, group: String = "rider", firstName: String = "Test", lastName: String = "User")
         async throws -> [String: Any]
     {
         let response = try await request(
@@ -92,25 +132,25 @@ struct LiveHub: Sendable {
         return try parseJSONObject(String(buffer: response.body))
     }
 
-    func logIn(_ username: String) async throws -> (access: String, refresh: String) {
+    public func logIn(_ username: String) async throws -> (access: String, refresh: String) {
         let response = try await request("/api/log_in/", method: .post, json: ["username": username, "password": Self.password])
         #expect(response.status == .ok)
         let body = try parseJSONObject(String(buffer: response.body))
         return (try #require(body["access"] as? String), try #require(body["refresh"] as? String))
     }
 
-    func account(_ username: String, group: String = "rider") async throws -> Account {
+    public func account(_ username: String, group: String = "rider") async throws -> Account {
         let user = try await signUp(username, group: group)
         let tokens = try await logIn(username)
         return Account(id: try #require(user["id"] as? Int), username: username, access: tokens.access, refresh: tokens.refresh)
     }
 
-    func connect(_ account: Account, readDelay: Duration? = nil, readingPaused: Bool = false) async throws -> TestSocket {
+    public func connect(_ account: Account, readDelay: Duration? = nil, readingPaused: Bool = false) async throws -> TestSocket {
         try await TestSocket.connect(port: port, token: account.access, readDelay: readDelay, readingPaused: readingPaused)
     }
 
     /// Requests a trip as `rider` and returns the trip the rider is sent back.
-    func requestTrip(_ rider: Account, on socket: TestSocket, from: String = "123 Main Street", to: String = "456 Piney Road")
+    public func requestTrip(_ rider: Account, on socket: TestSocket, from: String = "123 Main Street", to: String = "456 Piney Road")
         async throws -> [String: Any]
     {
         socket.send(["type": "create.trip", "data": ["pick_up_address": from, "drop_off_address": to, "rider": rider.id]])
@@ -119,7 +159,7 @@ struct LiveHub: Sendable {
         return try #require(reply["data"] as? [String: Any])
     }
 
-    func trips(_ account: Account) async throws -> [[String: Any]] {
+    public func trips(_ account: Account) async throws -> [[String: Any]] {
         let response = try await request("/api/trip/", token: account.access)
         #expect(response.status == .ok)
         return try parseJSONArray(String(buffer: response.body))
@@ -129,7 +169,7 @@ struct LiveHub: Sendable {
 extension TestHub {
     /// Runs `body` with helpers talking to this hub over real sockets; the HTTP calls share one
     /// keep-alive connection, opened at the start (TimeoutTests count it closed as idle).
-    func withHub<Value: Sendable>(_ body: @escaping @Sendable (LiveHub) async throws -> Value) async throws -> Value {
+    public func withHub<Value: Sendable>(_ body: @escaping @Sendable (LiveHub) async throws -> Value) async throws -> Value {
         let (port, directory) = (port, directory)
         return try await TestClient.withClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(20))) { client in
             let hub = LiveHub(port: port, directory: directory) { uri, method, headers, body in

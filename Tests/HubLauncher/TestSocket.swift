@@ -12,8 +12,8 @@ import Testing
 /// With `rawFrames`, it sends and reads frames as they are instead (`sendFrame`, `nextFrame`), so
 /// tests can send what no well-behaved client would: text that is not UTF-8, fragments, frames
 /// over the size limit, wrong opcodes, no mask.
-final class TestSocket: Sendable {
-    typealias CloseFrame = WebSocketClient.CloseFrame
+public final class TestSocket: Sendable {
+    public typealias CloseFrame = WebSocketClient.CloseFrame
 
     private let client: WebSocketClient
     private let inbox: Inbox<Received>
@@ -22,25 +22,26 @@ final class TestSocket: Sendable {
     private let serverClose: ServerClose
 
     /// The server did not upgrade the connection (or it could not be made).
-    struct Refused: Error, CustomStringConvertible {
-        let reason: WebSocketClient.OpenError
-        var description: String { "the WebSocket was refused: \(reason)" }
+    public struct Refused: Error, CustomStringConvertible {
+        public let reason: WebSocketClient.OpenError
+        public var description: String { "the WebSocket was refused: \(reason)" }
     }
-    struct TimedOut: Error, CustomStringConvertible {
-        let description = "no message arrived in time"
+    public struct TimedOut: Error, CustomStringConvertible {
+        public let description = "no message arrived in time"
+        public init() {}
     }
-    struct Closed: Error, CustomStringConvertible {
-        let description = "the socket closed before the expected message arrived"
+    public struct Closed: Error, CustomStringConvertible {
+        public let description = "the socket closed before the expected message arrived"
     }
 
     /// A frame from the server, in raw-frame mode.
-    struct Frame: Sendable {
-        let opcode: UInt8
-        let payload: [UInt8]
+    public struct Frame: Sendable {
+        public let opcode: UInt8
+        public let payload: [UInt8]
 
-        var text: String? { opcode == 0x1 ? String(decoding: payload, as: UTF8.self) : nil }
+        public var text: String? { opcode == 0x1 ? String(decoding: payload, as: UTF8.self) : nil }
         /// The close code of a close frame.
-        var closeCode: Int? { opcode == 0x8 && payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : nil }
+        public var closeCode: Int? { opcode == 0x8 && payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : nil }
     }
 
     private enum Received: Sendable {
@@ -50,7 +51,7 @@ final class TestSocket: Sendable {
 
     /// Generous: all suites run at once on two cores next to PostgreSQL, so a busy machine
     /// may delay a message by seconds; a missing message still fails instead of hanging.
-    static let defaultTimeout: Duration = .seconds(20)
+    public static let defaultTimeout: Duration = .seconds(20)
 
     private init(client: WebSocketClient, inbox: Inbox<Received>, sendBinary: Bool, serverClose: ServerClose) {
         self.client = client
@@ -62,7 +63,7 @@ final class TestSocket: Sendable {
     /// Opens `/taxi/?token=`, or throws `Refused` when the server does not upgrade. With
     /// `readingPaused`, nothing is read until `resumeReading()`; with `readDelay`, not for that
     /// long. With `sendBinary`, `send` sends binary frames; with `rawFrames`, see the type.
-    static func connect(
+    public static func connect(
         port: Int, token: String?, readDelay: Duration? = nil, readingPaused: Bool = false, sendBinary: Bool = false,
         rawFrames: Bool = false
     ) async throws -> TestSocket {
@@ -97,11 +98,11 @@ final class TestSocket: Sendable {
     }
 
     /// Starts reading a socket connected with `readingPaused`.
-    func resumeReading() {
+    public func resumeReading() {
         client.resumeReading()
     }
 
-    func send(_ text: String) {
+    public func send(_ text: String) {
         if sendBinary {
             client.send(opcode: .binary, text.utf8)
         } else {
@@ -109,12 +110,12 @@ final class TestSocket: Sendable {
         }
     }
 
-    func send(_ object: [String: Any]) {
+    public func send(_ object: [String: Any]) {
         send(jsonText(object))
     }
 
     /// The next text frame; throws `TimedOut` when none comes within `timeout`.
-    func receive(timeout: Duration = TestSocket.defaultTimeout) async throws -> String {
+    public func receive(timeout: Duration = TestSocket.defaultTimeout) async throws -> String {
         while true {
             switch try await inbox.next(timeout: timeout) {
             case .text(let text): return text
@@ -124,12 +125,12 @@ final class TestSocket: Sendable {
         }
     }
 
-    func receiveJSON(timeout: Duration = TestSocket.defaultTimeout) async throws -> [String: Any] {
+    public func receiveJSON(timeout: Duration = TestSocket.defaultTimeout) async throws -> [String: Any] {
         try parseJSONObject(try await receive(timeout: timeout))
     }
 
     /// True when nothing arrives for `duration`.
-    func staysQuiet(for duration: Duration = .milliseconds(300)) async -> Bool {
+    public func staysQuiet(for duration: Duration = .milliseconds(300)) async -> Bool {
         (try? await inbox.next(timeout: duration)) == nil
     }
 
@@ -137,7 +138,7 @@ final class TestSocket: Sendable {
 
     /// Sends one frame as it is, masked as a client must unless `masked` is false (`fin: false`
     /// starts or continues a fragmented message).
-    func sendFrame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true, masked: Bool = true) {
+    public func sendFrame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true, masked: Bool = true) {
         var data = ByteBuffer()
         data.writeBytes(payload)
         client.send(WebSocketFrame(fin: fin, opcode: WebSocketOpcode(encodedWebSocketOpcode: opcode)!, maskKey: masked ? .random() : nil, data: data))
@@ -145,7 +146,7 @@ final class TestSocket: Sendable {
 
     /// The next frame from the server (raw-frame mode); nil when the connection ended or none came
     /// in `timeout`.
-    func nextFrame(timeout: Duration = TestSocket.defaultTimeout) async throws -> Frame? {
+    public func nextFrame(timeout: Duration = TestSocket.defaultTimeout) async throws -> Frame? {
         while true {
             switch try? await inbox.next(timeout: timeout) {
             case .frame(let frame): return frame
@@ -155,13 +156,13 @@ final class TestSocket: Sendable {
         }
     }
 
-    var isClosed: Bool { client.isClosed }
+    public var isClosed: Bool { client.isClosed }
 
     // MARK: Closing
 
     /// Closes from the client side and returns the server's close frame, if any.
     @discardableResult
-    func close() async -> CloseFrame? {
+    public func close() async -> CloseFrame? {
         await client.close(timeout: Self.timeAmount(Self.defaultTimeout))
         return serverClose.frame
     }
@@ -169,7 +170,7 @@ final class TestSocket: Sendable {
     /// Waits for the server to close the socket and returns its close frame; nil after `timeout`
     /// (the socket is then closed), so a close handshake that never completes fails the test that
     /// expects it instead of hanging the run.
-    func closedByServer(timeout: Duration = TestSocket.defaultTimeout) async -> CloseFrame? {
+    public func closedByServer(timeout: Duration = TestSocket.defaultTimeout) async -> CloseFrame? {
         await client.closed(timeout: Self.timeAmount(timeout))
         return serverClose.frame
     }
@@ -183,27 +184,27 @@ final class TestSocket: Sendable {
 private final class ServerClose: Sendable {
     private let first = Mutex<TestSocket.CloseFrame?>(nil)
 
-    func record(_ frame: TestSocket.CloseFrame) {
+    public func record(_ frame: TestSocket.CloseFrame) {
         first.withLock { $0 = $0 ?? frame }
     }
 
-    var frame: TestSocket.CloseFrame? { first.withLock { $0 } }
+    public var frame: TestSocket.CloseFrame? { first.withLock { $0 } }
 }
 
 /// What arrived but was not read yet, and the reader waiting for the next one. Pushed to on the
 /// connection's event loop, in order.
-final class Inbox<Element: Sendable>: Sendable {
+public final class Inbox<Element: Sendable>: Sendable {
     private struct State {
-        var buffer: [Element] = []
-        var head = 0
-        var waiter: (id: Int, continuation: CheckedContinuation<Element?, any Error>)?
-        var waiterCount = 0
-        var isFinished = false
+        public var buffer: [Element] = []
+        public var head = 0
+        public var waiter: (id: Int, continuation: CheckedContinuation<Element?, any Error>)?
+        public var waiterCount = 0
+        public var isFinished = false
     }
 
     private let state = Mutex(State())
 
-    func push(_ element: Element) {
+    public func push(_ element: Element) {
         let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
             guard let waiter = state.waiter else {
                 state.buffer.append(element)
@@ -217,7 +218,7 @@ final class Inbox<Element: Sendable>: Sendable {
 
     /// No more elements will come: a waiting reader gets nil, and so does every later one once
     /// the buffer is read.
-    func finish() {
+    public func finish() {
         let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
             state.isFinished = true
             defer { state.waiter = nil }
@@ -227,7 +228,7 @@ final class Inbox<Element: Sendable>: Sendable {
     }
 
     /// The next element; nil once finished and read; throws `TimedOut` after `timeout`.
-    func next(timeout: Duration) async throws -> Element? {
+    public func next(timeout: Duration) async throws -> Element? {
         try await withCheckedThrowingContinuation { continuation in
             let (ready, id) = state.withLock { state -> (Result<Element?, any Error>?, Int) in
                 if state.head < state.buffer.count {

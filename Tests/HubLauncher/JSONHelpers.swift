@@ -1,30 +1,30 @@
 import Foundation
 import Testing
 
-struct NotAJSONObject: Error {
-    let text: String
+public struct NotAJSONObject: Error {
+    public let text: String
 }
 
-func parseJSONObject(_ text: String) throws -> [String: Any] {
+public func parseJSONObject(_ text: String) throws -> [String: Any] {
     guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
         throw NotAJSONObject(text: text)
     }
     return object
 }
 
-func parseJSONArray(_ text: String) throws -> [[String: Any]] {
+public func parseJSONArray(_ text: String) throws -> [[String: Any]] {
     guard let array = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
         throw NotAJSONObject(text: text)
     }
     return array
 }
 
-func jsonText(_ object: Any) -> String {
+public func jsonText(_ object: Any) -> String {
     String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
 }
 
 /// The payload of a JWT, decoded from base64url.
-func jwtPayload(_ token: String) throws -> [String: Any] {
+public func jwtPayload(_ token: String) throws -> [String: Any] {
     let parts = token.split(separator: ".")
     #expect(parts.count == 3)
     var base64 = String(parts[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")

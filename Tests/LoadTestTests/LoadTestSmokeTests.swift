@@ -246,13 +246,6 @@ struct LoadTestSmokeTests {
         }
     }
 
-    @Test("bench routes are off unless the flag, the environment or the file turns them on")
-    func benchRoutesKnob() async throws {
-        #expect(try await ConfigurationTests.resolve([]).benchRoutes == false)
-        #expect(try await ConfigurationTests.resolve(["--bench-routes"]).benchRoutes)
-        #expect(try await ConfigurationTests.resolve([], environment: ["TAXI_HUB_BENCH_ROUTES": "true"]).benchRoutes)
-    }
-
     @Test("/bench/users makes the batch once and reuses it; the tokens open /taxi/")
     func benchUsers() async throws {
         try await LiveHub.run(configure: { $0.benchRoutes = true }) { hub in
