@@ -8,11 +8,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "taxi-hub", targets: ["TaxiHubCommand"]),
-        .executable(name: "snapshot-bench", targets: ["SnapshotBenchmark"]),
-        .executable(name: "hub-bench", targets: ["HubBenchmark"]),
         .library(name: "Hub", targets: ["Hub"]),
         .library(name: "Persistence", targets: ["Persistence"]),
         .library(name: "Web", targets: ["Web"]),
+        // For the benchmarks under Benchmarks/, a package of their own that can use only products.
+        .library(name: "BenchSupport", targets: ["BenchSupport"]),
+        .library(name: "PostgresClient", targets: ["PostgresClient"]),
+        .library(name: "SocketClient", targets: ["SocketClient"]),
+        .library(name: "HubLauncher", targets: ["HubLauncher"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -162,31 +165,6 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
-            ],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "SnapshotBenchmark",
-            dependencies: [
-                "BenchSupport",
-                "Hub",
-                "HubLauncher",
-                "Persistence",
-                "PostgresClient",
-                "SocketClient",
-                "Web",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "HubBenchmark",
-            dependencies: [
-                "BenchSupport",
-                "Hub",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
         ),

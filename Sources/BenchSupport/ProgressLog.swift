@@ -1,6 +1,6 @@
 import Foundation
 
-/// The progress lines of the project's tools (`snapshot-bench`, `hub-bench`, `taxi-hub loadtest`):
+/// The progress lines of the project's tools (`taxi-hub loadtest`, the `SnapshotLatency` benchmark):
 /// `TOOL: message` on standard error, so that standard output holds only the results.
 public struct ProgressLog: Sendable {
     public let tool: String

@@ -300,3 +300,19 @@ public final class PostgresSnapshotStore: SnapshotStore {
         [fix.point.lat, fix.point.lng, fix.heading, fix.speed, fix.accuracy, fix.timestamp.microseconds]
     }
 }
+
+extension PostgresSnapshotStore {
+    /// The CPU work of a large `write(_:)` short of the database, for the micro-benchmarks under
+    /// `Benchmarks/`: every table of `changes` copied out of the set and encoded as the binary
+    /// COPY rows `write` streams from `copyThreshold` rows on (single-node trip rows). The rows
+    /// go into a `PostgresCopyWriter` that is never sent. Returns the rows encoded.
+    @_spi(Benchmarks)
+    public static func encodeCopyRows(of changes: ChangeSet) throws -> Int {
+        var writer = PostgresCopyWriter.unsent()
+        try users.encode(Array(changes.users.values), into: &writer)
+        try trips.encode(Array(changes.trips.values), into: &writer)
+        try driverPositions.encode(Array(changes.driverPositions.values), into: &writer)
+        try trackPoints.encode(changes.trackPoints, into: &writer)
+        return writer.rowCount
+    }
+}

@@ -94,12 +94,7 @@ package struct PostgresUpsert<Row: Sendable>: Sendable {
         let staging = "staging_\(table)"
         try connection.execute(script: "CREATE TEMP TABLE \(staging) (LIKE \(table)) ON COMMIT DROP")
         let copied = try connection.copyIn("COPY \(staging) (\(columnList)) FROM STDIN (FORMAT binary)") { writer in
-            for row in rows {
-                for value in fields(row) {
-                    try writer.append(value)
-                }
-                try writer.endRow()
-            }
+            try encode(rows, into: &writer)
         }
         guard copied == rows.count else {
             throw PostgresError(kind: .client, message: "COPY into \(staging) took \(copied) of \(rows.count) rows")
@@ -110,5 +105,15 @@ package struct PostgresUpsert<Row: Sendable>: Sendable {
             upsertSQL(source: "SELECT \(columnList) FROM \(staging) ORDER BY \(keyList)")
         )
         return merged.affectedRows ?? 0
+    }
+
+    /// The rows as binary COPY rows, one field per column (in `columns` order).
+    func encode(_ rows: [Row], into writer: inout PostgresCopyWriter) throws {
+        for row in rows {
+            for value in fields(row) {
+                try writer.append(value)
+            }
+            try writer.endRow()
+        }
     }
 }

@@ -354,3 +354,35 @@ actor SQLiteWriter {
         try pool.write(updates)
     }
 }
+
+extension SQLiteSnapshotStore {
+    /// The CPU work of `write(_:)` short of the database, for the micro-benchmarks under
+    /// `Benchmarks/`: every table of `changes` turned into the column values `write` binds, row
+    /// by row, and the text of each batched statement (`SQLiteUpsert.sql(rowCount:)`).
+    @_spi(Benchmarks)
+    public static func encodeRows(of changes: ChangeSet) -> SQLiteEncodedRows {
+        var encoded = SQLiteEncodedRows()
+        func add(_ rows: [[DatabaseValue]], for upsert: SQLiteUpsert) {
+            for start in stride(from: 0, to: rows.count, by: upsert.rowsPerStatement) {
+                encoded.statements.append(upsert.sql(rowCount: min(upsert.rowsPerStatement, rows.count - start)))
+            }
+            encoded.tables.append(rows)
+        }
+        add(changes.users.values.map(Self.values), for: users)
+        add(changes.trips.values.map(Self.values), for: trips)
+        add(changes.driverPositions.values.map(Self.values), for: driverPositions)
+        add(changes.trackPoints.map(Self.values), for: trackPoints)
+        return encoded
+    }
+}
+
+/// What `SQLiteSnapshotStore.encodeRows(of:)` made: a benchmark that keeps it keeps all of the work.
+@_spi(Benchmarks)
+public struct SQLiteEncodedRows: Sendable {
+    /// Each table's rows, each row its column values.
+    var tables: [[[DatabaseValue]]] = []
+    var statements: [String] = []
+
+    /// Rows encoded, all tables together.
+    public var rowCount: Int { tables.reduce(0) { $0 + $1.count } }
+}

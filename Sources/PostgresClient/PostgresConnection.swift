@@ -393,7 +393,8 @@ public struct PostgresCopyWriter: ~Copyable {
     /// `PGCOPY\n\377\r\n\0`, then no flags and no header extension.
     private static let header: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [UInt8](repeating: 0, count: 8)
 
-    private let handle: OpaquePointer
+    /// The connection the rows go to; nil for a writer that only encodes (`unsent()`).
+    private let handle: OpaquePointer?
     private var buffer: [UInt8] = []
     /// Where the current row's field count goes, once the row ends.
     private var rowStart: Int?
@@ -401,10 +402,16 @@ public struct PostgresCopyWriter: ~Copyable {
     /// Rows ended so far.
     public private(set) var rowCount = 0
 
-    init(handle: OpaquePointer) {
+    init(handle: OpaquePointer?) {
         self.handle = handle
         buffer.reserveCapacity(Self.chunkSize + 4096)
         buffer.append(contentsOf: Self.header)
+    }
+
+    /// A writer with no connection, which only encodes: for measuring the encoding alone (the
+    /// micro-benchmarks under `Benchmarks/`, through Persistence). `finish` would throw.
+    package static func unsent() -> PostgresCopyWriter {
+        PostgresCopyWriter(handle: nil)
     }
 
     /// Appends the next field of the current row (nil is NULL).
@@ -464,6 +471,9 @@ public struct PostgresCopyWriter: ~Copyable {
 
     /// Ends the data (the trailer) and sends what is buffered.
     mutating func finish() throws {
+        guard let handle else {
+            throw PostgresError(kind: .client, message: "this COPY writer has no connection to send to")
+        }
         buffer.append(contentsOf: [0xFF, 0xFF])  // a field count of -1
         let sent = buffer.withUnsafeBufferPointer { bytes in
             bytes.withMemoryRebound(to: CChar.self) { chars in

@@ -3,7 +3,8 @@ import NIOPosix
 import NIOWebSocket
 
 /// The project's one WebSocket client, on plain SwiftNIO: the load generator's thousands of
-/// simulated users, the tests' sockets and snapshot-bench's echo load all open theirs here.
+/// simulated users, the tests' sockets and the `SnapshotLatency` benchmark's echo load all open
+/// theirs here.
 ///
 /// - An optional local source address, so connections can spread over 127.0.0.x when one address
 ///   runs out of ephemeral ports.

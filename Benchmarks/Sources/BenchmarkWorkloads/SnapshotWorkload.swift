@@ -2,18 +2,19 @@ import BenchSupport
 import Foundation
 import Hub
 
-/// What the benchmark writes: a few hundred users, and trips between them with realistic fields.
-/// Generated from a fixed seed, so every run writes the same data.
-enum Workload {
-    static let riderCount = 200
-    static let driverCount = 100
+/// What the snapshot benchmarks encode and write: a few hundred users, trips between them with
+/// realistic fields, and track points of driven trips. Generated from fixed seeds, so every run
+/// writes the same data.
+public enum SnapshotWorkload {
+    public static let riderCount = 200
+    public static let driverCount = 100
 
     /// Riders get ids `1...riderCount`, drivers the ids after them.
-    static let riderIDs = 1...riderCount
-    static let driverIDs = (riderCount + 1)...(riderCount + driverCount)
+    public static let riderIDs = 1...riderCount
+    public static let driverIDs = (riderCount + 1)...(riderCount + driverCount)
 
     /// The users the trips refer to; write them before any trip.
-    static func users() -> ChangeSet {
+    public static func users() -> ChangeSet {
         var users: [Int: User] = [:]
         for id in riderIDs.lowerBound...driverIDs.upperBound {
             let isRider = riderIDs.contains(id)
@@ -29,7 +30,7 @@ enum Workload {
 
     /// `count` newly requested trips (no driver yet), created over the last hour. `seed` picks
     /// ids and fields; different seeds give different trips.
-    static func requestedTrips(count: Int, seed: UInt64) -> ChangeSet {
+    public static func requestedTrips(count: Int, seed: UInt64) -> ChangeSet {
         var random = SplitMix64(seed: seed)
         let now = Timestamp.now().microseconds
         var trips: [UUID: Trip] = [:]
@@ -48,7 +49,7 @@ enum Workload {
 
     /// Every trip of `changes` changed as a driver's accept or start would: `status`, a driver, a
     /// later `updated`. Two calls with different statuses or times give sets that differ in every row.
-    static func advanced(_ changes: ChangeSet, to status: TripStatus, at time: Timestamp) -> ChangeSet {
+    public static func advanced(_ changes: ChangeSet, to status: TripStatus, at time: Timestamp) -> ChangeSet {
         var trips = changes.trips
         for (id, trip) in changes.trips {
             var changed = trip
@@ -58,6 +59,28 @@ enum Workload {
             trips[id] = changed
         }
         return ChangeSet(users: changes.users, trips: trips)
+    }
+
+    /// `pointsPerTrip` new track points of each of `trips` driven trips, one fix a second in the
+    /// city, as a snapshot of a busy second carries them (ascending `seq` per trip).
+    public static func trackPoints(trips: Int, pointsPerTrip: Int, seed: UInt64) -> ChangeSet {
+        var random = SplitMix64(seed: seed)
+        let start = Timestamp.now().microseconds
+        var points: [TrackPoint] = []
+        points.reserveCapacity(trips * pointsPerTrip)
+        for _ in 0..<trips {
+            let trip = random.uuid()
+            let firstSeq = Int64(1 + random.next() % 500)
+            for index in 0..<pointsPerTrip {
+                let fix = LocationFix(
+                    point: DriverArea.city.randomPoint(using: &random), heading: Double(random.next() % 360),
+                    speed: Double(random.next() % 20), accuracy: 5,
+                    timestamp: Timestamp(microseconds: start + Int64(index) * 1_000_000)
+                )
+                points.append(TrackPoint(tripID: trip, seq: firstSeq + Int64(index), fix: fix))
+            }
+        }
+        return ChangeSet(trackPoints: points)
     }
 
     /// A bcrypt hash's shape and length (the benchmark never logs these users in).

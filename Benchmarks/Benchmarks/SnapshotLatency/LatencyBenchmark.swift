@@ -1,10 +1,11 @@
 import BenchSupport
+import BenchmarkWorkloads
 import Histogram
 import Hub
 import HubLauncher
 import Persistence
 
-/// Part 2: the WebSocket echo round trip of a hub on PostgreSQL, without snapshot load and while
+/// The WebSocket echo round trip of a hub on PostgreSQL, without snapshot load and while
 /// N-trip snapshots are written, measured in one run.
 ///
 /// One hub runs in this process; `connections` clients send `echo.message` frames to it at `rate`
@@ -31,15 +32,15 @@ struct LatencyBenchmark {
         let store = PostgresSnapshotStore(url: database.url)
         try await store.migrate()
         try await database.execute("TRUNCATE trips, users")
-        try await store.write(Workload.users())
+        try await store.write(SnapshotWorkload.users())
         var snapshots: [Int: [ChangeSet]] = [:]
         for size in sizes {
-            let stored = Workload.requestedTrips(count: size, seed: 1_000_000 + UInt64(size))
+            let stored = SnapshotWorkload.requestedTrips(count: size, seed: 1_000_000 + UInt64(size))
             try await store.write(stored)
             let now = Timestamp.now()
             snapshots[size] = [
-                Workload.advanced(stored, to: .started, at: now),
-                Workload.advanced(stored, to: .inProgress, at: Timestamp(microseconds: now.microseconds + 1)),
+                SnapshotWorkload.advanced(stored, to: .started, at: now),
+                SnapshotWorkload.advanced(stored, to: .inProgress, at: Timestamp(microseconds: now.microseconds + 1)),
             ]
         }
 

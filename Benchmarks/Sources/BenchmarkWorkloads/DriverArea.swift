@@ -1,18 +1,17 @@
 import Foundation
 import Hub
 
-/// Where the benchmark spreads drivers and pick-ups, uniformly.
-enum DriverArea: String, CaseIterable {
+/// Where a benchmark spreads drivers and pick-ups, uniformly.
+public enum DriverArea: String, CaseIterable, Sendable {
     /// A 30 km × 30 km box centred on Berlin's Alexanderplatz.
     case city
     /// The whole earth, uniformly over its surface (so nearly every search finds nobody nearby).
     case world
 
-    static let cityDescription = "30 km × 30 km around Berlin's centre"
     private static let cityCentre = GeoPoint(lat: 52.520_008, lng: 13.404_954)
     private static let cityHalfSide = 15_000.0
 
-    func randomPoint(using random: inout some RandomNumberGenerator) -> GeoPoint {
+    public func randomPoint(using random: inout some RandomNumberGenerator) -> GeoPoint {
         switch self {
         case .city:
             let metresPerDegree = GeoPoint.earthRadius * .pi / 180

@@ -14,14 +14,16 @@ extension TestHub {
 
     /// Builds and starts the hub, and returns once `/readyz` answers 200.
     static func bench(databaseURL: String) async throws -> TestHub {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("snapshot-bench-hub-\(UUID())")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxi-hub-latency-bench-\(UUID())")
         var configuration = HubConfiguration()
         configuration.port = 0
         configuration.dataDirectory = directory.appendingPathComponent("data").path
         configuration.mediaDirectory = directory.appendingPathComponent("media").path
         configuration.databaseURL = databaseURL
-        configuration.jwtSecret = "snapshot-bench-secret-that-is-32-bytes-or-more"
+        configuration.jwtSecret = "latency-bench-secret-that-is-32-bytes-or-more!"
         configuration.bcryptCost = 4
+        // Every echo socket belongs to the one rider the benchmark signs up.
+        configuration.maxConnectionsPerUser = 10_000
         let hub = try await TestHub.inProcess(configuration, directory: directory, logLevel: .warning)
         for _ in 0..<300 {
             if await HubHTTP.status(of: hub.url("/readyz")) == 200 { return hub }
