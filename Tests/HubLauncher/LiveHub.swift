@@ -56,10 +56,26 @@ public struct LiveHub: Sendable {
         configure: (inout HubConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (LiveHub) async throws -> Void
     ) async throws {
+        try await withFreshFolder(configure) { directory, configuration in
+            try await serve(configuration, in: directory, body)
+        }
+    }
+
+    /// Runs `body` with a fresh folder (removed afterwards) and the test configuration for it,
+    /// changed by `configure`.
+    private static func withFreshFolder(
+        _ configure: (inout HubConfiguration) -> Void, _ body: (URL, HubConfiguration) async throws -> Void
+    ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         var configuration = TestHub.configuration(in: directory)
         configure(&configuration)
+        try await body(directory, configuration)
+    }
+
+    private static func serve(
+        _ configuration: HubConfiguration, in directory: URL, _ body: @escaping @Sendable (LiveHub) async throws -> Void
+    ) async throws {
         let logLevel = ProcessInfo.processInfo.environment["TAXI_HUB_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
         let hub = try await TestHub.inProcess(configuration, directory: directory, logLevel: logLevel)
         do {
@@ -79,10 +95,14 @@ public struct LiveHub: Sendable {
         configure: (inout HubConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (LiveHub) async throws -> Void
     ) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taxihub-test-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var configuration = TestHub.configuration(in: directory)
-        configure(&configuration)
+        try await withFreshFolder(configure) { directory, configuration in
+            try await route(configuration, in: directory, body)
+        }
+    }
+
+    private static func route(
+        _ configuration: HubConfiguration, in directory: URL, _ body: @escaping @Sendable (LiveHub) async throws -> Void
+    ) async throws {
         let server = try await buildHub(configuration: configuration, logger: Logger(label: "taxi-hub") { _ in SwiftLogNoOpLogHandler() })
         do {
             try await server.application.test(.router) { client in
