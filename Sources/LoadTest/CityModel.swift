@@ -36,6 +36,15 @@ struct CityModel: Sendable {
 
     var side: Double { Double(blocks) * blockLength }
 
+    /// Metres north of the city's north edge where requests that no driver can take are placed
+    /// (`--unserved-share`): beyond the hub's `dispatchMaxRadius` (default 10 km) as long as that
+    /// stays below it, so no driver is ever offered them.
+    static let unservedDistance = 100_000.0
+
+    /// Where an unserved request picks up, and its drop-off one block east.
+    var unservedPickUp: Position { Position(x: side / 2, y: side + Self.unservedDistance) }
+    var unservedDropOff: Position { Position(x: side / 2 + blockLength, y: side + Self.unservedDistance) }
+
     func position(of intersection: Intersection) -> Position {
         Position(x: Double(intersection.column) * blockLength, y: Double(intersection.row) * blockLength)
     }

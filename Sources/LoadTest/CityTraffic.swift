@@ -1,3 +1,4 @@
+import BenchSupport
 import NIOCore
 import Synchronization
 
@@ -34,6 +35,19 @@ final class CityTraffic: Sendable {
     var isRunning: Bool { running.load(ordering: .acquiring) }
 
     func stop() { running.store(false, ordering: .releasing) }
+
+    /// The requests still waiting for a driver now, and how long the oldest has waited (seconds;
+    /// 0 when none waits).
+    func waitingRequests(now: UInt64 = MonotonicClock.nanoseconds()) -> (count: Int, oldestSeconds: Double) {
+        var count = 0
+        var oldest: UInt64 = now
+        for rider in riderList {
+            guard let since = rider.waitingSince else { continue }
+            count += 1
+            oldest = min(oldest, since)
+        }
+        return (count, Double(now > oldest ? now - oldest : 0) / 1e9)
+    }
 
     /// Once a second: every simulated user checks for a trip that went silent.
     func watch() {

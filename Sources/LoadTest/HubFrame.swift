@@ -16,6 +16,11 @@ enum HubFrame: Equatable {
     case error(code: String, requestType: String?)
     /// `resume.done`: the end of a trip's replay (§3.5).
     case resumeDone(tripID: String)
+    /// `trip.offer_withdrawn`: a driver's offer of a trip that still waits ended without it
+    /// (§3.6), by `reason` (`expired`, `declined`, `unavailable`).
+    case offerWithdrawn(tripID: String, reason: String)
+    /// `trip.searching`: the rider's trip moved to offer round `round` (§3.3); `seq` is the trip's.
+    case searching(tripID: String, round: Int, seq: Int?)
     /// One of the generator's own `update.location` frames, back from `/bench/echo`: the
     /// `timestamp` it carries is the time it was scheduled (monotonic nanoseconds).
     case echoedFix(scheduledAt: UInt64)
@@ -31,6 +36,10 @@ enum HubFrame: Equatable {
         let driverID: Int?
         let pickUp: Coordinates?
         let dropOff: Coordinates?
+        /// The offer's `round` when the frame is an offer with terms (§3.3: an `offer` beside `data`).
+        var offerRound: Int? = nil
+        /// `cancel_reason` of a `CANCELED` trip (`no_driver_found`, `rider_canceled`).
+        var cancelReason: String? = nil
     }
 
     static func parse(_ buffer: ByteBuffer) -> HubFrame {
@@ -56,12 +65,17 @@ enum HubFrame: Equatable {
             guard let id = json.string(json.value("id", in: data)), let status = json.string(json.value("status", in: data)) else {
                 return .other
             }
+            // The offer's terms and the cancel reason are read only where they can be, so the
+            // frames of the trip stream cost what they did.
+            let offer = status == "REQUESTED" ? json.value("offer", in: frame).flatMap { json.members(ofObjectAt: $0.lowerBound) } : nil
             return .trip(
                 TripState(
                     id: id, seq: json.int(json.value("seq", in: frame)), status: status, riderID: userID(json.value("rider", in: data), json),
                     driverID: userID(json.value("driver", in: data), json),
                     pickUp: coordinates(json.value("pick_up_location", in: data), json),
-                    dropOff: coordinates(json.value("drop_off_location", in: data), json)
+                    dropOff: coordinates(json.value("drop_off_location", in: data), json),
+                    offerRound: offer.flatMap { json.int(json.value("round", in: $0)) },
+                    cancelReason: status == "CANCELED" ? json.string(json.value("cancel_reason", in: data)) : nil
                 )
             )
         case "error":
@@ -70,6 +84,16 @@ enum HubFrame: Equatable {
         case "resume.done":
             guard let tripID = json.string(json.value("trip_id", in: data)) else { return .other }
             return .resumeDone(tripID: tripID)
+        case "trip.offer_withdrawn":
+            guard let tripID = json.string(json.value("trip_id", in: data)), let reason = json.string(json.value("reason", in: data)) else {
+                return .other
+            }
+            return .offerWithdrawn(tripID: tripID, reason: reason)
+        case "trip.searching":
+            guard let tripID = json.string(json.value("trip_id", in: data)), let round = json.int(json.value("round", in: data)) else {
+                return .other
+            }
+            return .searching(tripID: tripID, round: round, seq: json.int(json.value("seq", in: frame)))
         case "update.location":
             guard let scheduled = json.int(json.value("timestamp", in: data)) else { return .other }
             return .echoedFix(scheduledAt: UInt64(scheduled))
@@ -115,6 +139,11 @@ enum ClientFrames {
 
     static func cancelTrip(_ tripID: String) -> String {
         #"{"type":"cancel.trip","data":{"id":"\#(tripID)"}}"#
+    }
+
+    /// `decline.trip` (§3.6): a driver says no to its offer.
+    static func declineTrip(_ tripID: String) -> String {
+        #"{"type":"decline.trip","data":{"id":"\#(tripID)"}}"#
     }
 
     /// `resume` (§3.5): the last `seq` seen of each trip.

@@ -108,6 +108,7 @@ struct LoadPhase {
         watchdog.cancel()
         try await Task.sleep(for: .seconds(1))
         var results = PhaseResults(from: first, to: last, measurements: measurements)
+        (results.waitingAtEnd, results.oldestWaitingSeconds) = traffic.waitingRequests()
         results.warnings = warnings
         results.logins = await logins?.value
         try await leaveNoTripOpen(traffic)

@@ -23,6 +23,70 @@ public struct LoadTestReport: Codable, Sendable {
         public let tripSpeed: Double
         public let tripBlocks: Int
         public let riderPauseS: Double
+        /// Shares of the offers declined and let expire, and of the requests placed where no
+        /// driver is; seconds a rider waits for such a request to end (`--unserved-wait`).
+        public let declineShare: Double
+        public let ignoreShare: Double
+        public let unservedShare: Double
+        public let unservedWaitS: Double
+    }
+
+    /// Offer rounds (docs/protocol.md §3.3–3.6) inside the measured window(s), as the simulated
+    /// drivers and riders saw them, and what they cost per request sent in the window.
+    public struct Dispatch: Codable, Sendable, Equatable {
+        /// `create.trip` sent in the window, and those placed where no driver is.
+        public let requestsSent: Int
+        public let unservedRequests: Int
+        /// Offers the drivers received (REQUESTED states of other riders' trips), those of round
+        /// 2 or later, those they declined (`decline.trip` sent) and let expire on purpose.
+        public let offersReceived: Int
+        public let offersLaterRound: Int
+        public let offersDeclined: Int
+        public let offersLetExpire: Int
+        /// `trip.offer_withdrawn` the drivers received, by reason (`expired`, `declined`,
+        /// `unavailable`; another reason under its own name).
+        public let withdrawals: [String: Int]
+        /// The decided trip's new state (from STARTED on, or CANCELED) that reached a driver not
+        /// driving it: every driver still holding the offer hears it, the losers of the race too.
+        public let decidedToHolders: Int
+        /// `trip.searching` the riders received: rounds from 2 on.
+        public let searchingRounds: Int
+        /// Requests that ended `CANCELED` with `no_driver_found`: of those placed where no driver
+        /// is, and of the others.
+        public let noDriverFound: Int
+        public let noDriverFoundServed: Int
+        /// Unserved requests the rider canceled itself after `--unserved-wait` (the hub had not ended them).
+        public let unservedGivenUp: Int
+        /// Per request sent in the window: offers; messages to drivers (offers, withdrawals and
+        /// decided states to holders).
+        public let offersPerRequest: Double
+        public let messagesToDriversPerRequest: Double
+        /// Mean seconds a request waited in REQUESTED (those that left it in the window: accepted,
+        /// canceled or without a driver).
+        public let meanWaitS: Double
+        /// The hub's dispatch ticks of one waiting trip, per request, estimated: one as it is
+        /// requested, one per decline, and two a second while it waits (`DispatchService` ticks
+        /// every waiting trip twice a second; the timer itself runs twice a second whatever the load).
+        public let tripTicksPerRequest: Double
+        /// Hub CPU in the window per request sent in it, milliseconds (all of the hub's work,
+        /// the fixes too: compare runs with and without offer rounds).
+        public let hubCpuMsPerRequest: Double
+    }
+
+    /// How every request of the load phases (whole phases, not only the window) left REQUESTED,
+    /// and those still waiting when each phase ended: `sent` is the sum of the others.
+    public struct RequestOutcomes: Codable, Sendable, Equatable {
+        public let sent: Int
+        public let accepted: Int
+        public let noDriverFound: Int
+        public let noDriverFoundServed: Int
+        /// Canceled by the rider: its accept timeout, a silent trip, or `--unserved-wait`.
+        public let canceled: Int
+        /// Answered with an error, or never echoed by the hub.
+        public let failed: Int
+        public let waitingAtEnd: Int
+        /// How long the oldest request still waiting at the end had waited, seconds.
+        public let oldestWaitingS: Double
     }
 
     /// The trip changes inside the measured window(s), as the riders saw them acknowledged
@@ -134,6 +198,17 @@ public struct LoadTestReport: Codable, Sendable {
     public var inProgressLatencyMs = LatencySummary(Latency.emptyHistogram())
     public var completedLatencyMs = LatencySummary(Latency.emptyHistogram())
     public var cancelLatencyMs = LatencySummary(Latency.emptyHistogram())
+    /// Rider's `create.trip` (sent or due) → its CANCELED state with `no_driver_found`.
+    public var noDriverFoundLatencyMs = LatencySummary(Latency.emptyHistogram())
+    /// Offer rounds in the window(s), and how every request ended.
+    public var dispatch = Dispatch(
+        requestsSent: 0, unservedRequests: 0, offersReceived: 0, offersLaterRound: 0, offersDeclined: 0, offersLetExpire: 0, withdrawals: [:],
+        decidedToHolders: 0, searchingRounds: 0, noDriverFound: 0, noDriverFoundServed: 0, unservedGivenUp: 0, offersPerRequest: 0,
+        messagesToDriversPerRequest: 0, meanWaitS: 0, tripTicksPerRequest: 0, hubCpuMsPerRequest: 0
+    )
+    public var requestOutcomes = RequestOutcomes(
+        sent: 0, accepted: 0, noDriverFound: 0, noDriverFoundServed: 0, canceled: 0, failed: 0, waitingAtEnd: 0, oldestWaitingS: 0
+    )
     /// Trip changes inside the window(s).
     public var tripChanges = TripChanges(
         requestsSent: 0, requestsSkipped: 0, creates: 0, accepts: 0, inProgress: 0, completed: 0, canceled: 0, total: 0, perS: 0
@@ -192,7 +267,9 @@ public struct LoadTestReport: Codable, Sendable {
         self.settings = Settings(
             url: settings.url, urls: settings.urls, drivers: settings.drivers, riders: settings.riders, gpsHz: settings.gpsHz, durationS: settings.duration,
             warmupS: settings.warmup, generatorThreads: settings.threads, sourceAddresses: settings.sourceAddresses,
-            tripRate: settings.tripRate, tripSpeed: settings.tripSpeed, tripBlocks: settings.tripBlocks, riderPauseS: settings.riderPause
+            tripRate: settings.tripRate, tripSpeed: settings.tripSpeed, tripBlocks: settings.tripBlocks, riderPauseS: settings.riderPause,
+            declineShare: settings.declineShare, ignoreShare: settings.ignoreShare, unservedShare: settings.unservedShare,
+            unservedWaitS: settings.unservedWait
         )
         machine = Machine.current()
         hubCount = settings.urls.count
@@ -228,7 +305,35 @@ public struct LoadTestReport: Codable, Sendable {
         inProgressLatencyMs = LatencySummary(load.progress)
         completedLatencyMs = LatencySummary(load.complete)
         cancelLatencyMs = LatencySummary(load.cancel)
+        noDriverFoundLatencyMs = LatencySummary(load.noDriver)
         func window(_ counter: Measurements.Counter) -> Int { load.window[counter.rawValue] }
+        func total(_ counter: Measurements.Counter) -> Int { load.total[counter.rawValue] }
+        var withdrawals: [String: Int] = [:]
+        let reasons: [(String, Measurements.Counter)] = [
+            ("expired", .withdrawnExpired), ("declined", .withdrawnDeclined), ("unavailable", .withdrawnUnavailable), ("other", .withdrawnOther),
+        ]
+        for (reason, counter) in reasons where window(counter) > 0 || reason != "other" {
+            withdrawals[reason] = window(counter)
+        }
+        let requests = Double(max(1, window(.tripRequests)))
+        let decided = window(.requestsDecided)
+        let meanWait = decided > 0 ? Double(window(.requestWaitMicroseconds)) / 1e6 / Double(decided) : 0
+        let toDrivers = window(.offersReceived) + withdrawals.values.reduce(0, +) + window(.offersDecided)
+        dispatch = Dispatch(
+            requestsSent: window(.tripRequests), unservedRequests: window(.unservedRequests), offersReceived: window(.offersReceived),
+            offersLaterRound: window(.offersLaterRound), offersDeclined: window(.offersDeclined), offersLetExpire: window(.offersIgnored),
+            withdrawals: withdrawals, decidedToHolders: window(.offersDecided), searchingRounds: window(.searchingRounds),
+            noDriverFound: window(.noDriverFound), noDriverFoundServed: window(.noDriverFoundServed), unservedGivenUp: window(.unservedGivenUp),
+            offersPerRequest: Double(window(.offersReceived)) / requests, messagesToDriversPerRequest: Double(toDrivers) / requests,
+            meanWaitS: meanWait,
+            tripTicksPerRequest: decided > 0 ? 1 + 2 * meanWait + Double(window(.withdrawnDeclined)) / Double(decided) : 0,
+            hubCpuMsPerRequest: load.hubCPUSeconds * 1e3 / requests
+        )
+        requestOutcomes = RequestOutcomes(
+            sent: total(.tripRequests), accepted: total(.requestsAccepted), noDriverFound: total(.noDriverFound),
+            noDriverFoundServed: total(.noDriverFoundServed), canceled: total(.requestsCanceled), failed: total(.requestsFailed),
+            waitingAtEnd: load.waitingAtEnd, oldestWaitingS: load.oldestWaitingSeconds
+        )
         tripChanges = TripChanges(
             requestsSent: window(.tripRequests), requestsSkipped: window(.tripRequestsSkipped), creates: window(.tripCreates),
             accepts: window(.tripAccepts), inProgress: window(.tripProgress), completed: window(.tripsCompleted), canceled: window(.tripCancels),
@@ -325,6 +430,7 @@ public struct LoadTestReport: Codable, Sendable {
                 Self.row("accept → rider STARTED", acceptLatencyMs),
                 Self.row("IN_PROGRESS → rider", inProgressLatencyMs), Self.row("COMPLETED → rider", completedLatencyMs),
                 Self.row("cancel.trip → rider CANCELED", cancelLatencyMs),
+                Self.row("create.trip → no_driver_found", noDriverFoundLatencyMs),
             ]
             if let baseline { lines.append(Self.row("echo round trip (baseline)", baseline.locationLatencyMs)) }
             lines += [
@@ -346,6 +452,19 @@ public struct LoadTestReport: Codable, Sendable {
                     + (hubCommits.map {
                         String(format: "%.1f; %.2f; %.2f ms; %.1f %%", $0.commitsPerS, $0.changesPerCommit, $0.meanCommitMs, 100 * $0.busyShare)
                     } ?? "n/a (no commit counters on the hub)") + " |",
+                "| offers received per request (in later rounds); declined / let expire | "
+                    + String(format: "%.2f", dispatch.offersPerRequest) + " (\(dispatch.offersLaterRound)); \(dispatch.offersDeclined) / \(dispatch.offersLetExpire) |",
+                "| offers withdrawn: " + dispatch.withdrawals.keys.sorted().joined(separator: " / ") + "; decided states to holders | "
+                    + dispatch.withdrawals.sorted { $0.key < $1.key }.map { "\($0.value)" }.joined(separator: " / ") + "; \(dispatch.decidedToHolders) |",
+                "| messages to drivers per request (offers, withdrawals, decided states) | " + String(format: "%.2f", dispatch.messagesToDriversPerRequest) + " |",
+                "| rounds searched further (`trip.searching`); requests placed where no driver is | \(dispatch.searchingRounds); \(dispatch.unservedRequests) |",
+                "| ended no_driver_found: placed where no driver is / others; given up by the rider | "
+                    + "\(dispatch.noDriverFound) / \(dispatch.noDriverFoundServed); \(dispatch.unservedGivenUp) |",
+                "| mean wait in REQUESTED; dispatch ticks per request (estimated); hub CPU per request | "
+                    + String(format: "%.3f s; %.2f; %.2f ms", dispatch.meanWaitS, dispatch.tripTicksPerRequest, dispatch.hubCpuMsPerRequest) + " |",
+                "| requests (whole run): sent = accepted + no driver + canceled + failed + waiting at the end (oldest) | "
+                    + "\(requestOutcomes.sent) = \(requestOutcomes.accepted) + \(requestOutcomes.noDriverFound + requestOutcomes.noDriverFoundServed) + "
+                    + "\(requestOutcomes.canceled) + \(requestOutcomes.failed) + \(requestOutcomes.waitingAtEnd) (" + String(format: "%.1f s", requestOutcomes.oldestWaitingS) + ") |",
                 "| reconnections / sockets dropped on purpose | \(reconnects) / \(drops) |",
                 "| connection failures | \(connectionFailures)\(connectionFailureReasons.isEmpty ? "" : " \(connectionFailureReasons)") |",
                 "| errors | \(errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |",

@@ -50,6 +50,18 @@ public struct LoadTestSettings: Sendable {
     public var tripSpeed = 0.0
     /// Seconds after which a rider cancels a trip nobody accepted.
     public var acceptTimeout = 10.0
+    /// Share of the offers (docs/protocol.md §3.3) a driver declines at once with `decline.trip`,
+    /// and share it lets expire (it answers nothing); the rest it races for as before, when it is
+    /// free. Each offer is drawn on its own, from a generator of the driver's own (seeded), so
+    /// the drivers' routes stay those of a run without.
+    public var declineShare = 0.0
+    public var ignoreShare = 0.0
+    /// Share of the trip requests placed where no driver is (`CityModel.unservedDistance` north
+    /// of the city, beyond any `dispatchMaxRadius` below that), so that they end `CANCELED` with
+    /// `no_driver_found` after the hub's `dispatchTimeout`. The rider waits `unservedWait`
+    /// seconds for that end before it cancels such a request itself (counted: the hub missed it).
+    public var unservedShare = 0.0
+    public var unservedWait = 130.0
     /// Event-loop threads of the generator.
     public var threads = 2
     /// Users are `PREFIX-driver-N` and `PREFIX-rider-N`, created (or reused) through `/bench/users`.
@@ -91,6 +103,12 @@ public struct LoadTestSettings: Sendable {
         if tripRate > 0 && riders == 0 { problems.append("--trip-rate needs riders (--riders > 0).") }
         if !(tripSpeed >= 0 && tripSpeed <= 100) { problems.append("--trip-speed must be in [0, 100] m/s (0: each driver's own speed).") }
         if !(riderPause >= 0) { problems.append("--rider-pause must not be negative.") }
+        if !(0...1).contains(declineShare) || !(0...1).contains(ignoreShare) || !(declineShare + ignoreShare <= 1) {
+            problems.append("--decline-share and --ignore-share must be in [0, 1], and together at most 1.")
+        }
+        if !(0...1).contains(unservedShare) || !(unservedWait > 0) {
+            problems.append("--unserved-share must be in [0, 1], --unserved-wait positive.")
+        }
         if dropEvery < 0 || !(0...1).contains(dropShare) { problems.append("--drop-every must not be negative, --drop-share must be in [0, 1].") }
         if tripBlocks < 1 || threads < 1 || openConcurrency < 1 || connectionsPerAddress < 1 || rounds < 1 {
             problems.append("--trip-blocks, --threads, --open-concurrency, --connections-per-address and --rounds must be at least 1.")

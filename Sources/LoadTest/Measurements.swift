@@ -23,6 +23,8 @@ final class Measurements: Sendable {
         case complete
         /// The rider's `cancel.trip` sent → its CANCELED state.
         case cancel
+        /// The rider's `create.trip` sent (or due) → its CANCELED state with `no_driver_found`.
+        case noDriver
     }
 
     /// Monotonic counters.
@@ -38,6 +40,27 @@ final class Measurements: Sendable {
         /// REQUESTED, STARTED, IN_PROGRESS and CANCELED states of a rider's own trip
         /// (COMPLETED is `tripsCompleted`).
         case tripCreates, tripAccepts, tripProgress, tripCancels
+        /// Offer rounds (docs/protocol.md §3.3, §3.6), as the drivers saw them: offers received
+        /// (a REQUESTED state of another rider's trip), those of round 2 or later; offers declined
+        /// (`decline.trip` sent) and let expire on purpose (`--decline-share`, `--ignore-share`);
+        /// `trip.offer_withdrawn` by reason; and the decided trip's new state (from STARTED on,
+        /// or CANCELED) that reached a driver not driving it, as every offer holder hears it.
+        case offersReceived, offersLaterRound, offersDeclined, offersIgnored
+        case withdrawnExpired, withdrawnDeclined, withdrawnUnavailable, withdrawnOther
+        case offersDecided
+        /// `trip.searching` frames the riders received (each a round from 2 on).
+        case searchingRounds
+        /// Requests placed where no driver is (`--unserved-share`).
+        case unservedRequests
+        /// How requests left REQUESTED, as their riders saw it: accepted; ended `no_driver_found`
+        /// (those placed where no driver is, and the others); canceled by the rider (its accept
+        /// timeout, a silent trip, or `--unserved-wait` for an unserved one, also counted in
+        /// `unservedGivenUp`); failed (an error answered it, or the hub never echoed it).
+        case requestsAccepted, noDriverFound, noDriverFoundServed, requestsCanceled, requestsFailed, unservedGivenUp
+        /// Requests that left REQUESTED as accepted, canceled or without a driver, and the
+        /// microseconds they waited there in all (from `create.trip` sent or due): a waiting trip
+        /// is ticked by the hub's dispatch timer twice a second.
+        case requestsDecided, requestWaitMicroseconds
     }
 
     private struct Histograms {

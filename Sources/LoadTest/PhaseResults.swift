@@ -29,6 +29,11 @@ struct PhaseResults: Sendable {
     var progress: Histogram<UInt64>
     var complete: Histogram<UInt64>
     var cancel: Histogram<UInt64>
+    var noDriver: Histogram<UInt64>
+    /// Requests still waiting for a driver when the phase ended (a second after the load
+    /// stopped), and how long the oldest of them had waited, in seconds.
+    var waitingAtEnd = 0
+    var oldestWaitingSeconds = 0.0
     /// Counter increases over the window.
     var window: [Int]
     /// Counter values at the end of the phase.
@@ -67,6 +72,7 @@ struct PhaseResults: Sendable {
         progress = measurements.histogram(.progress)
         complete = measurements.histogram(.complete)
         cancel = measurements.histogram(.cancel)
+        noDriver = measurements.histogram(.noDriver)
         window = zip(end.counters, start.counters).map { $0 - $1 }
         total = measurements.counterValues
         errors = measurements.errorCounts
@@ -110,6 +116,9 @@ struct PhaseResults: Sendable {
         sum.progress.add(later.progress)
         sum.complete.add(later.complete)
         sum.cancel.add(later.cancel)
+        sum.noDriver.add(later.noDriver)
+        sum.waitingAtEnd += later.waitingAtEnd
+        sum.oldestWaitingSeconds = max(oldestWaitingSeconds, later.oldestWaitingSeconds)
         sum.hubCommits = hubCommits.flatMap { mine in later.hubCommits.map { mine + $0 } } ?? hubCommits ?? later.hubCommits
         sum.window = zip(window, later.window).map(+)
         sum.total = zip(total, later.total).map(+)

@@ -72,7 +72,7 @@ final class Recorder: Sendable {
                 state.pending += #"{"kind":"location","t":\#(time),"trip":"\#(tripID)","seq":\#(seq),"driver":\#(driverID),"#
                     + #""lat":\#(point.lat),"lng":\#(point.lng)}"# + "\n"
             }
-        case .error, .resumeDone, .echoedFix, .other:
+        case .error, .resumeDone, .offerWithdrawn, .searching, .echoedFix, .other:
             break
         }
     }
@@ -83,7 +83,8 @@ final class Recorder: Sendable {
             "duration_s": settings.duration, "warmup_s": settings.warmup, "drop_every_s": settings.dropEvery,
             "drop_share": settings.dropShare, "seed": settings.seed, "user_prefix": settings.userPrefix,
             "trip_blocks": settings.tripBlocks, "rider_pause_s": settings.riderPause, "accept_timeout_s": settings.acceptTimeout,
-            "trip_rate": settings.tripRate, "trip_speed": settings.tripSpeed,
+            "trip_rate": settings.tripRate, "trip_speed": settings.tripSpeed, "decline_share": settings.declineShare,
+            "ignore_share": settings.ignoreShare, "unserved_share": settings.unservedShare,
         ]
         let json = (try? JSONSerialization.data(withJSONObject: recorded, options: [.sortedKeys, .withoutEscapingSlashes])).map { String(decoding: $0, as: UTF8.self) }
         append(#"{"kind":"start","t":\#(Self.now),"settings":\#(json ?? "{}")}"#)

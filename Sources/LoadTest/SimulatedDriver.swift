@@ -48,6 +48,9 @@ final class SimulatedDriver: SimulatedUser {
         /// This driver's own speed (m/s).
         let speed: Double
         var random: SplitMix64
+        /// Draws whether to decline an offer, let it expire or race for it (`--decline-share`,
+        /// `--ignore-share`): a generator of its own, so the routes stay those of a run without.
+        var choices: SplitMix64
         var job = Job.roaming
         /// Fixes sent while driving a trip and not yet seen by the rider, oldest first.
         var fixes: [SentFix] = []
@@ -109,7 +112,7 @@ final class SimulatedDriver: SimulatedUser {
         var vehicle = Vehicle(at: city.randomIntersection(using: &random), in: city)
         vehicle.drive(to: city.randomIntersection(using: &random), in: city)
         let ownSpeed = min(100, speed * Double.random(in: 0.7...1.3, using: &random))
-        state = Mutex(State(vehicle: vehicle, speed: ownSpeed, random: random))
+        state = Mutex(State(vehicle: vehicle, speed: ownSpeed, random: random, choices: SplitMix64(seed: seed ^ 0x5DEE_CE66_D1CE_0FFE)))
     }
 
     func attach(_ client: WebSocketClient) {
@@ -224,7 +227,16 @@ final class SimulatedDriver: SimulatedUser {
             alerted(of: trip, in: traffic)
         case .trip(let trip):
             measurements.observe(trip)
+            // A decided trip's new state, as every driver still holding its offer hears it.
+            if trip.driverID != id, trip.status != "REQUESTED" { measurements.add(.offersDecided) }
             learn(trip, in: traffic.city)
+        case .offerWithdrawn(_, let reason):
+            switch reason {
+            case "expired": measurements.add(.withdrawnExpired)
+            case "declined": measurements.add(.withdrawnDeclined)
+            case "unavailable": measurements.add(.withdrawnUnavailable)
+            default: measurements.add(.withdrawnOther)
+            }
         case .error(let code, let requestType):
             measurements.error(code: code, requestType: requestType)
             guard requestType == "update.trip" || requestType == "resume" else { return }
@@ -254,7 +266,7 @@ final class SimulatedDriver: SimulatedUser {
             state.withLock { state in
                 if state.job.trip == tripID { state.seen.resumeEnded() }
             }
-        case .location, .echoedFix, .other:
+        case .location, .searching, .echoedFix, .other:
             break
         }
     }
@@ -284,15 +296,35 @@ final class SimulatedDriver: SimulatedUser {
         }
     }
 
-    /// An alert: measured, and raced for when the driver is free and the load still runs. (After
-    /// the load stops, the results are read a second later: a race begun then, for a trip
-    /// requested just before, could be counted before its winner is seen.)
+    /// An alert (an offer): measured, and, while the load still runs, declined or let expire
+    /// (`--decline-share`, `--ignore-share`, drawn per offer) or else raced for when the driver
+    /// is free. (After the load stops, the results are read a second later: a race begun then,
+    /// for a trip requested just before, could be counted before its winner is seen.)
     private func alerted(of trip: HubFrame.TripState, in traffic: CityTraffic) {
         let measurements = traffic.measurements
+        measurements.add(.offersReceived)
+        if let round = trip.offerRound, round > 1 { measurements.add(.offersLaterRound) }
         if let sentAt = trip.riderID.flatMap({ traffic.riders[$0] })?.requestSentAt(trip: trip.id) {
             measurements.latency(.alert, sentAt: sentAt)
         }
         guard traffic.isRunning else { return }
+        let settings = traffic.settings
+        if settings.declineShare + settings.ignoreShare > 0 {
+            let (draw, client) = state.withLock { state in (Double.random(in: 0..<1, using: &state.choices), state.client) }
+            if draw < settings.declineShare {
+                // The hub answers with the withdrawal (`declined`), or with `no_offer` when the
+                // trip was taken (or its offer ended) before the decline arrived.
+                guard let client else { return }
+                client.send(ClientFrames.declineTrip(trip.id))
+                measurements.add(.framesOut)
+                measurements.add(.offersDeclined)
+                return
+            }
+            if draw < settings.declineShare + settings.ignoreShare {
+                measurements.add(.offersIgnored)
+                return
+            }
+        }
         let client = state.withLock { state -> WebSocketClient? in
             guard case .roaming = state.job, state.client != nil else { return nil }
             state.begin(.accepting(trip: trip.id), seq: trip.seq)

@@ -35,7 +35,12 @@ final class SimulatedRider: SimulatedUser {
     private struct State {
         var client: WebSocketClient?
         var random: SplitMix64
+        /// Draws whether a request goes where no driver is (`--unserved-share`): a generator of
+        /// its own, so the other requests are those of a run without.
+        var choices: SplitMix64
         var job = Job.idle
+        /// The current request was placed where no driver is (`--unserved-share`).
+        var unserved = false
         /// Counts requests, so a time-out knows whether it is still about the current one.
         var requests = 0
         /// The `seq` numbers seen of the job's trip.
@@ -74,7 +79,7 @@ final class SimulatedRider: SimulatedUser {
 
     init(id: Int, seed: UInt64) {
         self.id = id
-        state = Mutex(State(random: SplitMix64(seed: seed)))
+        state = Mutex(State(random: SplitMix64(seed: seed), choices: SplitMix64(seed: seed ^ 0x0DD5_EED5_0F0F_F1CE)))
     }
 
     func attach(_ client: WebSocketClient) {
@@ -113,7 +118,8 @@ final class SimulatedRider: SimulatedUser {
             guard let client = state.client, let trip = state.job.trip else { return nil }
             state.quiet += 1
             let stall = max(Self.stallSeconds, Int((3 / traffic.settings.gpsHz).rounded(.up)))
-            let limit = if case .riding = state.job { stall } else { Int(traffic.settings.acceptTimeout) + stall }
+            let wait = state.unserved ? traffic.settings.unservedWait : traffic.settings.acceptTimeout
+            let limit = if case .riding = state.job { stall } else { Int(wait) + stall }
             guard state.quiet >= limit else { return nil }
             state.quiet = 0
             return (client, state.canceling(trip))
@@ -121,6 +127,13 @@ final class SimulatedRider: SimulatedUser {
         guard let cancel else { return }
         cancel.0.send(cancel.1)
         traffic.measurements.add(.framesOut)
+    }
+
+    /// When the request waiting for a driver was sent (or due), if one waits.
+    var waitingSince: UInt64? {
+        state.withLock { state in
+            if case .requesting(let sentAt, _) = state.job { sentAt } else { nil }
+        }
     }
 
     /// When the rider's latest request was sent (or due), if `trip` may be it.
@@ -142,9 +155,10 @@ final class SimulatedRider: SimulatedUser {
         case stopped
     }
 
-    /// Requests a trip from the intersection nearest a random driver to one `tripBlocks` away.
-    /// `scheduledAt`: the request's due time on the `--trip-rate` schedule, from which its alert
-    /// latency counts (nil: now).
+    /// Requests a trip from the intersection nearest a random driver to one `tripBlocks` away,
+    /// or, for `--unserved-share` of the requests, from where no driver is
+    /// (`CityModel.unservedPickUp`). `scheduledAt`: the request's due time on the `--trip-rate`
+    /// schedule, from which its alert latency counts (nil: now).
     @discardableResult
     func requestTrip(in traffic: CityTraffic, scheduledAt: UInt64? = nil) -> RequestOutcome {
         guard traffic.isRunning else { return .stopped }
@@ -160,24 +174,38 @@ final class SimulatedRider: SimulatedUser {
         case .sent: break
         }
         let city = traffic.city
-        let driverIndex = state.withLock { Int.random(in: 0..<traffic.driverList.count, using: &$0.random) }
-        let pickUp = city.nearestIntersection(to: traffic.driverList[driverIndex].position)
+        let settings = traffic.settings
+        let unserved = settings.unservedShare > 0 && state.withLock { Double.random(in: 0..<1, using: &$0.choices) < settings.unservedShare }
+        let pickUp: CityModel.Intersection? = if unserved {
+            nil
+        } else {
+            city.nearestIntersection(to: traffic.driverList[state.withLock { Int.random(in: 0..<traffic.driverList.count, using: &$0.random) }].position)
+        }
         let request = state.withLock { state -> (client: WebSocketClient?, frame: String, number: Int)? in
             guard case .idle = state.job else { return nil }
             // Offline: try again after the pause.
             guard let client = state.client else { return (nil, "", 0) }
-            let dropOff = city.intersection(blocksAway: traffic.settings.tripBlocks, from: pickUp, using: &state.random)
             state.requests += 1
             let sentAt = scheduledAt ?? MonotonicClock.nanoseconds()
             state.job = .requesting(sentAt: sentAt, trip: nil)
+            state.unserved = unserved
             state.request = (sentAt, nil)
             state.seen = SeqSet()
             state.quiet = 0
             state.cancelSentAt = nil
-            let frame = ClientFrames.createTrip(
-                riderID: id, from: city.coordinates(of: city.position(of: pickUp)), Self.address(pickUp),
-                to: city.coordinates(of: city.position(of: dropOff)), Self.address(dropOff)
-            )
+            let frame: String
+            if let pickUp {
+                let dropOff = city.intersection(blocksAway: settings.tripBlocks, from: pickUp, using: &state.random)
+                frame = ClientFrames.createTrip(
+                    riderID: id, from: city.coordinates(of: city.position(of: pickUp)), Self.address(pickUp),
+                    to: city.coordinates(of: city.position(of: dropOff)), Self.address(dropOff)
+                )
+            } else {
+                frame = ClientFrames.createTrip(
+                    riderID: id, from: city.coordinates(of: city.unservedPickUp), "Outskirts 1",
+                    to: city.coordinates(of: city.unservedDropOff), "Outskirts 2"
+                )
+            }
             return (client, frame, state.requests)
         }
         guard let request else { return .busy }
@@ -188,7 +216,9 @@ final class SimulatedRider: SimulatedUser {
         client.send(request.frame)
         traffic.measurements.add(.framesOut)
         traffic.measurements.add(.tripRequests)
-        client.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(traffic.settings.acceptTimeout * 1000))) {
+        if unserved { traffic.measurements.add(.unservedRequests) }
+        let wait = unserved ? settings.unservedWait : settings.acceptTimeout
+        client.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(wait * 1000))) {
             self.acceptTimedOut(request: request.number, in: traffic)
         }
         return .sent
@@ -223,12 +253,17 @@ final class SimulatedRider: SimulatedUser {
                 if let sentAt = trip.driverID.flatMap({ traffic.drivers[$0] })?.acceptSentAt(trip: trip.id) {
                     measurements.latency(.accept, sentAt: sentAt)
                 }
-                let accepted = state.withLock { state -> Bool in
-                    guard state.job.trip == trip.id else { return false }
+                let accepted = state.withLock { state -> (Bool, UInt64?) in
+                    guard state.job.trip == trip.id else { return (false, nil) }
+                    let waited = if case .requesting(let sentAt, _) = state.job { sentAt } else { UInt64?.none }
                     state.job = .riding(trip: trip.id)
-                    return true
+                    return (true, waited)
                 }
-                if accepted { measurements.add(.tripAccepts) }
+                if accepted.0 { measurements.add(.tripAccepts) }
+                if let sentAt = accepted.1 {
+                    measurements.add(.requestsAccepted)
+                    Self.decided(waitingSince: sentAt, in: measurements)
+                }
             case "IN_PROGRESS":
                 guard state.withLock({ $0.job.trip == trip.id }) else { return }
                 measurements.add(.tripProgress)
@@ -236,12 +271,22 @@ final class SimulatedRider: SimulatedUser {
                     measurements.latency(.progress, sentAt: sentAt)
                 }
             case "COMPLETED", "CANCELED":
-                let ended = state.withLock { state -> (Bool, UInt64?) in
-                    guard state.job.trip == trip.id else { return (false, nil) }
+                let ended = state.withLock { state -> (Bool, UInt64?, waiting: (since: UInt64, unserved: Bool)?) in
+                    guard state.job.trip == trip.id else { return (false, nil, nil) }
+                    let waiting = if case .requesting(let sentAt, _) = state.job { (sentAt, state.unserved) } else { (UInt64, Bool)?.none }
                     state.job = .idle
-                    return (true, state.cancelSentAt)
+                    return (true, state.cancelSentAt, waiting)
                 }
                 guard ended.0 else { return }
+                if let waiting = ended.waiting {
+                    if trip.cancelReason == "no_driver_found" {
+                        measurements.add(waiting.unserved ? .noDriverFound : .noDriverFoundServed)
+                        measurements.latency(.noDriver, sentAt: waiting.since)
+                    } else {
+                        measurements.add(.requestsCanceled)
+                    }
+                    Self.decided(waitingSince: waiting.since, in: measurements)
+                }
                 if trip.status == "COMPLETED" {
                     measurements.add(.tripsCompleted)
                     if let sentAt = trip.driverID.flatMap({ traffic.drivers[$0] })?.updateSentAt(trip: trip.id, status: trip.status) {
@@ -255,6 +300,9 @@ final class SimulatedRider: SimulatedUser {
             default:
                 break
             }
+        case .searching(let tripID, _, let seq):
+            guard state.withLock({ $0.fresh(tripID, seq) }) else { return }
+            measurements.add(.searchingRounds)
         case .location(let tripID, let driverID, let point, let seq):
             measurements.add(.locationsReceived)
             guard state.withLock({ $0.fresh(tripID, seq) }) else { return }
@@ -266,19 +314,28 @@ final class SimulatedRider: SimulatedUser {
             // The answer to its create, or to a cancel or resume of the job's trip (the only trip
             // it cancels or resumes): the hub does not know the trip, or it cannot be canceled.
             guard requestType == "create.trip" || requestType == "cancel.trip" || requestType == "resume" else { return }
-            let ended = state.withLock { state -> Bool in
-                guard requestType == "create.trip" || state.job.trip != nil else { return false }
+            let ended = state.withLock { state -> (Bool, waiting: Bool) in
+                guard requestType == "create.trip" || state.job.trip != nil else { return (false, false) }
+                let waiting = if case .requesting = state.job { true } else { false }
                 state.job = .idle
-                return true
+                return (true, waiting)
             }
-            if ended { pauseThenRequest(in: traffic) }
+            if ended.waiting { measurements.add(.requestsFailed) }
+            if ended.0 { pauseThenRequest(in: traffic) }
         case .resumeDone(let tripID):
             state.withLock { state in
                 if state.job.trip == tripID { state.seen.resumeEnded() }
             }
-        case .echoedFix, .other:
+        case .offerWithdrawn, .echoedFix, .other:
             break
         }
+    }
+
+    /// A request left REQUESTED (accepted, canceled or without a driver) after waiting since `sentAt`.
+    private static func decided(waitingSince sentAt: UInt64, in measurements: Measurements) {
+        let now = MonotonicClock.nanoseconds()
+        measurements.add(.requestsDecided)
+        measurements.add(.requestWaitMicroseconds, Int(now > sentAt ? (now - sentAt) / 1_000 : 0))
     }
 
     /// Requests again after the pause; with a trip rate, the schedule requests instead.
@@ -292,13 +349,15 @@ final class SimulatedRider: SimulatedUser {
     /// No driver took request number `number` in time: cancel it (the CANCELED state then frees
     /// the rider), or give up on it if the hub never even echoed it.
     private func acceptTimedOut(request number: Int, in traffic: CityTraffic) {
-        let action = state.withLock { state -> (client: WebSocketClient?, cancel: String?)? in
+        let action = state.withLock { state -> (client: WebSocketClient?, cancel: String?, unserved: Bool)? in
             guard state.requests == number, case .requesting(_, let trip) = state.job else { return nil }
             if trip == nil { state.job = .idle }
-            return (state.client, trip.map { state.canceling($0) })
+            return (state.client, trip.map { state.canceling($0) }, state.unserved)
         }
         guard let action else { return }
         traffic.measurements.add(.unacceptedTrips)
+        if action.unserved { traffic.measurements.add(.unservedGivenUp) }
+        if action.cancel == nil { traffic.measurements.add(.requestsFailed) }
         if let cancel = action.cancel {
             action.client?.send(cancel)
             traffic.measurements.add(.framesOut)

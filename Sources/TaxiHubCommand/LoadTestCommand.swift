@@ -16,6 +16,7 @@ struct LoadTestCommand: AsyncParsableCommand {
             Progress goes to stderr once a second, the results as Markdown to stdout, and to --json FILE.
             Example: taxi-hub loadtest --url http://127.0.0.1:8080 --drivers 2000 --riders 500 --gps-hz 5 --duration 30 --json out.json
             A steady stream of trip changes inside the window: --trip-rate 30 --trip-speed 30 --trip-blocks 1
+            Offer rounds: --decline-share 0.3 --ignore-share 0.2 --unserved-share 0.1 (start the hub with --offer-timeout 5 --dispatch-timeout 15)
             Several hubs (the nodes of a cluster): --url http://127.0.0.1:8001 --url http://127.0.0.1:8002 --url http://127.0.0.1:8003
             """
     )
@@ -63,6 +64,29 @@ struct LoadTestCommand: AsyncParsableCommand {
     var tripSpeed = 0.0
     @Option(name: .customLong("accept-timeout"), help: "Seconds before a rider cancels a trip nobody accepted.")
     var acceptTimeout = 10.0
+    @Option(
+        name: .customLong("decline-share"),
+        help: "Share of the offers a driver declines at once with decline.trip (0 to 1), each offer drawn on its own."
+    )
+    var declineShare = 0.0
+    @Option(
+        name: .customLong("ignore-share"),
+        help: "Share of the offers a driver lets expire, answering nothing (0 to 1; with --decline-share at most 1)."
+    )
+    var ignoreShare = 0.0
+    @Option(
+        name: .customLong("unserved-share"),
+        help: """
+            Share of the trip requests placed where no driver is (100 km north of the city), so they end no_driver_found after the \
+            hub's dispatchTimeout. Shorten that on the hub (serve --dispatch-timeout 15) to see them end inside the window.
+            """
+    )
+    var unservedShare = 0.0
+    @Option(
+        name: .customLong("unserved-wait"),
+        help: "Seconds a rider waits for an unserved request to end no_driver_found before it cancels it itself (counted); above the hub's dispatchTimeout."
+    )
+    var unservedWait = 130.0
     @Option(help: "Event-loop threads of the generator.") var threads = 2
     @Option(name: .customLong("user-prefix"), help: "Users are PREFIX-driver-N, PREFIX-rider-N (created or reused).")
     var userPrefix = "loadtest"
@@ -99,6 +123,10 @@ struct LoadTestCommand: AsyncParsableCommand {
         settings.tripRate = tripRate
         settings.tripSpeed = tripSpeed
         settings.acceptTimeout = acceptTimeout
+        settings.declineShare = declineShare
+        settings.ignoreShare = ignoreShare
+        settings.unservedShare = unservedShare
+        settings.unservedWait = unservedWait
         settings.threads = threads
         settings.userPrefix = userPrefix
         settings.seed = seed

@@ -223,6 +223,72 @@ struct LoadTestSmokeTests {
         }
     }
 
+    @Test(
+        "drivers decline a share of offers and let a share expire, a share of requests goes where no driver is: the offer rounds are counted, those requests end no_driver_found within dispatchTimeout, and every request ends"
+    )
+    func offerRounds() async throws {
+        let dispatchTimeout = 2.0
+        try await LiveHub.run(configure: {
+            $0.benchRoutes = true
+            $0.locationRateLimit = 1_000
+            // Rounds of two drivers, so that rounds where nobody races (both declined or let the
+            // offer expire) are common; short timeouts, so that offers expire and unserved
+            // requests end inside a short run.
+            $0.dispatchDrivers = 2
+            $0.offerTimeout = .seconds(1)
+            $0.dispatchTimeout = .seconds(2)
+        }) { hub in
+            var settings = Self.shortLoad()
+            settings.url = "http://127.0.0.1:\(hub.port)"
+            settings.riders = 10
+            settings.warmup = 0
+            settings.duration = 5
+            settings.declineShare = 0.4
+            settings.ignoreShare = 0.3
+            settings.unservedShare = 0.3
+            settings.unservedWait = 8
+            let report = try await LoadTest.run(settings) { _ in }
+            let dispatch = report.dispatch
+            let outcomes = report.requestOutcomes
+
+            #expect(report.settings.declineShare == 0.4 && report.settings.unservedShare == 0.3)
+            #expect(dispatch.offersReceived > 0 && dispatch.offersPerRequest > 0)
+            #expect(dispatch.offersDeclined > 0, "no offer declined")
+            #expect(dispatch.offersLetExpire > 0, "no offer let expire")
+            // A decline is answered by its withdrawal, unless the trip was taken first (`no_offer`).
+            #expect(dispatch.withdrawals["declined", default: 0] > 0, "\(dispatch.withdrawals)")
+            #expect(dispatch.messagesToDriversPerRequest >= dispatch.offersPerRequest)
+            // Each unserved request skips to the largest radius at once, and the rider hears it.
+            #expect(dispatch.unservedRequests > 0)
+            #expect(dispatch.searchingRounds > 0)
+            #expect(dispatch.noDriverFound > 0, "no unserved request ended no_driver_found")
+            #expect(dispatch.unservedGivenUp == 0, "the hub left an unserved request waiting past --unserved-wait")
+            #expect(dispatch.meanWaitS > 0 && dispatch.tripTicksPerRequest >= 1 && dispatch.hubCpuMsPerRequest > 0)
+            let noDriver = report.noDriverFoundLatencyMs
+            #expect(noDriver.count > 0)
+            #expect(noDriver.p50 >= dispatchTimeout * 1_000 - 50, "no_driver_found came before dispatchTimeout: \(noDriver)")
+            #expect(noDriver.max <= (dispatchTimeout + 2) * 1_000, "no_driver_found came late: \(noDriver)")
+
+            // Every request ended (accepted, without a driver, canceled, failed) or still waits, and
+            // none waits longer than dispatchTimeout plus a tick and some slack. (Counters and the
+            // waiting requests are read a moment apart: one request may end between the two.)
+            let ended = outcomes.accepted + outcomes.noDriverFound + outcomes.noDriverFoundServed + outcomes.canceled + outcomes.failed
+            #expect((0...1).contains(outcomes.sent - ended - outcomes.waitingAtEnd), "\(outcomes)")
+            #expect(outcomes.accepted > 0 && outcomes.noDriverFound > 0)
+            #expect(outcomes.failed == 0, "\(outcomes) \(report.errors)")
+            #expect(outcomes.oldestWaitingS < dispatchTimeout + 2, "a request waited past dispatchTimeout: \(outcomes)")
+            #expect(report.races.winners == report.races.trips)
+            #expect(report.connectionFailures == 0, "\(report.connectionFailureReasons)")
+
+            let json = try #require(try JSONSerialization.jsonObject(with: report.jsonData()) as? [String: Any])
+            let fields = try #require(json["dispatch"] as? [String: Any])
+            #expect(Set(fields.keys).isSuperset(of: ["offers_received", "offers_declined", "offers_let_expire", "withdrawals", "searching_rounds", "no_driver_found", "messages_to_drivers_per_request", "trip_ticks_per_request", "hub_cpu_ms_per_request"]))
+            #expect((json["no_driver_found_latency_ms"] as? [String: Any])?["count"] as? Int == noDriver.count)
+            #expect((json["request_outcomes"] as? [String: Any])?["sent"] as? Int == outcomes.sent)
+            #expect(report.markdown.contains("create.trip → no_driver_found"))
+        }
+    }
+
     /// A few seconds of load with small counts.
     private static func shortLoad() -> LoadTestSettings {
         var settings = LoadTestSettings()
@@ -287,6 +353,19 @@ struct LoadTestSmokeTests {
         let fix = ClientFrames.location(Coordinates(lat: 52.5, lng: 13.4), heading: 90, speed: 10, timestamp: 123_456_789)
         #expect(HubFrame.parse(fix) == .echoedFix(scheduledAt: 123_456_789))
         #expect(HubFrame.parse("not json") == .other)
+
+        // Offer rounds (docs/protocol.md §3.3, §3.6): an offer's round, a cancel's reason, withdrawals, new rounds.
+        let offer = #"{"data":{"id":"t-2","rider":{"id":3},"driver":null,"status":"REQUESTED"},"#
+            + #""offer":{"distance":412,"eta":78,"expires":"2026-11-25T12:00:15.000000Z","expires_in":15,"round":2},"seq":1,"type":"echo.message"}"#
+        #expect(HubFrame.parse(offer) == .trip(.init(id: "t-2", seq: 1, status: "REQUESTED", riderID: 3, driverID: nil, pickUp: nil, dropOff: nil, offerRound: 2)))
+        let noDriver = #"{"data":{"cancel_reason":"no_driver_found","id":"t-2","rider":{"id":3},"status":"CANCELED"},"seq":5,"type":"echo.message"}"#
+        #expect(
+            HubFrame.parse(noDriver)
+                == .trip(.init(id: "t-2", seq: 5, status: "CANCELED", riderID: 3, driverID: nil, pickUp: nil, dropOff: nil, cancelReason: "no_driver_found"))
+        )
+        #expect(HubFrame.parse(#"{"data":{"reason":"expired","trip_id":"t-2"},"type":"trip.offer_withdrawn"}"#) == .offerWithdrawn(tripID: "t-2", reason: "expired"))
+        #expect(HubFrame.parse(#"{"data":{"radius":2000,"round":2,"trip_id":"t-2"},"seq":4,"type":"trip.searching"}"#) == .searching(tripID: "t-2", round: 2, seq: 4))
+        #expect(HubFrame.parse(ClientFrames.declineTrip("t-2")) == .other)
     }
 
     @Test("drivers follow the streets and arrive where they were sent")
