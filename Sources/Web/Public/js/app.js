@@ -192,10 +192,46 @@ class DriverServices extends EventTarget {
 
 const driverServices = new DriverServices();
 
+/**
+ * What the events of the rider's trips said, kept across screens (the dashboard and the trip
+ * page both show it): trip id → {round, arrival: 'arriving' | 'arrived', eta: seconds}.
+ * 'change' (detail: trip id) after each update.
+ */
+class TripLive extends EventTarget {
+  constructor() {
+    super();
+    this.trips = new Map();
+  }
+
+  get(tripId) { return this.trips.get(tripId) || {}; }
+
+  note(tripId, fn) {
+    if (typeof tripId !== 'string') return;
+    const e = this.trips.get(tripId) || {};
+    fn(e);
+    this.trips.set(tripId, e);
+    this.dispatchEvent(new CustomEvent('change', { detail: tripId }));
+  }
+
+  forget(tripId) { this.trips.delete(tripId); }
+
+  clear() { this.trips.clear(); }
+}
+
+const tripLive = new TripLive();
+socket.on('trip.searching', (f) => tripLive.note(f.data && f.data.trip_id, (e) => { e.round = f.data.round; }));
+socket.on('trip.driver_arriving', (f) => tripLive.note(f.data && f.data.trip_id, (e) => { e.arrival = e.arrival || 'arriving'; }));
+socket.on('trip.driver_arrived', (f) => tripLive.note(f.data && f.data.trip_id, (e) => { e.arrival = 'arrived'; }));
+socket.on('trip.location', (f) => {
+  const d = f.data;
+  if (d && Number.isFinite(d.pickup_eta)) tripLive.note(d.trip_id, (e) => { e.eta = d.pickup_eta; });
+});
+
 const ctx = {
   api,
   socket,
   driver: driverServices,
+  tripLive,
   toast,
   get user() { return api.user; },
   navigate(hash) {
@@ -208,12 +244,14 @@ const ctx = {
   loggedIn(user) {
     socket.stop();
     driverServices.end();
+    tripLive.clear();
     startSession();
     ctx.navigate(ctx.home(user));
   },
   logOut() {
     socket.stop();
     driverServices.end();
+    tripLive.clear();
     api.logOut();
     updateHeader();
     ctx.navigate('#/');
@@ -268,6 +306,7 @@ socket.on('echo.message', (frame) => {
   if (!frame.stale) {
     driverServices.noteTrip(frame.data);
     driverServices.noteOffer(frame.data, frame.offer || null);
+    if (FINISHED.has(frame.data.status)) tripLive.forget(frame.data.id);
   }
   tripToast(frame.data);
 });
@@ -393,6 +432,7 @@ function startSession() {
 api.addEventListener('session-ended', () => {
   socket.stop();
   driverServices.end();
+  tripLive.clear();
   updateHeader();
   if (location.hash !== '#/login') {
     ctx.navigate('#/login');

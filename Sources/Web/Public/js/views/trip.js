@@ -7,6 +7,7 @@ import { h, avatar, fullName, formatTime, STATUS_LABELS, FINISHED } from '../dom
 import { MapView } from '../map.js';
 import { isTrip } from '../socket.js';
 import { driverControls, offerControls } from './driver.js';
+import { progressLine } from './rider.js';
 import { haversine } from '../simulator.js';
 
 const TAKEN = 'This trip was taken by another driver.';
@@ -49,9 +50,6 @@ export function render(outlet, ctx, tripId) {
   const progress = h('p', { id: 'trip-progress', class: 'muted', 'aria-live': 'polite', hidden: true });
   const retry = h('button', { type: 'button', id: 'retry-trip', class: 'primary', hidden: true }, 'Try again');
   const offerBox = h('div', { id: 'trip-offer' });
-  let arrival = null; // 'arriving' | 'arrived'
-  let eta = null;
-  let round = null;
   let retrying = null;
   let pickupRadius = 0;
   ctx.config().then((c) => { pickupRadius = Number(c.pickup_radius) || 0; draw(); });
@@ -116,16 +114,11 @@ export function render(outlet, ctx, tripId) {
     statusText.textContent = noDriver
       ? (isRider ? 'No driver found. You can try again.' : 'No driver took this trip.')
       : (isDriver ? DRIVER_TEXT : RIDER_TEXT)[trip.status] || '';
-    let line = '';
-    if (isRider && trip.status === 'REQUESTED' && round) line = `Looking for a driver (round ${round}).`;
-    if (isRider && trip.status === 'STARTED') {
-      if (arrival === 'arrived') line = 'Your driver has arrived at the pick-up.';
-      else if (arrival === 'arriving') line = 'Your driver is arriving.';
-      else if (Number.isFinite(eta)) line = `Your driver is about ${Math.max(1, Math.round(eta / 60))} min away.`;
-    }
+    const live = ctx.tripLive.get(tripId); // round, ETA, arriving/arrived: app.js keeps them
+    const line = isRider ? progressLine(trip, live) : '';
     progress.textContent = line;
     progress.hidden = !line;
-    progress.dataset.arrival = arrival || '';
+    progress.dataset.arrival = live.arrival || '';
     route.replaceChildren(
       h('span', { class: 'pin-label pick' }, 'A'), ' ', h('span', { class: 'addr', id: 'trip-pick-up' }, trip.pick_up_address),
       h('br'),
@@ -215,17 +208,11 @@ export function render(outlet, ctx, tripId) {
     if (!hadDriver && t.driver && (isRider || mine())) loadTrack();
     draw();
   }));
-  const notice = (type, fn) => offs.push(ctx.socket.on(type, (frame) => {
-    if (frame.data && frame.data.trip_id === tripId) { fn(frame.data); draw(); }
-  }));
-  notice('trip.searching', (d) => { round = d.round; });
-  notice('trip.driver_arriving', () => { arrival = arrival || 'arriving'; });
-  notice('trip.driver_arrived', () => { arrival = 'arrived'; });
-  notice('trip.offer_withdrawn', () => { /* the offer line goes: DriverServices forgot it */ });
+  const onLive = (ev) => { if (ev.detail === tripId) draw(); };
+  ctx.tripLive.addEventListener('change', onLive);
   offs.push(ctx.socket.on('trip.location', (frame) => {
     const d = frame.data;
     if (!d || d.trip_id !== tripId) return;
-    if (Number.isFinite(d.pickup_eta)) { eta = d.pickup_eta; draw(); }
     if (Number.isFinite(d.heading)) carHeading = d.heading;
     track.set(d.seq ?? frame.seq, { lat: d.lat, lng: d.lng, heading: d.heading, seq: d.seq ?? frame.seq });
     drawTrack();
@@ -290,6 +277,7 @@ export function render(outlet, ctx, tripId) {
     for (const off of offs) off();
     ctx.driver.removeEventListener('offers', onOffers);
     ctx.driver.removeEventListener('position', onPosition);
+    ctx.tripLive.removeEventListener('change', onLive);
     map.destroy();
   };
 }
